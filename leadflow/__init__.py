@@ -1,0 +1,1 @@
+"""leadflow: the command line and the one-machine stack."""

@@ -1,0 +1,111 @@
+"""The `leadflow` command line (entrypoint): thin commands over the services and plumbing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from leadflow.stack import SERVICE_PORTS, read_stack_file, run_stack
+from shared.logs import configure_logging
+from shared.settings import Settings
+
+app = typer.Typer(
+    help="leadflow: one shared, executable definition of a lead.", no_args_is_help=True
+)
+SCHEMA_DIR = Path("schemas")
+
+
+def _settings() -> Settings:
+    """Settings from the environment, else the addresses of a running `leadflow up`."""
+    settings = Settings()
+    running = read_stack_file(settings.state_dir)
+    updates: dict[str, Any] = {}
+    if not settings.kafka_bootstrap_servers and running.get("kafka_bootstrap_servers"):
+        updates["kafka_bootstrap_servers"] = running["kafka_bootstrap_servers"]
+    if not settings.database_url and running.get("database_url"):
+        updates["database_url"] = running["database_url"]
+    return settings.model_copy(update=updates)
+
+
+@app.command()
+def up() -> None:
+    """Run the whole stack; without DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, embedded ones."""
+    raise typer.Exit(run_stack(Settings(), typer.echo))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every service's database migrations (DATABASE_URL)."""
+    from shared.db import migrate as apply_migrations
+
+    apply_migrations(_settings().require_database())
+    typer.echo("migrations applied")
+
+
+@app.command()
+def topics() -> None:
+    """Create every leadflow topic that does not exist yet (KAFKA_BOOTSTRAP_SERVERS)."""
+    from shared.kafka import create_topics
+
+    created = asyncio.run(create_topics(_settings()))
+    typer.echo(f"created: {', '.join(created)}" if created else "every topic exists")
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICE_PORTS)}")],
+) -> None:
+    """Run one service's HTTP server (what `up` and docker compose start)."""
+    import uvicorn
+
+    from services.ingest.bootstrap import create_app
+
+    if service not in SERVICE_PORTS:
+        raise typer.BadParameter(f"unknown service {service!r}", param_hint="SERVICE")
+    settings = _settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=getattr(settings, SERVICE_PORTS[service]),
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def tail(
+    topic: Annotated[str, typer.Argument(help="e.g. lead.interactions")],
+    follow: Annotated[bool, typer.Option(help="keep waiting for new records")] = True,
+    limit: Annotated[int, typer.Option(help="stop after this many records (0 = no limit)")] = 0,
+) -> None:
+    """Print a topic's records from the beginning, one JSON object per line."""
+    from leadflow.tail import print_records
+
+    asyncio.run(print_records(_settings(), topic, follow=follow, limit=limit, echo=typer.echo))
+
+
+@app.command()
+def schema(
+    check: Annotated[bool, typer.Option(help="fail if the committed files are stale")] = False,
+) -> None:
+    """Write the JSON Schemas of the events and the AsyncAPI document into schemas/."""
+    from shared.schemas import rendered_schema_files
+
+    stale = []
+    for name, text in rendered_schema_files().items():
+        path = SCHEMA_DIR / name
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(name)
+        if not check:
+            SCHEMA_DIR.mkdir(exist_ok=True)
+            path.write_text(text)
+    if check and stale:
+        typer.echo(f"stale: {', '.join(stale)} (run `leadflow schema`)", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps({"written" if not check else "checked": stale or "up to date"}))

@@ -1,0 +1,1 @@
+"""The three leadflow services: ingest, scoring and router."""

@@ -1,0 +1,1 @@
+"""The ingest service: the HTTP edge where interactions enter leadflow."""

@@ -1,0 +1,107 @@
+"""Ingest's rules: when an interaction is acceptable and how it becomes a recorded event.
+
+Pure: no web framework, no broker. The handlers call these; the tests call them directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared.events import AnyInteraction, Interaction, InteractionRecorded
+from shared.problems import InvalidField, invalid_fields
+
+ALL_CHANNELS = "*"
+# Clocks of sources drift; an event time further ahead than this is a bug at the source.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+_interaction_adapter: TypeAdapter[AnyInteraction] = TypeAdapter(Interaction)
+_CHANNEL_TAGS = frozenset({"web", "email", "tradeshow", "social"})
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Why one submitted interaction was not accepted: an HTTP status and the invalid fields."""
+
+    status: int
+    errors: list[InvalidField]
+
+
+def _interaction_errors(error: ValidationError) -> list[InvalidField]:
+    """Field paths as the sender wrote them: pydantic's union tag (`web`, ...) is dropped."""
+    cleaned = []
+    for detail in error.errors():
+        location = tuple(detail["loc"])
+        if location and location[0] in _CHANNEL_TAGS:
+            location = location[1:]
+        elif detail["type"].startswith("union_tag"):
+            location = ("channel",)
+        cleaned.append({"loc": location, "msg": detail["msg"]})
+    return invalid_fields(cleaned)
+
+
+def parse_interaction(raw: Any) -> AnyInteraction | Rejected:
+    """Validate one submitted interaction against its channel's model."""
+    try:
+        return _interaction_adapter.validate_python(raw)
+    except ValidationError as error:
+        return Rejected(422, _interaction_errors(error))
+
+
+def channel_allowed(allowed_channels: Sequence[str], channel: str) -> bool:
+    """An API key may send only the channels it was issued for (`*` = every channel)."""
+    return ALL_CHANNELS in allowed_channels or channel in allowed_channels
+
+
+def check_interaction(
+    interaction: AnyInteraction, *, received_at: datetime, allowed_channels: Sequence[str]
+) -> Rejected | None:
+    """The rules beyond the shape: channel permission and a believable event time."""
+    channel, _ = interaction.channel_type
+    if not channel_allowed(allowed_channels, channel):
+        message = f"this key may not send the {channel} channel"
+        return Rejected(403, [InvalidField(field="channel", message=message)])
+    if interaction.time is not None and interaction.time > received_at + MAX_CLOCK_SKEW:
+        message = f"is more than {MAX_CLOCK_SKEW} ahead of the time it was received"
+        return Rejected(422, [InvalidField(field="time", message=message)])
+    return None
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def record_interaction(
+    interaction: AnyInteraction,
+    *,
+    source: str,
+    received_at: datetime,
+    new_id: Callable[[], str] = new_event_id,
+) -> InteractionRecorded:
+    """Wrap an accepted interaction in its CloudEvents envelope, filling id and time."""
+    event_id = interaction.id or new_id()
+    event_time = interaction.time or received_at
+    data = interaction.model_copy(update={"id": event_id, "time": event_time})
+    return InteractionRecorded(
+        id=event_id,
+        source=source,
+        type=interaction.cloudevent_type,
+        time=event_time,
+        subject=interaction.contact.identity_key,
+        data=data,
+    )
+
+
+def with_default_ids(items: Sequence[Any], id_prefix: str) -> list[Any]:
+    """Give id-less items a stable id derived from their delivery (so redelivery dedupes)."""
+    return [
+        {**item, "id": f"{id_prefix}:{index}"}
+        if isinstance(item, Mapping) and not item.get("id")
+        else item
+        for index, item in enumerate(items)
+    ]

@@ -1,0 +1,1 @@
+"""Code all three leadflow services share: events, settings, Kafka and database plumbing."""

@@ -1,0 +1,213 @@
+"""The event envelope (CloudEvents 1.0) and the interaction payloads every service agrees on.
+
+Models are frozen values. An interaction's `id` is the idempotency key end to end.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+CLOUDEVENTS_VERSION: Literal["1.0"] = "1.0"
+INTERACTION_TYPE_PREFIX = "leadflow.interaction"
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+CampaignKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
+]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
+
+
+class FrozenModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def normalise_email(email: str) -> str:
+    """Emails identify people regardless of case or surrounding spaces."""
+    return email.strip().lower()
+
+
+class Contact(FrozenModel):
+    """What a source knows about the person behind an interaction."""
+
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    anonymous_id: EventId | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
+    company: Text | None = None
+    job_title: Text | None = None
+    industry: Text | None = None
+    company_size: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        default=None, description="ISO 3166-1 alpha-2 code"
+    )
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _normalise_email(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = normalise_email(value)
+            if not value:
+                return None
+            if not _EMAIL.match(value):
+                raise ValueError("is not an email address")
+        return value
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _upper_country(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> Contact:
+        if self.email is None and self.anonymous_id is None:
+            raise ValueError("either email or anonymous_id is required")
+        return self
+
+    @property
+    def identity_key(self) -> str:
+        """The lead identity: the normalised email, else the anonymous id."""
+        return self.email or self.anonymous_id or ""
+
+
+class Properties(BaseModel):
+    """Free-form details of an interaction; the named ones are the ones scoring matches on."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class WebProperties(Properties):
+    url: Url | None = None
+    asset: Text | None = None
+    referrer: Url | None = None
+    form: Text | None = None
+
+
+class EmailProperties(Properties):
+    message_id: Text | None = None
+    url: Url | None = None
+    subject: Text | None = None
+
+
+class TradeshowProperties(Properties):
+    show: Text | None = None
+    booth: Text | None = None
+    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class SocialProperties(Properties):
+    network: Literal["linkedin", "x", "facebook", "instagram", "youtube", "tiktok", "xing", "other"]
+    url: Url | None = None
+
+
+class _Interaction(FrozenModel):
+    id: EventId | None = Field(
+        default=None, description="The source's own unique id; ingest assigns a UUID if absent"
+    )
+    time: AwareDatetime | None = Field(
+        default=None, description="When it happened; defaults to receipt time"
+    )
+    campaign: CampaignKey | None = None
+    contact: Contact
+
+    @property
+    def channel_type(self) -> tuple[str, str]:
+        channel: str = getattr(self, "channel")  # noqa: B009 - declared by every subclass
+        kind: str = getattr(self, "type")  # noqa: B009
+        return channel, kind
+
+    @property
+    def cloudevent_type(self) -> str:
+        channel, kind = self.channel_type
+        return f"{INTERACTION_TYPE_PREFIX}.{channel}.{kind}"
+
+
+class WebInteraction(_Interaction):
+    channel: Literal["web"]
+    type: Literal["page_view", "form_submit", "content_download", "demo_request"]
+    properties: WebProperties = WebProperties()
+
+    @field_validator("properties")
+    @classmethod
+    def _what_was_seen(cls, properties: WebProperties, info: ValidationInfo) -> WebProperties:
+        kind = info.data.get("type")
+        if kind == "page_view" and not properties.url:
+            raise ValueError("url is required for a page_view")
+        if kind == "content_download" and not (properties.asset or properties.url):
+            raise ValueError("asset or url is required for a content_download")
+        return properties
+
+
+class EmailInteraction(_Interaction):
+    channel: Literal["email"]
+    type: Literal["open", "click", "reply", "unsubscribe", "bounce"]
+    properties: EmailProperties = EmailProperties()
+
+    @field_validator("properties")
+    @classmethod
+    def _clicked_link(cls, properties: EmailProperties, info: ValidationInfo) -> EmailProperties:
+        if info.data.get("type") == "click" and not properties.url:
+            raise ValueError("url is required for a click")
+        return properties
+
+
+class TradeshowInteraction(_Interaction):
+    channel: Literal["tradeshow"]
+    type: Literal["badge_scan", "booth_visit", "demo", "meeting"]
+    properties: TradeshowProperties = TradeshowProperties()
+
+
+class SocialInteraction(_Interaction):
+    channel: Literal["social"]
+    type: Literal["follow", "share", "mention", "comment", "message"]
+    properties: SocialProperties
+
+
+Interaction = Annotated[
+    WebInteraction | EmailInteraction | TradeshowInteraction | SocialInteraction,
+    Field(discriminator="channel"),
+]
+AnyInteraction = WebInteraction | EmailInteraction | TradeshowInteraction | SocialInteraction
+
+CHANNEL_TYPES: dict[str, tuple[str, ...]] = {
+    get_args(model.model_fields["channel"].annotation)[0]: get_args(
+        model.model_fields["type"].annotation
+    )
+    for model in get_args(AnyInteraction)
+}
+
+DataT = TypeVar("DataT")
+
+
+class CloudEvent(FrozenModel, Generic[DataT]):
+    """CloudEvents 1.0 in JSON, plus the lead-definitions version where scoring/router emit."""
+
+    specversion: Literal["1.0"] = CLOUDEVENTS_VERSION
+    id: EventId
+    source: str
+    type: str
+    time: datetime
+    subject: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    definitions_version: str | None = None
+    data: DataT
+
+
+class InteractionRecorded(CloudEvent[Interaction]):
+    """An interaction ingest accepted and appended to `lead.interactions`."""

@@ -1,0 +1,67 @@
+"""JSON Schemas of the events and an AsyncAPI document of the topics, from the models."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from shared.events import Interaction, InteractionRecorded
+from shared.topics import CATALOG, INTERACTIONS, Topic
+
+# Topics whose payload models later issues add are documented by their content only.
+_PAYLOADS: dict[str, str] = {INTERACTIONS.name: "InteractionRecorded"}
+
+
+def event_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> JSON Schema of every event model."""
+    return {
+        "interaction.schema.json": TypeAdapter(Interaction).json_schema(),
+        "interaction-recorded.schema.json": InteractionRecorded.model_json_schema(),
+    }
+
+
+def _channel(topic: Topic) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "name": topic.name,
+        "summary": topic.content,
+        "contentType": "application/json",
+        "bindings": {"kafka": {"key": {"type": "string", "description": topic.key}}},
+    }
+    if topic.name in _PAYLOADS:
+        message["payload"] = {"$ref": f"#/components/schemas/{_PAYLOADS[topic.name]}"}
+    return {
+        "address": topic.name,
+        "description": f"{topic.content}. Produced by {topic.producer}; key: {topic.key}.",
+        "messages": {"event": message},
+    }
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """The AsyncAPI 3.0 description of every topic in the catalog."""
+    recorded = InteractionRecorded.model_json_schema(ref_template="#/components/schemas/{model}")
+    components: dict[str, Any] = recorded.pop("$defs", {})
+    components["InteractionRecorded"] = recorded
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "leadflow topics",
+            "version": "1.0.0",
+            "description": "Kafka topics of leadflow. Every value is a CloudEvents 1.0 JSON "
+            "envelope; `id` is the idempotency key end to end.",
+        },
+        "defaultContentType": "application/json",
+        "channels": {topic.name.replace(".", "_"): _channel(topic) for topic in CATALOG},
+        "components": {"schemas": components},
+    }
+
+
+def rendered_schema_files() -> dict[str, str]:
+    """File name -> exact text `leadflow schema` writes (and the staleness test compares)."""
+    files: dict[str, Any] = dict(event_schemas())
+    files["asyncapi.json"] = asyncapi_document()
+    return {
+        name: json.dumps(content, indent=2, sort_keys=True) + "\n"
+        for name, content in files.items()
+    }

