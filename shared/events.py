@@ -141,7 +141,7 @@ class _Interaction(FrozenModel):
 class WebInteraction(_Interaction):
     channel: Literal["web"]
     type: Literal["page_view", "form_submit", "content_download", "demo_request"]
-    properties: WebProperties = WebProperties()
+    properties: WebProperties = Field(default=WebProperties(), validate_default=True)
 
     @field_validator("properties")
     @classmethod
@@ -157,7 +157,7 @@ class WebInteraction(_Interaction):
 class EmailInteraction(_Interaction):
     channel: Literal["email"]
     type: Literal["open", "click", "reply", "unsubscribe", "bounce"]
-    properties: EmailProperties = EmailProperties()
+    properties: EmailProperties = Field(default=EmailProperties(), validate_default=True)
 
     @field_validator("properties")
     @classmethod

@@ -19,7 +19,8 @@ PERSONAL_FIELDS = frozenset(
     {"email", "first_name", "last_name", "name", "phone", "contact", "full_name"}
 )
 _STANDARD_ATTRIBUTES = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
+    | {"message", "asctime", "color_message"}
 )
 
 

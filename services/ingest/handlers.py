@@ -110,9 +110,12 @@ class _BadgeScanImport:
     pending: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     async def add(self, record: CsvRecord, positions: dict[str, int]) -> None:
-        interaction = badge_scan_interaction(record.values, positions, self.campaign)
-        self.pending.append((record.line, interaction))
         self.report.rows += 1
+        if record.error:
+            self._reject(record.line, [InvalidField(field="row", message=record.error)])
+        else:
+            interaction = badge_scan_interaction(record.values, positions, self.campaign)
+            self.pending.append((record.line, interaction))
         if len(self.pending) >= IMPORT_BATCH_ROWS:
             await self.flush()
         if self.report.rows % IMPORT_PROGRESS_EVERY == 0:
@@ -138,11 +141,14 @@ class _BadgeScanImport:
         for (line, _), result in zip(self.pending, results, strict=True):
             if result.status == 202:
                 self.report.accepted += 1
-                continue
-            self.report.rejected += 1
-            if len(self.report.rejected_rows) < MAX_REPORTED_REJECTIONS:
-                self.report.rejected_rows.append(RejectedRow(line=line, errors=result.errors or []))
+            else:
+                self._reject(line, result.errors or [])
         self.pending.clear()
+
+    def _reject(self, line: int, errors: list[InvalidField]) -> None:
+        self.report.rejected += 1
+        if len(self.report.rejected_rows) < MAX_REPORTED_REJECTIONS:
+            self.report.rejected_rows.append(RejectedRow(line=line, errors=errors))
 
 
 async def _records(chunks: AsyncIterable[bytes]) -> AsyncIterable[CsvRecord]:
@@ -169,11 +175,11 @@ async def import_badge_scans(
     positions: dict[str, int] | None = None
     async for record in _records(chunks):
         if positions is None:
-            positions = column_positions(record.values)
-            continue
-        await run.add(record, positions)
+            positions = column_positions(record)
+        else:
+            await run.add(record, positions)
     if positions is None:
-        column_positions([])  # an empty file has no header: reject it the same way
+        column_positions(None)
     await run.flush()
     log.info(
         "tradeshow import finished",

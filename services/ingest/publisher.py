@@ -70,7 +70,7 @@ class KafkaPublisher:
                 deliveries = [
                     await producer.send(
                         INTERACTIONS.name,
-                        event.model_dump_json().encode(),
+                        event.model_dump_json(exclude_none=True).encode(),
                         key=event.subject.encode(),
                     )
                     for event in events

@@ -37,8 +37,11 @@ class BadHeader(ValueError):
 
 @dataclass(frozen=True)
 class CsvRecord:
+    """One CSV record and the line it starts on; `error` says why it could not be read."""
+
     line: int
     values: list[str]
+    error: str | None = None
 
 
 class RecordSplitter:
@@ -78,13 +81,21 @@ class RecordSplitter:
 
     def _complete(self) -> Iterator[CsvRecord]:
         text, self._record = self._record.rstrip("\r"), ""
-        if text.strip():
+        if not text.strip():
+            return
+        try:
             yield CsvRecord(self._record_line, next(csv.reader([text]), []))
+        except csv.Error as error:
+            yield CsvRecord(self._record_line, [], error=f"not readable as CSV: {error}")
 
 
-def column_positions(header: list[str]) -> dict[str, int]:
+def column_positions(header: CsvRecord | None) -> dict[str, int]:
     """Where each known column is; unknown columns are ignored, required ones must exist."""
-    names = [name.strip().lower() for name in header]
+    if header is None:
+        raise BadHeader("the file is empty: its first line must name the columns")
+    if header.error:
+        raise BadHeader(f"the first line is {header.error}")
+    names = [name.strip().lower() for name in header.values]
     missing = [column for column in REQUIRED_COLUMNS if column not in names]
     if missing:
         raise BadHeader(f"the header must name the columns {', '.join(missing)}")

@@ -72,17 +72,11 @@ async def test_an_accepted_event_is_in_the_log_with_its_envelope_and_key(
     assert envelope["subject"] == "ada@example.com"
     assert envelope["datacontenttype"] == "application/json"
     assert envelope["time"].startswith("2026-11-20T10:00:00")
+    assert "definitions_version" not in envelope  # only scoring and router set it
     assert envelope["data"]["contact"] == {
         "email": "ada@example.com",
-        "anonymous_id": None,
-        "first_name": None,
-        "last_name": None,
         "company": "Analytical Engines",
-        "job_title": None,
-        "industry": None,
-        "company_size": None,
         "country": "GB",
-        "phone": None,
     }
     assert envelope["data"]["properties"]["asset"] == "pricing.pdf"
     assert envelope["data"]["campaign"] == "q4-webinar"
