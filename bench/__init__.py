@@ -1,0 +1,1 @@
+"""Benchmarks: run by hand (`.venv/bin/python bench/ingest.py`), never part of the tests."""

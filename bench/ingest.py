@@ -1,0 +1,697 @@
+"""Benchmark of the ingest service against references measured in the same run.
+
+What it measures, on this machine, in one run:
+
+1. single-event req/s: `POST /v1/events` (one valid web interaction, a distinct id and
+   email each) against the real ingest service (`python -m leadflow serve ingest`, a
+   subprocess) vs a bare FastAPI endpoint that answers 202 without work
+   (`bench/bare_app.py`, served by uvicorn the same way: one worker, `log_config=None`,
+   `access_log=False`). Throughput and p50/p99 latency at a fixed concurrency.
+2. batch events/s: `POST /v1/events/batch` with 1,000 events per request, a few requests
+   in flight, against the same ingest service vs a raw aiokafka producer (acks=all,
+   linger_ms=5) sending the same records (the same envelope bytes and keys, built with
+   `record_interaction` + `model_dump_json`) pipelined to the same broker: each chunk of
+   1,000 is sent without awaiting each delivery, then all deliveries are awaited.
+
+Both servers get the same requests from the same load generator: a lean asyncio client
+that speaks just enough HTTP/1.1 over keep-alive connections. (An httpx.AsyncClient at
+the same concurrency topped out near 500 req/s at a full core on this 2-core machine, a
+tenth of what the bare server answers: it would have measured itself.) Every measurement
+runs for a fixed time after a short warm-up and counts the 2xx answers that completed
+inside the window. The broker is the embedded Tansu (memory storage); every process
+started here is stopped by its pid at the end. Only 127.0.0.1 is used.
+
+The load generator, the servers and the broker share the machine's cores, so absolute
+numbers move from run to run; the ratios are the point. Nothing here asserts a timing.
+
+Run from the repository root:
+
+    .venv/bin/python bench/ingest.py [--seconds 10] [--concurrency 32]
+        [--warmup 2] [--batch-concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import importlib.util
+import itertools
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from services.ingest.domain import Rejected, parse_interaction, record_interaction
+from shared.embedded import LOCALHOST, free_port, start_broker, stop_process
+from shared.kafka import create_topics, new_producer
+from shared.settings import Settings
+from shared.topics import INTERACTIONS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "bench-key"
+BATCH_SIZE = 1_000
+RAW_RECORD_POOL = 20 * BATCH_SIZE  # distinct envelopes the raw producer cycles through
+LINGER_MS = 5
+STARTUP_SECONDS = 30.0
+DRAIN_SECONDS = 30.0  # how long in-flight requests may take to finish after a window
+EVENT_TEMPLATE = (
+    '{"id":"%s","channel":"web","type":"content_download",'
+    '"contact":{"email":"u%d@example.com"},"properties":{"asset":"pricing.pdf"}}'
+)
+RUN_TAG = f"bench-{int(time.time())}"
+
+
+def event_json(number: int) -> str:
+    """One valid interaction with its own id and email (the same shape in every request)."""
+    return EVENT_TEMPLATE % (f"{RUN_TAG}-{number}", number)
+
+
+def single_body(number: int) -> bytes:
+    return event_json(number).encode()
+
+
+def batch_body(number: int) -> bytes:
+    first = number * BATCH_SIZE
+    events = ",".join(event_json(first + index) for index in range(BATCH_SIZE))
+    return f'{{"events":[{events}]}}'.encode()
+
+
+# --- a lean HTTP/1.1 client: the same one for every server ---------------------------------
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection; parses only the status and Content-Length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> HttpConnection:
+        reader, writer = await asyncio.open_connection(LOCALHOST, port, limit=1 << 20)
+        return cls(reader, writer)
+
+    async def request(self, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+        self._writer.write(head + body)
+        header = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(header[9:12])
+        lowered = header.lower()
+        start = lowered.find(b"\r\ncontent-length:")
+        if start < 0:
+            if b"\r\ntransfer-encoding:" in lowered:
+                raise RuntimeError("chunked responses are not supported by this client")
+            return status, b""
+        start += len(b"\r\ncontent-length:")
+        length = int(lowered[start : lowered.index(b"\r\n", start)])
+        return status, await self._reader.readexactly(length)
+
+    async def close(self) -> None:
+        self._writer.close()
+        with suppress(OSError):
+            await self._writer.wait_closed()
+
+
+def post_head(port: int, path: str, length: int) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {LOCALHOST}:{port}\r\nX-API-Key: {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def get_head(port: int, path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {LOCALHOST}:{port}\r\n\r\n".encode()
+
+
+# --- CPU accounting: how busy each process was during a window ------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (all its threads), from /proc; None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU time the whole machine spent not idle (all cores), from /proc/stat."""
+    try:
+        with Path("/proc/stat").open() as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / _CLOCK_TICKS  # guest time is already in user
+
+
+@dataclass
+class CpuWatch:
+    """Named pids whose CPU use is sampled at the start and the end of a window.
+
+    `other` is everything else the machine did meanwhile (other processes on a shared box).
+    """
+
+    pids: dict[str, int]
+    _started: dict[str, float | None] = field(default_factory=dict)
+
+    def _sample(self) -> dict[str, float | None]:
+        sample = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        sample["machine"] = machine_busy_seconds()
+        return sample
+
+    def start(self) -> None:
+        self._started = self._sample()
+
+    def shares(self, elapsed: float) -> dict[str, float]:
+        """Percent of one core each process (and `other`) used since `start`."""
+        ended = self._sample()
+        shares: dict[str, float] = {}
+        for name, after in ended.items():
+            before = self._started.get(name)
+            if before is not None and after is not None:
+                shares[name] = 100 * (after - before) / elapsed
+        if "machine" in shares:
+            ours = sum(share for name, share in shares.items() if name != "machine")
+            shares["other"] = max(0.0, shares.pop("machine") - ours)
+        return shares
+
+
+# --- one measurement --------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    ok: int  # 2xx answers (requests) or acknowledged chunks completed inside the window
+    errors: int
+    seconds: float
+    latencies: list[float]
+    cpu: dict[str, float]
+    items_per_request: int = 1
+    first_error: str | None = None
+
+    @property
+    def items_per_second(self) -> float:
+        return self.ok * self.items_per_request / self.seconds
+
+    def latency_ms(self, quantile: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+
+
+@dataclass
+class Window:
+    """The warm-up / measure / stop phases the workers of one measurement share."""
+
+    measuring: bool = False
+    stopping: bool = False
+    ok: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    first_error: str | None = None
+
+    def record(self, elapsed: float, error: str | None = None) -> None:
+        if not self.measuring:
+            return
+        if error is None:
+            self.ok += 1
+            self.latencies.append(elapsed)
+        else:
+            self.errors += 1
+            self.first_error = self.first_error or error
+
+
+async def measure(
+    workers: list[Callable[[Window], Coroutine[None, None, None]]],
+    *,
+    warmup: float,
+    seconds: float,
+    watch: CpuWatch,
+    items_per_request: int = 1,
+) -> Measurement:
+    """Run the workers: warm up, count completions during `seconds`, stop, drain."""
+    window = Window()
+    tasks = [asyncio.create_task(worker(window)) for worker in workers]
+
+    async def run_for(duration: float) -> None:
+        done, _ = await asyncio.wait(tasks, timeout=duration, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # a worker only ends early by failing: raise its error
+
+    try:
+        await run_for(warmup)
+        watch.start()
+        started = time.perf_counter()
+        window.measuring = True
+        await run_for(seconds)
+        window.measuring = False
+        elapsed = time.perf_counter() - started
+        cpu = watch.shares(elapsed)
+        window.stopping = True
+        async with asyncio.timeout(DRAIN_SECONDS):
+            await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return Measurement(
+        ok=window.ok,
+        errors=window.errors,
+        seconds=elapsed,
+        latencies=window.latencies,
+        cpu=cpu,
+        items_per_request=items_per_request,
+        first_error=window.first_error,
+    )
+
+
+async def http_load(
+    port: int,
+    path: str,
+    make_body: Callable[[int], bytes],
+    *,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    watch: CpuWatch,
+    items_per_request: int = 1,
+) -> Measurement:
+    """`concurrency` keep-alive connections, each posting one request after another."""
+    numbers = itertools.count()
+    connections = [await HttpConnection.open(port) for _ in range(concurrency)]
+
+    def worker(connection: HttpConnection) -> Callable[[Window], Coroutine[None, None, None]]:
+        async def run(window: Window) -> None:
+            while not window.stopping:
+                body = make_body(next(numbers))
+                head = post_head(port, path, len(body))
+                started = time.perf_counter()
+                status, answer = await connection.request(head, body)
+                elapsed = time.perf_counter() - started
+                error = None if 200 <= status < 300 else f"{status} {answer[:300]!r}"
+                window.record(elapsed, error)
+
+        return run
+
+    try:
+        return await measure(
+            [worker(connection) for connection in connections],
+            warmup=warmup,
+            seconds=seconds,
+            watch=watch,
+            items_per_request=items_per_request,
+        )
+    finally:
+        await asyncio.gather(*(connection.close() for connection in connections))
+
+
+def raw_records(count: int) -> list[tuple[bytes, bytes]]:
+    """(value, key) pairs exactly as ingest would publish the batch route's events."""
+    received_at = datetime.now(UTC)
+    records = []
+    for number in range(count):
+        interaction = parse_interaction(
+            {
+                "id": f"{RUN_TAG}-raw-{number}",
+                "channel": "web",
+                "type": "content_download",
+                "contact": {"email": f"u{number}@example.com"},
+                "properties": {"asset": "pricing.pdf"},
+            }
+        )
+        if isinstance(interaction, Rejected):
+            raise RuntimeError(f"the benchmark's own event is invalid: {interaction.errors}")
+        event = record_interaction(
+            interaction, source="/ingest/events/batch", received_at=received_at
+        )
+        records.append((event.model_dump_json().encode(), event.subject.encode()))
+    return records
+
+
+async def producer_load(
+    settings: Settings,
+    records: list[tuple[bytes, bytes]],
+    *,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    watch: CpuWatch,
+) -> Measurement:
+    """Chunks of BATCH_SIZE records, `concurrency` chunks in flight, each sent pipelined."""
+    producer = new_producer(settings, linger_ms=LINGER_MS)
+    await producer.start()
+    chunks = itertools.count()
+
+    async def run(window: Window) -> None:
+        while not window.stopping:
+            first = next(chunks) * BATCH_SIZE % len(records)
+            started = time.perf_counter()
+            deliveries = [
+                await producer.send(INTERACTIONS.name, value, key=key)
+                for value, key in records[first : first + BATCH_SIZE]
+            ]
+            await asyncio.gather(*deliveries)
+            window.record(time.perf_counter() - started)
+
+    try:
+        return await measure(
+            [run] * concurrency,
+            warmup=warmup,
+            seconds=seconds,
+            watch=watch,
+            items_per_request=BATCH_SIZE,
+        )
+    finally:
+        await producer.stop()
+
+
+# --- the servers --------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def launch(name: str, command: list[str], env: dict[str, str], port: int, logs: Path) -> Server:
+    log_path = logs / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # stopped by us, by pid, not by a stray Ctrl-C
+        )
+    return Server(name, process, port, log_path)
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any leadflow setting that could change a server."""
+    prefixes = ("LEADFLOW_", "KAFKA_", "DATABASE_URL")
+    return {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+
+
+async def wait_until_answering(server: Server, path: str) -> None:
+    """Poll `path` until it answers 200; fail early if the server exits."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
+        try:
+            connection = await HttpConnection.open(server.port)
+            try:
+                async with asyncio.timeout(5):
+                    status, body = await connection.request(get_head(server.port, path))
+            finally:
+                await connection.close()
+            if status == 200:
+                return
+            last = f"{status} {body[:200]!r}"
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
+            last = repr(error)
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{server.name} {path} not ready in {STARTUP_SECONDS:.0f}s: {last}")
+
+
+async def check_once(port: int, path: str, body: bytes) -> None:
+    """One request before measuring: the benchmark must be sending what the server accepts."""
+    connection = await HttpConnection.open(port)
+    try:
+        async with asyncio.timeout(10):
+            status, answer = await connection.request(post_head(port, path, len(body)), body)
+    finally:
+        await connection.close()
+    if status != 202:
+        raise RuntimeError(f"POST {path} on port {port} answered {status}: {answer[:500]!r}")
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def rate(value: float, unit: str) -> str:
+    return f"{value:,.0f} {unit}"
+
+
+def latencies(measurement: Measurement) -> str:
+    return f"{measurement.latency_ms(0.50):,.1f} / {measurement.latency_ms(0.99):,.1f}"
+
+
+def latency_ratio(ours: Measurement, reference: Measurement) -> str:
+    p50 = ours.latency_ms(0.50) / reference.latency_ms(0.50)
+    p99 = ours.latency_ms(0.99) / reference.latency_ms(0.99)
+    return f"x{p50:.2f} / x{p99:.2f} (lower is better)"
+
+
+def throughput_ratio(ours: Measurement, reference: Measurement) -> str:
+    ratio = ours.items_per_second / reference.items_per_second
+    return f"{ratio:.2f} ({'meets' if ratio >= 0.5 else 'below'} goal)"
+
+
+def cpu(measurement: Measurement, names: tuple[str, ...]) -> str:
+    return " · ".join(
+        f"{measurement.cpu[name]:.0f}" if name in measurement.cpu else "-" for name in names
+    )
+
+
+def render(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return " | ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+
+    rule = "-+-".join("-" * width for width in widths)
+    return "\n".join([line(header), rule, *(line(row) for row in rows)]).rstrip()
+
+
+def report(
+    args: argparse.Namespace,
+    single: Measurement,
+    bare: Measurement,
+    batch: Measurement,
+    raw: Measurement,
+) -> str:
+    cpu_names = ("server", "client", "broker", "other")
+    rows = [
+        [
+            f"single-event req/s (POST /v1/events, c={args.concurrency})",
+            rate(single.items_per_second, "req/s"),
+            rate(bare.items_per_second, "req/s") + ": bare FastAPI endpoint, 202, no work",
+            throughput_ratio(single, bare),
+        ],
+        [
+            "  latency p50 / p99 (ms)",
+            latencies(single),
+            latencies(bare),
+            latency_ratio(single, bare),
+        ],
+        [
+            "  CPU % of a core (server · client · broker · other)",
+            cpu(single, cpu_names),
+            cpu(bare, cpu_names),
+            "",
+        ],
+        [
+            f"batch events/s ({BATCH_SIZE:,}/request, {args.batch_concurrency} in flight)",
+            rate(batch.items_per_second, "events/s"),
+            rate(raw.items_per_second, "events/s")
+            + f": raw aiokafka, acks=all, linger_ms={LINGER_MS}, same records, pipelined",
+            throughput_ratio(batch, raw),
+        ],
+        [
+            f"  latency per {BATCH_SIZE:,} events p50 / p99 (ms)",
+            latencies(batch),
+            latencies(raw),
+            latency_ratio(batch, raw),
+        ],
+        [
+            "  CPU % of a core (server · client · broker · other)",
+            cpu(batch, cpu_names),
+            cpu(raw, cpu_names),
+            "",
+        ],
+    ]
+    header = ["metric", "leadflow", "reference (what it is)", "ratio (goal >= 0.5)"]
+    notes = []
+    for name, measurement in (
+        ("single-event leadflow", single),
+        ("single-event reference", bare),
+        ("batch leadflow", batch),
+        ("batch reference", raw),
+    ):
+        if measurement.errors:
+            notes.append(
+                f"note: {name}: {measurement.errors} non-2xx answers (not counted), "
+                f"first: {measurement.first_error}"
+            )
+    return "\n".join([render(header, rows), *notes])
+
+
+def preamble(args: argparse.Namespace) -> str:
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    uvicorn_version = importlib.metadata.version("uvicorn")
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return "\n".join(
+        [
+            "leadflow ingest benchmark",
+            f"machine: {os.cpu_count()} CPU cores, load average {load} at start; the load "
+            "generator, the servers and the broker all share these cores, so absolute numbers "
+            "are noisy: compare the ratios",
+            f"python {platform.python_version()}, uvicorn {uvicorn_version} (http={http}, "
+            f"loop={loop}), one worker each, log_config=None, access_log=False",
+            f"each measurement: {args.seconds:g} s after a {args.warmup:g} s warm-up; "
+            "client: raw asyncio HTTP/1.1 keep-alive connections, the same for both servers; "
+            "CPU % = share of one core during the window (other = the rest of the machine)",
+            "",
+        ]
+    )
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+async def run_measurements(
+    args: argparse.Namespace,
+    settings: Settings,
+    ingest: Server,
+    bare: Server,
+    broker_pid: int,
+) -> str:
+    await create_topics(settings)
+    await wait_until_answering(ingest, "/healthz")
+    await wait_until_answering(ingest, "/readyz")
+    await wait_until_answering(bare, "/healthz")
+    await check_once(ingest.port, "/v1/events", event_json(-1).encode())
+    await check_once(ingest.port, "/v1/events/batch", batch_body(-1))
+    await check_once(bare.port, "/v1/events", event_json(-1).encode())
+    records = raw_records(RAW_RECORD_POOL)
+
+    me = os.getpid()
+    single = await http_load(
+        ingest.port,
+        "/v1/events",
+        single_body,
+        concurrency=args.concurrency,
+        watch=CpuWatch({"server": ingest.process.pid, "client": me, "broker": broker_pid}),
+        warmup=args.warmup,
+        seconds=args.seconds,
+    )
+    reference = await http_load(
+        bare.port,
+        "/v1/events",
+        single_body,
+        concurrency=args.concurrency,
+        watch=CpuWatch({"server": bare.process.pid, "client": me}),
+        warmup=args.warmup,
+        seconds=args.seconds,
+    )
+    batch = await http_load(
+        ingest.port,
+        "/v1/events/batch",
+        batch_body,
+        concurrency=args.batch_concurrency,
+        items_per_request=BATCH_SIZE,
+        watch=CpuWatch({"server": ingest.process.pid, "client": me, "broker": broker_pid}),
+        warmup=args.warmup,
+        seconds=args.seconds,
+    )
+    raw = await producer_load(
+        settings,
+        records,
+        concurrency=args.batch_concurrency,
+        watch=CpuWatch({"client": me, "broker": broker_pid}),
+        warmup=args.warmup,
+        seconds=args.seconds,
+    )
+    return report(args, single, reference, batch, raw)
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Benchmark ingest against bare references.")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured time per run")
+    parser.add_argument("--concurrency", type=int, default=32, help="single-event connections")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up before each window")
+    parser.add_argument("--batch-concurrency", type=int, default=4, help="batch requests in flight")
+    args = parser.parse_args()
+    if args.seconds <= 0 or args.warmup < 0 or args.concurrency < 1:
+        parser.error("--seconds must be > 0, --warmup >= 0, --concurrency >= 1")
+    if args.batch_concurrency < 1:
+        parser.error("--batch-concurrency must be >= 1")
+    return args
+
+
+def main() -> None:
+    args = parse_arguments()
+    print(preamble(args), flush=True)
+    with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as directory, ExitStack() as stack:
+        logs = Path(directory)
+        broker_log: IO[bytes] = stack.enter_context((logs / "broker.log").open("wb"))
+        broker = start_broker(log=broker_log)
+        stack.callback(broker.stop)
+        settings = Settings(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers)
+        env = clean_environment() | {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "DATABASE_URL": "postgresql+asyncpg://unused@127.0.0.1:1/x",  # ingest has no database
+            "LEADFLOW_API_KEYS": f'{{"{API_KEY}":["*"]}}',
+            "LEADFLOW_LOG_LEVEL": "WARNING",
+            "LEADFLOW_HTTP_HOST": LOCALHOST,
+        }
+        ingest_port = free_port()
+        ingest = launch(
+            "ingest",
+            [sys.executable, "-m", "leadflow", "serve", "ingest"],
+            env | {"LEADFLOW_INGEST_PORT": str(ingest_port)},
+            ingest_port,
+            logs,
+        )
+        stack.callback(stop_process, ingest.process)
+        bare_port = free_port()
+        bare = launch(
+            "bare",
+            [sys.executable, str(REPO_ROOT / "bench" / "bare_app.py"), "--port", str(bare_port)],
+            env,
+            bare_port,
+            logs,
+        )
+        stack.callback(stop_process, bare.process)
+        budget = STARTUP_SECONDS + 4 * (args.warmup + args.seconds + DRAIN_SECONDS) + 60
+        print(
+            asyncio.run(
+                asyncio.wait_for(
+                    run_measurements(args, settings, ingest, bare, broker.process.pid), budget
+                )
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
