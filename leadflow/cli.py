@@ -16,7 +16,10 @@ from shared.settings import Settings
 app = typer.Typer(
     help="leadflow: one shared, executable definition of a lead.", no_args_is_help=True
 )
+definitions_app = typer.Typer(help="Check and render lead definitions.", no_args_is_help=True)
+app.add_typer(definitions_app, name="definitions")
 SCHEMA_DIR = Path("schemas")
+DefinitionsFile = Annotated[Path, typer.Argument(help="a lead-definitions YAML file")]
 
 
 def _settings() -> Settings:
@@ -109,3 +112,41 @@ def schema(
         typer.echo(f"stale: {', '.join(stale)} (run `leadflow schema`)", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps({"written" if not check else "checked": stale or "up to date"}))
+
+
+@definitions_app.command("check")
+def definitions_check(file: DefinitionsFile = Path("lead-definitions.yaml")) -> None:
+    """Validate a definitions file; print every problem with its place, exit 1 if any."""
+    from shared.definitions import DefinitionsError, load_definitions
+
+    try:
+        loaded = load_definitions(file)
+    except DefinitionsError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: valid, version {loaded.version}")
+
+
+@definitions_app.command("render")
+def definitions_render(
+    file: DefinitionsFile = Path("lead-definitions.yaml"),
+    output: Annotated[
+        Path | None, typer.Option(help="write here (.md or .html); default: Markdown to stdout")
+    ] = None,
+) -> None:
+    """Write the definitions as a readable document for marketing and sales."""
+    from shared.definitions import DefinitionsError, load_definitions
+    from shared.definitions.render import document, to_html, to_markdown
+
+    try:
+        blocks = document(load_definitions(file))
+    except DefinitionsError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    if output is None:
+        typer.echo(to_markdown(blocks))
+        return
+    output.write_text(
+        to_html(blocks) if output.suffix in (".html", ".htm") else to_markdown(blocks)
+    )
+    typer.echo(f"wrote {output}")

@@ -1,0 +1,358 @@
+"""The scoring engine: a lead's score, fit, grade and stage from its interactions.
+
+Pure: the result is a function of (definitions, the lead's interactions ordered by event
+time, the time it is evaluated at). No database, no broker, no clock.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.definitions.model import (
+    FitRule,
+    LeadDefinitions,
+    ScoringRule,
+    grade_ranks,
+    hand_off_stage,
+)
+
+DAY = 86_400.0
+PROFILE_FIELDS = ("company", "job_title", "industry", "company_size", "country", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """What scoring needs of one stored interaction. `time` is in epoch seconds."""
+
+    event_id: str
+    time: float
+    channel: str
+    type: str
+    campaign: str | None = None
+    url: str | None = None
+    asset: str | None = None
+    network: str | None = None
+    profile: Mapping[str, Any] | None = None
+
+    @property
+    def order(self) -> tuple[float, str]:
+        return (self.time, self.event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    rule: int
+    points: float
+    cap_points: float | None
+    cap_window: float
+    entry_stage: int | None
+
+
+@dataclass(frozen=True)
+class StageReached:
+    """The lead entered `stage` (from `previous`) because of the interaction `event_id`."""
+
+    stage: str
+    previous: str | None
+    time: float
+    event_id: str
+    score: float
+    grade: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    score: float
+    engagement: float
+    fit: float
+    grade: str
+    stage: str | None
+    stages_reached: tuple[StageReached, ...]
+    thresholds_met: frozenset[float]
+    last_event_time: float | None
+    profile: Mapping[str, Any]
+    points_by_rule: Mapping[str, float] = field(default_factory=dict)
+    decayed_by_rule: Mapping[str, float] = field(default_factory=dict)
+    fit_by_rule: Mapping[str, float] = field(default_factory=dict)
+
+
+def _pattern(glob: str | None) -> re.Pattern[str] | None:
+    return re.compile(fnmatch.translate(glob), re.IGNORECASE) if glob else None
+
+
+def _matches(pattern: re.Pattern[str] | None, value: str | None) -> bool:
+    return pattern is None or (value is not None and pattern.match(value) is not None)
+
+
+@dataclass(frozen=True)
+class _CompiledRule:
+    rule: ScoringRule
+    campaign: re.Pattern[str] | None
+    url: re.Pattern[str] | None
+    asset: re.Pattern[str] | None
+    network: re.Pattern[str] | None
+
+    def matches(self, interaction: Interaction) -> bool:
+        match = self.rule.match
+        return (
+            (match.channel is None or match.channel == interaction.channel)
+            and (match.type is None or match.type == interaction.type)
+            and _matches(self.campaign, interaction.campaign)
+            and _matches(self.url, interaction.url)
+            and _matches(self.asset, interaction.asset)
+            and _matches(self.network, interaction.network)
+        )
+
+
+def _fit_points(rule: FitRule, patterns: Sequence[re.Pattern[str]], value: Any) -> float:
+    if value is None:
+        return 0.0
+    if rule.field == "company_size":
+        size = float(value)
+        fits = (rule.min is None or size >= rule.min) and (rule.max is None or size <= rule.max)
+    else:
+        fits = any(pattern.match(str(value)) for pattern in patterns)
+    return rule.points if fits else 0.0
+
+
+class ScoringModel:
+    """The definitions compiled for fast, repeated evaluation of many leads."""
+
+    def __init__(self, definitions: LeadDefinitions) -> None:
+        self.definitions = definitions
+        half_life = definitions.scoring.decay.half_life_days
+        self.half_life = half_life * DAY if half_life else None
+        self._rules = [
+            _CompiledRule(
+                rule,
+                _pattern(rule.match.campaign),
+                _pattern(rule.match.url),
+                _pattern(rule.match.asset),
+                _pattern(rule.match.network),
+            )
+            for rule in definitions.scoring.rules
+        ]
+        self._fit = [
+            (rule, [re.compile(fnmatch.translate(p), re.IGNORECASE) for p in rule.any_of])
+            for rule in definitions.scoring.fit
+        ]
+        self.stage_keys = [stage.key for stage in definitions.stages]
+        self._stage_index = {key: index for index, key in enumerate(self.stage_keys)}
+        self.hand_off = self._stage_index[hand_off_stage(definitions).key]
+        self.grade_rank = grade_ranks(definitions)
+        # Automatic stages up to the hand-off: after it, sales moves the lead.
+        self._automatic = [
+            (index, stage.entry)
+            for index, stage in enumerate(definitions.stages)
+            if stage.entry.automatic and index <= self.hand_off
+        ]
+        self.thresholds = sorted(
+            {entry.score for _, entry in self._automatic if entry.score is not None}
+        )
+        self._hits: dict[
+            tuple[str, str, str | None, str | None, str | None, str | None], tuple[RuleHit, ...]
+        ] = {}
+        self._fit_cache: dict[tuple[Any, ...], tuple[float, dict[str, float]]] = {}
+
+    def hits(self, interaction: Interaction) -> tuple[RuleHit, ...]:
+        """The rules an interaction earns points from, with the campaign's multiplier applied."""
+        key = (
+            interaction.channel,
+            interaction.type,
+            interaction.campaign,
+            interaction.url,
+            interaction.asset,
+            interaction.network,
+        )
+        cached = self._hits.get(key)
+        if cached is None:
+            cached = self._hits[key] = self._rule_hits(interaction)
+        return cached
+
+    def _rule_hits(self, interaction: Interaction) -> tuple[RuleHit, ...]:
+        campaign = self.definitions.campaigns.get(interaction.campaign or "")
+        multiplier = campaign.multiplier if campaign else 1.0
+        campaign_stage = (
+            self._stage_index[campaign.entry_stage] if campaign and campaign.entry_stage else None
+        )
+        hits = [
+            RuleHit(
+                index,
+                compiled.rule.points * multiplier,
+                compiled.rule.cap.points if compiled.rule.cap else None,
+                compiled.rule.cap.window_days * DAY if compiled.rule.cap else 0.0,
+                self._stage_index[compiled.rule.entry_stage] if compiled.rule.entry_stage else None,
+            )
+            for index, compiled in enumerate(self._rules)
+            if compiled.matches(interaction)
+        ]
+        if campaign_stage is not None:
+            hits.append(RuleHit(-1, 0.0, None, 0.0, campaign_stage))
+        return tuple(hits)
+
+    def fit(self, profile: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
+        """Profile points of a contact: the sum of the fit rules its fields match."""
+        key = tuple(profile.get(name) for name in PROFILE_FIELDS)
+        cached = self._fit_cache.get(key)
+        if cached is None:
+            by_rule = {
+                rule.key: points
+                for rule, patterns in self._fit
+                if (points := _fit_points(rule, patterns, profile.get(rule.field)))
+            }
+            cached = self._fit_cache[key] = (sum(by_rule.values()), by_rule)
+        return cached
+
+    def grade(self, score: float, fit: float) -> str:
+        """The grade band the (score, fit) pair falls in, else the default grade."""
+        for band in self.definitions.grades.bands:
+            if band.score.contains(score) and band.fit.contains(fit):
+                return band.grade
+        return self.definitions.grades.default
+
+    def qualifying_stage(self, score: float, grade: str, profile: Mapping[str, Any]) -> int | None:
+        """The furthest automatic stage (up to the hand-off) whose criteria are all met."""
+        reached = None
+        rank = self.grade_rank[grade]
+        for index, entry in self._automatic:
+            if entry.score is not None and score < entry.score:
+                continue
+            if entry.grade is not None and rank > self.grade_rank[entry.grade]:
+                continue
+            if any(profile.get(name) in (None, "") for name in entry.required_fields):
+                continue
+            reached = index
+        return reached
+
+    def decay(self, value: float, seconds: float) -> float:
+        if self.half_life is None or seconds <= 0 or value == 0:
+            return value
+        factor: float = 0.5 ** (seconds / self.half_life)
+        return value * factor
+
+
+def evaluate(
+    model: ScoringModel,
+    interactions: Sequence[Interaction],
+    as_of: float,
+    *,
+    explain: bool = False,
+) -> Evaluation:
+    """Score a lead: replay its interactions in event-time order up to `as_of`.
+
+    Behaviour points decay with the half-life from each interaction's own time; a rule's
+    cap limits the points it gives in any window; fit points come from the latest known
+    contact fields. The stage is the furthest one the lead ever qualified for (stages do
+    not move backwards when points decay), and never beyond the hand-off.
+    """
+    ordered = sorted((i for i in interactions if i.time <= as_of), key=lambda i: i.order)
+    engagement = 0.0
+    last_time: float | None = None
+    profile: dict[str, Any] = {}
+    fit, fit_by_rule = model.fit(profile)
+    stage: int | None = None
+    reached: list[StageReached] = []
+    awarded: dict[int, deque[tuple[float, float]]] = {}
+    points_by_rule: dict[str, float] = {}
+    decayed_by_rule: dict[str, float] = {}
+    rules = model.definitions.scoring.rules
+
+    for interaction in ordered:
+        if last_time is not None:
+            engagement = model.decay(engagement, interaction.time - last_time)
+        last_time = interaction.time
+        if interaction.profile:
+            profile.update({k: v for k, v in interaction.profile.items() if v not in (None, "")})
+            fit, fit_by_rule = model.fit(profile)
+        entry_stage: int | None = None
+        for hit in model.hits(interaction):
+            points = hit.points
+            if hit.cap_points is not None:
+                points = _within_cap(awarded, hit, interaction.time, points)
+            engagement += points
+            if hit.entry_stage is not None:
+                entry_stage = max(entry_stage or 0, hit.entry_stage)
+            if explain and hit.rule >= 0 and points:
+                key = rules[hit.rule].key
+                points_by_rule[key] = points_by_rule.get(key, 0.0) + points
+                decayed_by_rule[key] = decayed_by_rule.get(key, 0.0) + model.decay(
+                    points, as_of - interaction.time
+                )
+        score = engagement + fit
+        grade = model.grade(score, fit)
+        qualifying = model.qualifying_stage(score, grade, profile)
+        candidate = (
+            max(q for q in (qualifying, entry_stage) if q is not None)
+            if (qualifying is not None or entry_stage is not None)
+            else None
+        )
+        if candidate is not None and (stage is None or candidate > stage):
+            reason = (
+                "entry_stage"
+                if candidate == entry_stage and candidate != qualifying
+                else "criteria"
+            )
+            reached.append(
+                StageReached(
+                    model.stage_keys[candidate],
+                    model.stage_keys[stage] if stage is not None else None,
+                    interaction.time,
+                    interaction.event_id,
+                    score,
+                    grade,
+                    reason,
+                )
+            )
+            stage = candidate
+
+    engagement = model.decay(engagement, as_of - last_time) if last_time is not None else 0.0
+    score = engagement + fit
+    return Evaluation(
+        score=score,
+        engagement=engagement,
+        fit=fit,
+        grade=model.grade(score, fit),
+        stage=model.stage_keys[stage] if stage is not None else None,
+        stages_reached=tuple(reached),
+        thresholds_met=frozenset(t for t in model.thresholds if score >= t),
+        last_event_time=last_time,
+        profile=profile,
+        points_by_rule=points_by_rule,
+        decayed_by_rule=decayed_by_rule,
+        fit_by_rule=fit_by_rule if explain else {},
+    )
+
+
+def _within_cap(
+    awarded: dict[int, deque[tuple[float, float]]], hit: RuleHit, time: float, points: float
+) -> float:
+    """Points a capped rule may still give: its cap minus what it gave in the last window."""
+    assert hit.cap_points is not None
+    history = awarded.setdefault(hit.rule, deque())
+    while history and history[0][0] <= time - hit.cap_window:
+        history.popleft()
+    given = sum(abs(p) for _, p in history)
+    room = max(hit.cap_points - given, 0.0)
+    allowed = max(min(points, room), -room)
+    if allowed:
+        history.append((time, allowed))
+    return allowed
+
+
+def seconds_until_below(
+    model: ScoringModel, evaluation: Evaluation, threshold: float
+) -> float | None:
+    """How long until decay takes the score below `threshold`; None if it never will."""
+    if model.half_life is None or evaluation.score < threshold:
+        return None
+    floor = threshold - evaluation.fit
+    if evaluation.engagement <= 0 or floor <= 0:
+        return None
+    return model.half_life * math.log2(evaluation.engagement / floor)
