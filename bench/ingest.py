@@ -477,7 +477,7 @@ def throughput_ratio(ours: Measurement, reference: Measurement) -> str:
 
 
 def cpu(measurement: Measurement, names: tuple[str, ...]) -> str:
-    return " · ".join(
+    return " / ".join(
         f"{measurement.cpu[name]:.0f}" if name in measurement.cpu else "-" for name in names
     )
 
@@ -486,7 +486,8 @@ def render(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return " | ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        return " | ".join(padded).rstrip()
 
     rule = "-+-".join("-" * width for width in widths)
     return "\n".join([line(header), rule, *(line(row) for row in rows)]).rstrip()
@@ -514,7 +515,7 @@ def report(
             latency_ratio(single, bare),
         ],
         [
-            "  CPU % of a core (server · client · broker · other)",
+            "  CPU % of a core (server / client / broker / other)",
             cpu(single, cpu_names),
             cpu(bare, cpu_names),
             "",
@@ -533,7 +534,7 @@ def report(
             latency_ratio(batch, raw),
         ],
         [
-            "  CPU % of a core (server · client · broker · other)",
+            "  CPU % of a core (server / client / broker / other)",
             cpu(batch, cpu_names),
             cpu(raw, cpu_names),
             "",
@@ -570,7 +571,8 @@ def preamble(args: argparse.Namespace) -> str:
             f"loop={loop}), one worker each, log_config=None, access_log=False",
             f"each measurement: {args.seconds:g} s after a {args.warmup:g} s warm-up; "
             "client: raw asyncio HTTP/1.1 keep-alive connections, the same for both servers; "
-            "CPU % = share of one core during the window (other = the rest of the machine)",
+            "CPU % = share of one core during the window (client = this process, which is "
+            "also the raw producer; other = the rest of the machine)",
             "",
         ]
     )

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from shared.db import create_database, migrate, wait_until_ready
+from shared.definitions import load_definitions
 from shared.embedded import LOCALHOST, start_broker, start_postgres, stop_process
 from shared.kafka import create_topics
 from shared.settings import Settings
 
-# name -> the Settings field holding its port; later issues add scoring and router.
-SERVICE_PORTS: dict[str, str] = {"ingest": "ingest_port"}
+# name -> the Settings field holding its port; each is `services.<name>.bootstrap`.
+SERVICE_PORTS: dict[str, str] = {"ingest": "ingest_port", "scoring": "scoring_port"}
 STACK_FILE = "stack.json"
 CREDENTIALS_FILE = "dev-credentials.json"
 DATABASE_NAME = "leadflow"
@@ -100,6 +101,7 @@ def service_environment(settings: Settings) -> dict[str, str]:
             "LEADFLOW_API_KEYS": json.dumps(settings.api_keys),
             "LEADFLOW_WEBHOOK_SECRETS": json.dumps(settings.webhook_secrets),
             "LEADFLOW_ADMIN_KEY": settings.admin_key or "",
+            "LEADFLOW_DEFINITIONS": str(settings.definitions_path.resolve()),
         }
     )
     return env
@@ -146,6 +148,8 @@ def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
         stopping = True
 
     signal.signal(signal.SIGTERM, request_stop)
+    loaded = load_definitions(configured.definitions_path)  # a broken file stops us here
+    say(f"lead definitions {configured.definitions_path}: version {loaded.version}")
     with _embedded_dependencies(configured, say) as reachable:
         migrate(reachable.require_database())
         created = asyncio.run(create_topics(reachable))

@@ -65,3 +65,13 @@ def migrate(database_url: str) -> None:
     """Bring every service's schema to its newest revision (blocking; no event loop running)."""
     for service in SERVICE_SCHEMAS:
         command.upgrade(alembic_config(service, database_url), "head")
+
+
+async def database_ready(engine: AsyncEngine) -> bool:
+    """Whether the database answers a query within two seconds."""
+    try:
+        async with asyncio.timeout(2), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True

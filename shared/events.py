@@ -211,3 +211,76 @@ class CloudEvent(FrozenModel, Generic[DataT]):
 
 class InteractionRecorded(CloudEvent[Interaction]):
     """An interaction ingest accepted and appended to `lead.interactions`."""
+
+
+LOG_STARTED_TYPE = "leadflow.log.started"
+DEAD_LETTER_TYPE = "leadflow.dead_letter"
+
+
+class LogStarted(FrozenModel):
+    """The first record of a partition: its id marks this incarnation of the log."""
+
+    topic: str
+    partition: int
+
+
+class DeadLetter(FrozenModel):
+    """A record a consumer could not handle, kept whole with the reason."""
+
+    error: str
+    source_topic: str
+    partition: int
+    offset: int
+    original_key: str | None
+    original_value_base64: str
+
+
+class LeadProfile(FrozenModel):
+    """What is known of the person behind a lead, as the router needs it for assignment."""
+
+    email: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    industry: str | None = None
+    company_size: int | None = None
+    country: str | None = None
+    campaigns: tuple[str, ...] = ()
+
+
+class LeadStageChanged(FrozenModel):
+    """A lead moved from one funnel stage to another."""
+
+    kind: Literal["stage_changed"] = "stage_changed"
+    lead_id: str
+    from_stage: str | None
+    to_stage: str
+    is_hand_off: bool
+    reason: str
+    score: float
+    grade: str
+    occurred_at: datetime
+    caused_by: str | None = Field(description="the interaction (event id) that caused it")
+    profile: LeadProfile
+
+
+class ScoreThresholdCrossed(FrozenModel):
+    """A lead's score rose to a stage threshold or decayed below it."""
+
+    kind: Literal["threshold_crossed"] = "threshold_crossed"
+    lead_id: str
+    threshold: float
+    direction: Literal["up", "down"]
+    score: float
+    grade: str
+    occurred_at: datetime
+
+
+LifecycleChange = Annotated[LeadStageChanged | ScoreThresholdCrossed, Field(discriminator="kind")]
+
+
+class LifecycleRecorded(CloudEvent[LifecycleChange]):
+    """A change of a lead's funnel position, on `lead.lifecycle`."""
+
+
+def lifecycle_type(change: LeadStageChanged | ScoreThresholdCrossed) -> str:
+    return f"leadflow.lead.{change.kind}"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.events import LOG_STARTED_TYPE, CloudEvent, LogStarted
 from shared.settings import Settings
 from shared.topics import CATALOG, Topic
 
@@ -50,18 +54,63 @@ async def create_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOG)
     async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [topic.name for topic in topics if topic.name not in existing]
-        if missing:
-            try:
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            name,
-                            num_partitions=settings.topic_partitions,
-                            replication_factor=settings.topic_replication,
-                        )
-                        for name in missing
-                    ]
-                )
-            except TopicAlreadyExistsError:
-                log.info("topics created concurrently by another process")
+        if not missing:
+            return []
+        try:
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication,
+                    )
+                    for name in missing
+                ]
+            )
+        except TopicAlreadyExistsError:
+            log.info("topics created concurrently by another process")
+            return []
+    await _write_log_markers(settings, missing)
     return missing
+
+
+async def _write_log_markers(settings: Settings, topics: list[str]) -> None:
+    """Start every partition of new topics with a marker naming this incarnation of the log.
+
+    See `shared.consumer`: consumers compare the marker with the one they stored beside
+    their offsets to notice a broker that lost its data.
+    """
+    producer = new_producer(settings)
+    await producer.start()
+    try:
+        deliveries = []
+        for topic in topics:
+            for partition in sorted(await producer.partitions_for(topic)):
+                marker = CloudEvent[LogStarted](
+                    id=str(uuid.uuid4()),
+                    source="/leadflow/topics",
+                    type=LOG_STARTED_TYPE,
+                    time=datetime.now(UTC),
+                    subject=f"{topic}/{partition}",
+                    data=LogStarted(topic=topic, partition=partition),
+                )
+                deliveries.append(
+                    await producer.send(
+                        topic,
+                        marker.model_dump_json(exclude_none=True).encode(),
+                        partition=partition,
+                    )
+                )
+        await asyncio.gather(*deliveries)
+    finally:
+        await producer.stop()
+
+
+async def broker_ready(producer: AIOKafkaProducer) -> bool:
+    """Whether the broker answers a metadata request within two seconds."""
+    try:
+        async with asyncio.timeout(2):
+            await producer.client.fetch_all_metadata()
+    except Exception:
+        return False
+    return True

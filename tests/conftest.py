@@ -16,21 +16,23 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.db import create_database, wait_until_ready
+from shared.db import create_database, migrate, wait_until_ready
 from shared.embedded import EmbeddedBroker, start_broker, start_postgres
 from shared.kafka import create_topics
 from shared.settings import Settings
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TEST_API_KEYS = {"all-channels-key": ["*"], "web-only-key": ["web"]}
+TEST_ADMIN_KEY = "test-admin-key"
 TEST_WEBHOOK_SECRETS = {
     "standard": "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXN0YW5kYXJkLXdlYmhvb2tz",
     "mautic": "mautic-test-secret",
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def broker() -> Iterator[EmbeddedBroker]:
+    """A broker of this test module's own: no test sees another module's records."""
     started = start_broker()
     try:
         yield started
@@ -64,11 +66,12 @@ async def postgres_server() -> AsyncIterator[str]:
             server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def database_url(postgres_server: str) -> AsyncIterator[str]:
-    """A fresh database for this test session, dropped at the end."""
+    """A fresh, migrated database for this test module, dropped at the end."""
     name = f"leadflow_test_{uuid.uuid4().hex[:12]}"
     url = await create_database(postgres_server, name)
+    await asyncio.to_thread(migrate, url)
     try:
         yield url
     finally:
@@ -78,7 +81,7 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
         await engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def settings(broker: EmbeddedBroker) -> Settings:
     """Settings pointing at the test broker, with topics created and known test keys."""
     configured = Settings(
@@ -87,6 +90,7 @@ async def settings(broker: EmbeddedBroker) -> Settings:
         LEADFLOW_WEBHOOK_SECRETS=TEST_WEBHOOK_SECRETS,
         LEADFLOW_TOPIC_PARTITIONS=3,
         LEADFLOW_PUBLISH_TIMEOUT_SECONDS=3,
+        LEADFLOW_ADMIN_KEY=TEST_ADMIN_KEY,
     )
     await create_topics(configured)
     return configured

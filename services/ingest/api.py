@@ -38,17 +38,17 @@ MAX_BATCH = 1_000
 WEBHOOK_PROVIDERS = ("standard", "mautic")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_publisher(request: Request) -> Publisher:
+async def get_publisher(request: Request) -> Publisher:
     publisher: Publisher = request.app.state.publisher
     return publisher
 
 
-def get_channels(request: Request, settings: SettingsDep) -> list[str]:
+async def get_channels(request: Request, settings: SettingsDep) -> list[str]:
     return channels_for_key(settings.api_keys, presented_key(request.headers))
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from shared.auth import bearer_token, same_secret
 from shared.problems import ProblemError
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="leadflow-ingest"'}
@@ -15,10 +15,7 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="leadflow-ingest"'}
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
     """The API key from `X-API-Key`, or from `Authorization: Bearer <key>`."""
-    if key := headers.get("x-api-key"):
-        return key
-    scheme, _, credentials = headers.get("authorization", "").partition(" ")
-    return credentials.strip() or None if scheme.lower() == "bearer" else None
+    return headers.get("x-api-key") or bearer_token(headers)
 
 
 def channels_for_key(api_keys: Mapping[str, list[str]], key: str | None) -> list[str]:
@@ -26,7 +23,7 @@ def channels_for_key(api_keys: Mapping[str, list[str]], key: str | None) -> list
     if not key:
         raise ProblemError(401, "an API key is required (X-API-Key header)", headers=_CHALLENGE)
     for known, channels in api_keys.items():
-        if hmac.compare_digest(known.encode(), key.encode()):
+        if same_secret(known, key):
             return channels
     raise ProblemError(401, "the API key is not valid", headers=_CHALLENGE)
 

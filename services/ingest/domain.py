@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.events import AnyInteraction, Interaction, InteractionRecorded
+from shared.events import CLOUDEVENTS_VERSION, AnyInteraction, Interaction, InteractionRecorded
 from shared.problems import InvalidField, invalid_fields
 
 ALL_CHANNELS = "*"
@@ -87,13 +87,17 @@ def record_interaction(
     event_id = interaction.id or new_id()
     event_time = interaction.time or received_at
     data = interaction.model_copy(update={"id": event_id, "time": event_time})
-    return InteractionRecorded(
+    # Every part is validated already: build the envelope without validating it again.
+    return InteractionRecorded.model_construct(
         id=event_id,
         source=source,
         type=interaction.cloudevent_type,
         time=event_time,
         subject=interaction.contact.identity_key,
         data=data,
+        specversion=CLOUDEVENTS_VERSION,
+        datacontenttype="application/json",
+        definitions_version=None,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,8 +82,8 @@ async def accept_interactions(
     if recorded:
         with metrics.PUBLISH_SECONDS.time():
             await publisher.publish(recorded)
-        for event in recorded:
-            metrics.EVENTS.labels(event.data.channel, "accepted").inc()
+        for channel, count in Counter(event.data.channel for event in recorded).items():
+            metrics.EVENTS.labels(channel, "accepted").inc(count)
     return results
 
 

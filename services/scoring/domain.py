@@ -11,7 +11,7 @@ import math
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.definitions.model import (
@@ -61,7 +61,7 @@ class StageReached:
     stage: str
     previous: str | None
     time: float
-    event_id: str
+    event_id: str | None
     score: float
     grade: str
     reason: str
@@ -356,3 +356,51 @@ def seconds_until_below(
     if evaluation.engagement <= 0 or floor <= 0:
         return None
     return model.half_life * math.log2(evaluation.engagement / floor)
+
+
+@dataclass(frozen=True)
+class ThresholdChange:
+    threshold: float
+    direction: str
+    score: float
+    grade: str
+
+
+def lifecycle_changes(
+    model: ScoringModel,
+    previous_stage: str | None,
+    previous_thresholds: frozenset[float],
+    evaluation: Evaluation,
+) -> tuple[list[StageReached], list[ThresholdChange]]:
+    """What a new evaluation means for the funnel since the lead was last stored.
+
+    The stages entered since then (in order), and the thresholds the score rose to or
+    decayed below. A lead only moves back when the definitions changed under it (a
+    rescore); that move is reported too, with the reason "rescored".
+    """
+    order = {key: index for index, key in enumerate(model.stage_keys)}
+    before = order.get(previous_stage, -1) if previous_stage else -1
+    now = order.get(evaluation.stage, -1) if evaluation.stage else -1
+    stages = [reached for reached in evaluation.stages_reached if order[reached.stage] > before]
+    if stages:
+        stages[0] = replace(stages[0], previous=previous_stage)
+    elif now < before and evaluation.stage is not None:
+        stages = [
+            StageReached(
+                evaluation.stage,
+                previous_stage,
+                evaluation.last_event_time or 0.0,
+                None,
+                evaluation.score,
+                evaluation.grade,
+                "rescored",
+            )
+        ]
+    crossings = [
+        ThresholdChange(threshold, "up", evaluation.score, evaluation.grade)
+        for threshold in sorted(evaluation.thresholds_met - previous_thresholds)
+    ] + [
+        ThresholdChange(threshold, "down", evaluation.score, evaluation.grade)
+        for threshold in sorted(previous_thresholds - evaluation.thresholds_met, reverse=True)
+    ]
+    return stages, crossings

@@ -31,7 +31,13 @@ def test_up_runs_the_stack_with_embedded_defaults_and_stops_cleanly(tmp_path: Pa
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "LEADFLOW_API_KEYS")
     }
-    env.update({"LEADFLOW_INGEST_PORT": str(free_port()), "LEADFLOW_STATE_DIR": str(tmp_path)})
+    env.update(
+        {
+            "LEADFLOW_INGEST_PORT": str(free_port()),
+            "LEADFLOW_SCORING_PORT": str(free_port()),
+            "LEADFLOW_STATE_DIR": str(tmp_path),
+        }
+    )
     output = tmp_path / "up.out"
     with output.open("wb") as out:
         up = subprocess.Popen(
@@ -68,6 +74,9 @@ def test_up_runs_the_stack_with_embedded_defaults_and_stops_cleanly(tmp_path: Pa
             check=True,
         )
         records = [json.loads(line) for line in tail.stdout.decode().splitlines()]
+        markers = [r for r in records if r["value"]["type"] == "leadflow.log.started"]
+        assert len(markers) == 6  # each partition starts with its log marker
+        records = [r for r in records if r not in markers]
         assert [record["value"]["id"] for record in records] == [event_id]
         assert records[0]["key"] == "ada@example.com"
 

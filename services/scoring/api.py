@@ -1,0 +1,100 @@
+"""Scoring's HTTP routes (entrypoint): leads with their score breakdown, the definitions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from services.scoring.handlers import ScoringService
+from services.scoring.queries import LeadDetail, LeadPage, lead_detail, lead_page
+from shared.auth import require_admin
+from shared.definitions.render import document, to_html, to_markdown
+from shared.problems import ProblemError, problem_responses
+
+
+async def get_service(request: Request) -> ScoringService:
+    service: ScoringService = request.app.state.scoring
+    return service
+
+
+Service = Annotated[ScoringService, Depends(get_service)]
+StageKey = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-.]*$")]
+
+router = APIRouter(prefix="/v1", tags=["scoring"])
+leads_router = APIRouter(dependencies=[Depends(require_admin)], responses=problem_responses(401))
+
+
+@leads_router.get(
+    "/leads/{lead_id}",
+    summary="A lead's score, grade and stage, with which rule gave which points",
+    responses=problem_responses(404, 422),
+)
+async def get_lead(service: Service, lead_id: Annotated[uuid.UUID, Path()]) -> LeadDetail:
+    detail = await lead_detail(
+        service.engine, service.model, service.loaded.version, str(lead_id), datetime.now(UTC)
+    )
+    if detail is None:
+        raise ProblemError(404, f"no lead {lead_id}")
+    return detail
+
+
+@leads_router.get(
+    "/leads", summary="Leads by stage, grade, campaign or email", responses=problem_responses(422)
+)
+async def list_leads(
+    service: Service,
+    stage: StageKey = None,
+    grade: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9+\-]?$")] = None,
+    campaign: StageKey = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    after: Annotated[
+        uuid.UUID | None, Query(description="next_cursor of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> LeadPage:
+    return await lead_page(
+        service.engine,
+        stage=stage,
+        grade=grade,
+        campaign=campaign,
+        email=email,
+        after=str(after) if after else None,
+        limit=limit,
+    )
+
+
+class ActiveDefinitions(BaseModel):
+    version: str
+    name: str
+    source: str
+    document_markdown: str
+    definitions: dict[str, Any]
+
+
+@router.get("/definitions", summary="The active lead definitions, their version and document")
+async def get_definitions(service: Service) -> ActiveDefinitions:
+    loaded = service.loaded
+    return ActiveDefinitions(
+        version=loaded.version,
+        name=loaded.definitions.name,
+        source=loaded.source.name,
+        document_markdown=to_markdown(document(loaded)),
+        definitions=loaded.definitions.model_dump(mode="json"),
+    )
+
+
+@router.get(
+    "/definitions/document",
+    summary="The active lead definitions as a page for marketing and sales",
+    response_class=HTMLResponse,
+)
+async def get_definitions_document(service: Service) -> HTMLResponse:
+    return HTMLResponse(to_html(document(service.loaded)))
+
+
+router.include_router(leads_router)

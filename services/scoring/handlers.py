@@ -1,0 +1,306 @@
+"""Scoring's service layer: apply a batch of interactions (or due timers) in one transaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.scoring import repository
+from services.scoring.domain import (
+    Evaluation,
+    ScoringModel,
+    StageReached,
+    ThresholdChange,
+    evaluate,
+    lifecycle_changes,
+    seconds_until_below,
+)
+from services.scoring.identity import identity_keys, resolve_identities
+from services.scoring.tables import consumer_offsets, outbox
+from shared.consumer import Batch, save_positions
+from shared.definitions import LoadedDefinitions
+from shared.events import (
+    DEAD_LETTER_TYPE,
+    LOG_STARTED_TYPE,
+    CloudEvent,
+    DeadLetter,
+    InteractionRecorded,
+    LeadProfile,
+    LeadStageChanged,
+    LifecycleRecorded,
+    ScoreThresholdCrossed,
+    lifecycle_type,
+)
+from shared.failpoints import failpoint
+from shared.outbox import add_to_outbox, outbox_row
+from shared.topics import INTERACTIONS_DLQ, LIFECYCLE
+
+log = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "leadflow-scoring"
+SOURCE = "/scoring"
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def decode(
+    records: Iterable[ConsumerRecord],
+) -> tuple[list[InteractionRecorded], list[CloudEvent[DeadLetter]]]:
+    """Interactions from raw records; what cannot be read becomes a dead letter with the reason."""
+    recorded: list[InteractionRecorded] = []
+    dead: list[CloudEvent[DeadLetter]] = []
+    for record in records:
+        try:
+            event = InteractionRecorded.model_validate_json(record.value or b"")
+        except ValidationError as error:
+            if b'"' + LOG_STARTED_TYPE.encode() + b'"' in (record.value or b""):
+                continue  # the partition's marker, not an interaction
+            dead.append(
+                _dead_letter(
+                    record,
+                    f"not an interaction: {error.errors()[0]['msg']} "
+                    f"at {'.'.join(map(str, error.errors()[0]['loc']))}",
+                )
+            )
+            continue
+        recorded.append(event)
+    return recorded, dead
+
+
+def _dead_letter(record: ConsumerRecord, reason: str) -> CloudEvent[DeadLetter]:
+    return CloudEvent[DeadLetter](
+        id=f"dlq:{record.topic}:{record.partition}:{record.offset}",
+        source=SOURCE,
+        type=DEAD_LETTER_TYPE,
+        time=datetime.now(UTC),
+        subject=f"{record.topic}/{record.partition}/{record.offset}",
+        data=DeadLetter(
+            error=reason,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            original_key=(record.key or b"").decode(errors="replace") or None,
+            original_value_base64=base64.b64encode(record.value or b"").decode(),
+        ),
+    )
+
+
+def _interaction_row(event: InteractionRecorded, lead_id: str) -> dict[str, Any]:
+    data = event.data
+    properties = data.properties
+    profile = data.contact.model_dump(exclude_none=True, exclude={"anonymous_id"})
+    return {
+        "event_id": event.id,
+        "lead_id": lead_id,
+        "event_time": event.time,
+        "channel": data.channel,
+        "type": data.type,
+        "campaign": data.campaign,
+        "url": getattr(properties, "url", None),
+        "asset": getattr(properties, "asset", None),
+        "network": getattr(properties, "network", None),
+        "profile": json.dumps(profile) if profile else None,
+    }
+
+
+@dataclass
+class ScoringService:
+    """Applies interactions to leads under one version of the lead definitions."""
+
+    engine: AsyncEngine
+    loaded: LoadedDefinitions
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    on_committed: Callable[[], None] = field(default=lambda: None)
+    model: ScoringModel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.model = ScoringModel(self.loaded.definitions)
+
+    async def handle_interactions(self, batch: Batch) -> None:
+        """Store unseen interactions, re-score their leads, queue what changed: one transaction."""
+        recorded, dead = decode(batch.records)
+        async with self.engine.begin() as connection:
+            await self._apply(connection, recorded)
+            await add_to_outbox(
+                connection,
+                outbox,
+                [
+                    outbox_row(letter, INTERACTIONS_DLQ.name, letter.data.original_key)
+                    for letter in dead
+                ],
+            )
+            await save_positions(connection, consumer_offsets, CONSUMER_GROUP, batch)
+        failpoint("scoring.after_commit")
+        if dead:
+            log.warning("dead-lettered records", extra={"count": len(dead)})
+        self.on_committed()
+
+    async def _apply(
+        self, connection: AsyncConnection, recorded: Sequence[InteractionRecorded]
+    ) -> None:
+        if not recorded:
+            return
+        keys = [identity_keys(e.data.contact.email, e.data.contact.anonymous_id) for e in recorded]
+        await repository.lock_identities(connection, (key for group in keys for key in group))
+        known = await repository.known_identities(
+            connection, (key for group in keys for key in group)
+        )
+        resolution = resolve_identities(known, keys, lambda: str(uuid.uuid4()))
+        await repository.merge_leads(connection, resolution.merged_into)
+        await repository.add_leads(connection, resolution.new_leads)
+        await repository.add_identities(connection, resolution.new_identities)
+        new = await repository.add_interactions(
+            connection,
+            [
+                _interaction_row(event, lead)
+                for event, lead in zip(recorded, resolution.lead_of, strict=True)
+            ],
+        )
+        affected = {
+            lead
+            for event, lead in zip(recorded, resolution.lead_of, strict=True)
+            if event.id in new
+        } | set(resolution.merged_into.values())
+        await self.reevaluate(connection, affected)
+
+    async def reevaluate(self, connection: AsyncConnection, lead_ids: set[str]) -> int:
+        """Score these leads afresh from their stored history; queue the events that result."""
+        if not lead_ids:
+            return 0
+        now = self.clock()
+        stored = await repository.stored_leads(connection, lead_ids)
+        histories = await repository.histories(connection, lead_ids)
+        rows, events, timers = [], [], {}
+        for lead_id in lead_ids:
+            history = histories.get(lead_id, [])
+            as_of = max([now.timestamp(), *(i.time for i in history)])
+            evaluation = evaluate(self.model, history, as_of)
+            previous = stored.get(lead_id)
+            stages, crossings = lifecycle_changes(
+                self.model,
+                previous.stage if previous else None,
+                previous.thresholds_met if previous else frozenset(),
+                evaluation,
+            )
+            profile = self._profile(evaluation, history)
+            events += [self._stage_event(lead_id, reached, profile) for reached in stages]
+            events += [self._crossing_event(lead_id, change, now) for change in crossings]
+            rows.append(self._lead_row(lead_id, evaluation, profile, len(history), now))
+            timers[lead_id] = self._next_decay(evaluation, now)
+        await repository.save_leads(connection, rows)
+        await repository.set_decay_timers(connection, timers)
+        await add_to_outbox(
+            connection, outbox, [outbox_row(e, LIFECYCLE.name, e.subject) for e in events]
+        )
+        return len(events)
+
+    async def handle_due_timers(self, limit: int = 500) -> int:
+        """Re-score leads whose score is due to decay below a threshold; answer how many."""
+        async with self.engine.begin() as connection:
+            due = await repository.claim_due_timers(connection, self.clock(), limit)
+            await self.reevaluate(connection, set(due))
+        if due:
+            self.on_committed()
+        return len(due)
+
+    def _next_decay(self, evaluation: Evaluation, now: datetime) -> datetime | None:
+        if not evaluation.thresholds_met:
+            return None
+        seconds = seconds_until_below(self.model, evaluation, max(evaluation.thresholds_met))
+        return now + timedelta(seconds=seconds + 1) if seconds is not None else None
+
+    def _profile(self, evaluation: Evaluation, history: Sequence[Any]) -> LeadProfile:
+        known = evaluation.profile
+        campaigns = sorted({i.campaign for i in history if i.campaign})
+        return LeadProfile(
+            email=known.get("email"),
+            company=known.get("company"),
+            job_title=known.get("job_title"),
+            industry=known.get("industry"),
+            company_size=known.get("company_size"),
+            country=known.get("country"),
+            campaigns=tuple(campaigns),
+        )
+
+    def _lead_row(
+        self, lead_id: str, evaluation: Evaluation, profile: LeadProfile, count: int, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "id": lead_id,
+            "email": profile.email,
+            "stage": evaluation.stage,
+            "score": evaluation.score,
+            "engagement": evaluation.engagement,
+            "fit": evaluation.fit,
+            "grade": evaluation.grade,
+            "thresholds_met": sorted(evaluation.thresholds_met),
+            "campaigns": list(profile.campaigns),
+            "interaction_count": count,
+            "last_event_time": _utc(evaluation.last_event_time)
+            if evaluation.last_event_time
+            else None,
+            "evaluated_at": now,
+            "definitions_version": self.loaded.version,
+        }
+
+    def _envelope(
+        self, lead_id: str, payload: LeadStageChanged | ScoreThresholdCrossed, at: datetime
+    ) -> LifecycleRecorded:
+        return LifecycleRecorded(
+            id=str(uuid.uuid4()),
+            source=SOURCE,
+            type=lifecycle_type(payload),
+            time=at,
+            subject=lead_id,
+            definitions_version=self.loaded.version,
+            data=payload,
+        )
+
+    def _stage_event(
+        self, lead_id: str, reached: StageReached, profile: LeadProfile
+    ) -> LifecycleRecorded:
+        at = _utc(reached.time)
+        return self._envelope(
+            lead_id,
+            LeadStageChanged(
+                lead_id=lead_id,
+                from_stage=reached.previous,
+                to_stage=reached.stage,
+                is_hand_off=reached.stage == self.model.stage_keys[self.model.hand_off],
+                reason=reached.reason,
+                score=round(reached.score, 3),
+                grade=reached.grade,
+                occurred_at=at,
+                caused_by=reached.event_id,
+                profile=profile,
+            ),
+            at,
+        )
+
+    def _crossing_event(
+        self, lead_id: str, change: ThresholdChange, now: datetime
+    ) -> LifecycleRecorded:
+        return self._envelope(
+            lead_id,
+            ScoreThresholdCrossed(
+                lead_id=lead_id,
+                threshold=change.threshold,
+                direction="up" if change.direction == "up" else "down",
+                score=round(change.score, 3),
+                grade=change.grade,
+                occurred_at=now,
+            ),
+            now,
+        )

@@ -1,0 +1,138 @@
+"""Read side of scoring: a lead explained, leads listed. Used by the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scoring import repository
+from services.scoring.domain import ScoringModel, evaluate
+from services.scoring.tables import leads
+from shared.events import normalise_email
+
+
+class RulePoints(BaseModel):
+    rule: str
+    points: float
+    decayed_points: float
+
+
+class FitPoints(BaseModel):
+    rule: str
+    points: float
+
+
+class Breakdown(BaseModel):
+    """Which rule gave which points: behaviour before and after decay, and fit."""
+
+    behaviour: list[RulePoints]
+    fit: list[FitPoints]
+
+
+class LeadSummary(BaseModel):
+    id: str
+    email: str | None
+    stage: str | None
+    grade: str | None
+    score: float
+    campaigns: list[str]
+    last_event_time: datetime | None
+    definitions_version: str | None
+
+
+class LeadDetail(LeadSummary):
+    engagement: float
+    fit: float
+    thresholds_met: list[float]
+    interaction_count: int
+    as_of: datetime
+    breakdown: Breakdown
+
+
+class LeadPage(BaseModel):
+    items: list[LeadSummary]
+    next_cursor: str | None
+
+
+async def lead_detail(
+    engine: AsyncEngine, model: ScoringModel, version: str, lead_id: str, now: datetime
+) -> LeadDetail | None:
+    """The lead scored as of `now` from its stored interactions, with the breakdown."""
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(leads).where(leads.c.id == lead_id))).first()
+        if row is None:
+            return None
+        history = (await repository.histories(connection, [lead_id])).get(lead_id, [])
+    as_of = max([now.timestamp(), *(i.time for i in history)])
+    result = evaluate(model, history, as_of, explain=True)
+    return LeadDetail(
+        id=row.id,
+        email=row.email,
+        stage=row.stage,
+        grade=result.grade,
+        score=round(result.score, 3),
+        campaigns=list(row.campaigns),
+        last_event_time=row.last_event_time,
+        definitions_version=version,
+        engagement=round(result.engagement, 3),
+        fit=result.fit,
+        thresholds_met=sorted(result.thresholds_met),
+        interaction_count=len(history),
+        as_of=now,
+        breakdown=Breakdown(
+            behaviour=[
+                RulePoints(
+                    rule=rule,
+                    points=round(points, 3),
+                    decayed_points=round(result.decayed_by_rule[rule], 3),
+                )
+                for rule, points in result.points_by_rule.items()
+            ],
+            fit=[
+                FitPoints(rule=rule, points=points) for rule, points in result.fit_by_rule.items()
+            ],
+        ),
+    )
+
+
+async def lead_page(
+    engine: AsyncEngine,
+    *,
+    stage: str | None,
+    grade: str | None,
+    campaign: str | None,
+    email: str | None,
+    after: str | None,
+    limit: int,
+) -> LeadPage:
+    """Leads filtered by stage, grade, campaign and email, in id order (keyset pagination)."""
+    query = select(leads).order_by(leads.c.id).limit(limit + 1)
+    if email is not None:
+        query = query.where(leads.c.email == normalise_email(email))
+    if stage is not None:
+        query = query.where(leads.c.stage == stage)
+    if grade is not None:
+        query = query.where(leads.c.grade == grade)
+    if campaign is not None:
+        query = query.where(leads.c.campaigns.contains([campaign]))
+    if after is not None:
+        query = query.where(leads.c.id > after)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    items = [
+        LeadSummary(
+            id=row.id,
+            email=row.email,
+            stage=row.stage,
+            grade=row.grade,
+            score=round(row.score, 3),
+            campaigns=list(row.campaigns),
+            last_event_time=row.last_event_time,
+            definitions_version=row.definitions_version,
+        )
+        for row in rows[:limit]
+    ]
+    return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)

@@ -1,0 +1,195 @@
+"""Queries of the scoring schema. Set-based: one statement per step of a batch, never per row."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.scoring.domain import Interaction
+from services.scoring.tables import decay_timers, identities, interactions, leads
+
+
+@dataclass(frozen=True)
+class StoredLead:
+    id: str
+    stage: str | None
+    thresholds_met: frozenset[float]
+
+
+async def lock_identities(connection: AsyncConnection, keys: Iterable[str]) -> None:
+    """Serialise batches that touch the same people (in a fixed order: no deadlocks)."""
+    await connection.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+            "FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys"
+        ),
+        {"keys": sorted(set(keys))},
+    )
+
+
+async def known_identities(connection: AsyncConnection, keys: Iterable[str]) -> dict[str, str]:
+    rows = await connection.execute(
+        select(identities.c.identity, identities.c.lead_id).where(
+            identities.c.identity.in_(set(keys))
+        )
+    )
+    return {row.identity: row.lead_id for row in rows}
+
+
+async def merge_leads(connection: AsyncConnection, merged_into: Mapping[str, str]) -> None:
+    """Move every identity and interaction of an absorbed lead to the lead it joined."""
+    for absorbed, survivor in merged_into.items():
+        for table in (identities, interactions):
+            await connection.execute(
+                update(table).where(table.c.lead_id == absorbed).values(lead_id=survivor)
+            )
+        await connection.execute(delete(decay_timers).where(decay_timers.c.lead_id == absorbed))
+        await connection.execute(delete(leads).where(leads.c.id == absorbed))
+
+
+async def add_identities(connection: AsyncConnection, mapping: Mapping[str, str]) -> None:
+    if not mapping:
+        return
+    statement = insert(identities).values(
+        [{"identity": key, "lead_id": lead} for key, lead in mapping.items()]
+    )
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[identities.c.identity], set_={"lead_id": statement.excluded.lead_id}
+        )
+    )
+
+
+async def add_leads(connection: AsyncConnection, lead_ids: Iterable[str]) -> None:
+    rows = [{"id": lead} for lead in lead_ids]
+    if rows:
+        await connection.execute(insert(leads).values(rows).on_conflict_do_nothing())
+
+
+_INTERACTION_COLUMNS = {
+    "event_id": "text",
+    "lead_id": "uuid",
+    "event_time": "timestamptz",
+    "channel": "text",
+    "type": "text",
+    "campaign": "text",
+    "url": "text",
+    "asset": "text",
+    "network": "text",
+    "profile": "jsonb",
+}
+_INSERT_INTERACTIONS = text(
+    f"INSERT INTO {interactions.fullname} ({', '.join(_INTERACTION_COLUMNS)}) "  # noqa: S608 - only constant names
+    "SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _INTERACTION_COLUMNS.items())
+    + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
+async def add_interactions(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Store interactions not seen before (one statement); answer the event ids that were new.
+
+    `profile` values are JSON text.
+    """
+    if not rows:
+        return set()
+    result = await connection.execute(
+        _INSERT_INTERACTIONS, {name: [row[name] for row in rows] for name in _INTERACTION_COLUMNS}
+    )
+    return {row.event_id for row in result}
+
+
+def _interaction(row: Any) -> Interaction:
+    return Interaction(
+        row.event_id,
+        row.epoch,
+        row.channel,
+        row.type,
+        row.campaign,
+        row.url,
+        row.asset,
+        row.network,
+        row.profile,
+    )
+
+
+async def histories(
+    connection: AsyncConnection, lead_ids: Iterable[str]
+) -> dict[str, list[Interaction]]:
+    """Every stored interaction of these leads."""
+    rows = await connection.execute(
+        select(
+            interactions.c.lead_id,
+            interactions.c.event_id,
+            text("extract(epoch FROM event_time)::float8 AS epoch"),
+            interactions.c.channel,
+            interactions.c.type,
+            interactions.c.campaign,
+            interactions.c.url,
+            interactions.c.asset,
+            interactions.c.network,
+            interactions.c.profile,
+        ).where(interactions.c.lead_id.in_(set(lead_ids)))
+    )
+    by_lead: dict[str, list[Interaction]] = defaultdict(list)
+    for row in rows:
+        by_lead[row.lead_id].append(_interaction(row))
+    return by_lead
+
+
+async def stored_leads(
+    connection: AsyncConnection, lead_ids: Iterable[str]
+) -> dict[str, StoredLead]:
+    """The leads as last stored, locked until the transaction ends."""
+    rows = await connection.execute(
+        select(leads.c.id, leads.c.stage, leads.c.thresholds_met)
+        .where(leads.c.id.in_(set(lead_ids)))
+        .with_for_update()
+    )
+    return {row.id: StoredLead(row.id, row.stage, frozenset(row.thresholds_met)) for row in rows}
+
+
+async def save_leads(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    statement = insert(leads).values(list(rows))
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[leads.c.id],
+            set_={column: statement.excluded[column] for column in rows[0] if column != "id"},
+        )
+    )
+
+
+async def set_decay_timers(connection: AsyncConnection, due: Mapping[str, datetime | None]) -> None:
+    """One timer per lead: when its score will next decay below a threshold (or none)."""
+    cleared = [lead for lead, at in due.items() if at is None]
+    if cleared:
+        await connection.execute(delete(decay_timers).where(decay_timers.c.lead_id.in_(cleared)))
+    scheduled = [{"lead_id": lead, "due_at": at} for lead, at in due.items() if at is not None]
+    if scheduled:
+        statement = insert(decay_timers).values(scheduled)
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[decay_timers.c.lead_id], set_={"due_at": statement.excluded.due_at}
+            )
+        )
+
+
+async def claim_due_timers(connection: AsyncConnection, now: datetime, limit: int) -> list[str]:
+    """Leads whose decay timer is due, locked for this transaction; other instances skip them."""
+    rows = await connection.execute(
+        select(decay_timers.c.lead_id)
+        .where(decay_timers.c.due_at <= now)
+        .order_by(decay_timers.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [row.lead_id for row in rows]

@@ -1,0 +1,214 @@
+"""A Kafka consumer whose offsets live in PostgreSQL, stored with the results they produced.
+
+On every assignment it resumes from the offsets the service stored, after checking that
+the partition is still the same log: the embedded broker forgets everything when it
+restarts and numbers offsets from 0 again, so a stored offset could silently point past
+every new record. Each partition starts with a marker record (written when `leadflow
+topics` creates it); its id, stored beside the offset, names the log's incarnation. A
+different marker (or an offset beyond the end of a log without one) means the log was
+reset: the consumer rewinds to the beginning and lets deduplication by event id absorb
+what it had already seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.events import LOG_STARTED_TYPE
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FIRST_RECORD_WAIT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class StoredPosition:
+    next_offset: int
+    log_epoch: str | None
+
+
+@dataclass(frozen=True)
+class LogStart:
+    """What the beginning of a partition shows: its marker id, and how far the log reaches."""
+
+    epoch: str | None
+    high_watermark: int
+
+
+def resume_offset(stored: StoredPosition | None, start: LogStart) -> tuple[int, bool]:
+    """Where to continue reading, and whether the log was found reset since we stored it."""
+    if stored is None:
+        return 0, False
+    if start.epoch is not None and stored.log_epoch is not None:
+        if start.epoch != stored.log_epoch:
+            return 0, True
+        return stored.next_offset, False
+    if stored.next_offset > start.high_watermark:
+        return 0, True
+    return stored.next_offset, False
+
+
+def log_epoch_of(record: ConsumerRecord) -> str | None:
+    """The marker id if this is a partition's first-record marker."""
+    try:
+        envelope = json.loads(record.value or b"")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(envelope, dict) and envelope.get("type") == LOG_STARTED_TYPE:
+        epoch = envelope.get("id")
+        return epoch if isinstance(epoch, str) else None
+    return None
+
+
+async def read_log_starts(
+    bootstrap: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, LogStart]:
+    """Read the first record and the high watermark of each partition (no group, no commit)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    firsts: dict[TopicPartition, ConsumerRecord] = {}
+    try:
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        deadline = asyncio.get_running_loop().time() + FIRST_RECORD_WAIT_SECONDS
+        while len(firsts) < len(partitions) and asyncio.get_running_loop().time() < deadline:
+            fetched = await reader.getmany(timeout_ms=200, max_records=1)
+            for tp, records in fetched.items():
+                firsts.setdefault(tp, records[0])
+                reader.pause(tp)
+            if all(reader.highwater(tp) is not None for tp in partitions) and all(
+                tp in firsts or not reader.highwater(tp) for tp in partitions
+            ):
+                break
+        return {
+            tp: LogStart(
+                log_epoch_of(firsts[tp]) if tp in firsts else None, reader.highwater(tp) or 0
+            )
+            for tp in partitions
+        }
+    finally:
+        await reader.stop()
+
+
+@dataclass
+class Batch:
+    """Records fetched together, the offsets to store after them, and their logs' epochs."""
+
+    records: list[ConsumerRecord]
+    next_offsets: dict[TopicPartition, int]
+    epochs: Mapping[TopicPartition, str | None]
+
+
+async def load_positions(
+    engine: AsyncEngine, table: Table, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, StoredPosition]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(table).where(
+                table.c.consumer_group == group,
+                table.c.topic.in_({tp.topic for tp in partitions}),
+            )
+        )
+        return {
+            TopicPartition(row.topic, row.partition): StoredPosition(row.next_offset, row.log_epoch)
+            for row in rows
+        }
+
+
+async def save_positions(
+    connection: AsyncConnection, table: Table, group: str, batch: Batch
+) -> None:
+    """Store where this batch ends, in the caller's transaction (with its results)."""
+    rows = [
+        {
+            "consumer_group": group,
+            "topic": tp.topic,
+            "partition": tp.partition,
+            "next_offset": offset,
+            "log_epoch": batch.epochs.get(tp),
+        }
+        for tp, offset in batch.next_offsets.items()
+    ]
+    statement = insert(table).values(rows)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.consumer_group, table.c.topic, table.c.partition],
+            set_={
+                "next_offset": statement.excluded.next_offset,
+                "log_epoch": statement.excluded.log_epoch,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+    )
+
+
+BatchHandler = Callable[[Batch], Awaitable[None]]
+
+
+@dataclass
+class StoredOffsetConsumer:
+    """Consumes `topics` in consumer group `group`, handing each fetched batch to `handle`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    offsets: Table
+    group: str
+    topics: tuple[str, ...]
+    handle: BatchHandler
+    max_records: int = 2_000
+    epochs: dict[TopicPartition, str | None] = field(default_factory=dict)
+
+    async def _resume(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
+        if not assigned:
+            return
+        stored = await load_positions(self.engine, self.offsets, self.group, assigned)
+        starts = await read_log_starts(self.settings.require_broker(), assigned)
+        for tp in assigned:
+            offset, was_reset = resume_offset(stored.get(tp), starts[tp])
+            if was_reset:
+                log.warning(
+                    "log reset detected; rewinding to the beginning",
+                    extra={"topic": tp.topic, "partition": tp.partition, "group": self.group},
+                )
+            self.epochs[tp] = starts[tp].epoch
+            consumer.seek(tp, offset)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.require_broker(),
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        outer = self
+
+        class Resume(ConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+                """Nothing to flush: every handled batch is already committed with its offsets."""
+
+            async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+                await outer._resume(consumer, list(assigned))
+
+        consumer.subscribe(list(self.topics), listener=Resume())
+        await consumer.start()
+        try:
+            while not stopping.is_set():
+                fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                if not fetched:
+                    continue
+                records = [record for batch in fetched.values() for record in batch]
+                next_offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
+                await self.handle(Batch(records, next_offsets, dict(self.epochs)))
+        finally:
+            await consumer.stop()

@@ -1,0 +1,122 @@
+"""The transactional outbox: events are written with the state change, published after.
+
+`OutboxRelay` publishes pending rows in id order and marks them sent. A crash between the
+publish and the mark publishes the same rows again, with the same event ids, which every
+consumer deduplicates. One relay per schema publishes at a time (an advisory lock), so
+the order of a lead's events survives several instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.events import CloudEvent
+from shared.failpoints import failpoint
+
+log = logging.getLogger(__name__)
+
+PURGE_SENT_AFTER = "1 day"
+IDLE_POLL_SECONDS = 0.5
+
+
+def outbox_row(event: CloudEvent[Any], topic: str, key: str | None) -> dict[str, Any]:
+    return {
+        "event_id": event.id,
+        "topic": topic,
+        "key": key.encode() if key is not None else None,
+        "value": event.model_dump_json().encode(),
+    }
+
+
+async def add_to_outbox(
+    connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
+) -> None:
+    if rows:
+        await connection.execute(insert(table), list(rows))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: Table,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 2_000,
+    ) -> None:
+        self._engine = engine
+        self._table = table
+        self._producer = producer
+        self._batch_size = batch_size
+        self._lock_key = zlib.crc32(f"{table.schema}.{table.name}".encode())
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Tell the relay there is something to publish now, rather than at the next poll."""
+        self._wakeup.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows; answer how many were published."""
+        table = self._table
+        async with self._engine.begin() as connection:
+            if not await connection.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key))):
+                return 0
+            rows = (
+                await connection.execute(
+                    select(table.c.id, table.c.topic, table.c.key, table.c.value)
+                    .where(table.c.sent_at.is_(None))
+                    .order_by(table.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            deliveries = [
+                await self._producer.send(row.topic, row.value, key=row.key) for row in rows
+            ]
+            await asyncio.gather(*deliveries)
+            failpoint("outbox.after_publish")
+            await connection.execute(
+                update(table)
+                .where(table.c.id.in_([row.id for row in rows]))
+                .values(sent_at=func.now())
+            )
+        return len(rows)
+
+    async def purge_sent(self) -> None:
+        table = self._table
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                delete(table).where(
+                    table.c.sent_at < func.now() - text(f"interval '{PURGE_SENT_AFTER}'")
+                )
+            )
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Publish until `stopping` is set; errors are logged and retried, never fatal."""
+        rounds = 0
+        while not stopping.is_set():
+            try:
+                published = await self.publish_pending()
+                rounds += 1
+                if rounds % 1_000 == 0:
+                    await self.purge_sent()
+            except Exception:
+                log.exception(
+                    "outbox relay failed; retrying", extra={"table": self._table.fullname}
+                )
+                await asyncio.sleep(1)
+                continue
+            if published == 0:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL_SECONDS)
