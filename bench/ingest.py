@@ -48,15 +48,23 @@ from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find `bench`
+
+from bench.common import (
+    REPO_ROOT,
+    CpuWatch,
+    load_average,
+    rate,
+    render,
+    start_logged_broker,
+)
 from services.ingest.domain import Rejected, parse_interaction, record_interaction
-from shared.embedded import LOCALHOST, free_port, start_broker, stop_process
+from shared.embedded import LOCALHOST, free_port, stop_process
 from shared.kafka import create_topics, new_producer
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
 BATCH_SIZE = 1_000
 RAW_RECORD_POOL = 20 * BATCH_SIZE  # distinct envelopes the raw producer cycles through
@@ -129,64 +137,6 @@ def post_head(port: int, path: str, length: int) -> bytes:
 
 def get_head(port: int, path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {LOCALHOST}:{port}\r\n\r\n".encode()
-
-
-# --- CPU accounting: how busy each process was during a window ------------------------------
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (all its threads), from /proc; None elsewhere."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU time the whole machine spent not idle (all cores), from /proc/stat."""
-    try:
-        with Path("/proc/stat").open() as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / _CLOCK_TICKS  # guest time is already in user
-
-
-@dataclass
-class CpuWatch:
-    """Named pids whose CPU use is sampled at the start and the end of a window.
-
-    `other` is everything else the machine did meanwhile (other processes on a shared box).
-    """
-
-    pids: dict[str, int]
-    _started: dict[str, float | None] = field(default_factory=dict)
-
-    def _sample(self) -> dict[str, float | None]:
-        sample = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        sample["machine"] = machine_busy_seconds()
-        return sample
-
-    def start(self) -> None:
-        self._started = self._sample()
-
-    def shares(self, elapsed: float) -> dict[str, float]:
-        """Percent of one core each process (and `other`) used since `start`."""
-        ended = self._sample()
-        shares: dict[str, float] = {}
-        for name, after in ended.items():
-            before = self._started.get(name)
-            if before is not None and after is not None:
-                shares[name] = 100 * (after - before) / elapsed
-        if "machine" in shares:
-            ours = sum(share for name, share in shares.items() if name != "machine")
-            shares["other"] = max(0.0, shares.pop("machine") - ours)
-        return shares
 
 
 # --- one measurement --------------------------------------------------------------------
@@ -457,10 +407,6 @@ async def check_once(port: int, path: str, body: bytes) -> None:
 # --- the report ---------------------------------------------------------------------------
 
 
-def rate(value: float, unit: str) -> str:
-    return f"{value:,.0f} {unit}"
-
-
 def latencies(measurement: Measurement) -> str:
     return f"{measurement.latency_ms(0.50):,.1f} / {measurement.latency_ms(0.99):,.1f}"
 
@@ -480,17 +426,6 @@ def cpu(measurement: Measurement, names: tuple[str, ...]) -> str:
     return " / ".join(
         f"{measurement.cpu[name]:.0f}" if name in measurement.cpu else "-" for name in names
     )
-
-
-def render(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
-        return " | ".join(padded).rstrip()
-
-    rule = "-+-".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(row) for row in rows)]).rstrip()
 
 
 def report(
@@ -560,7 +495,7 @@ def preamble(args: argparse.Namespace) -> str:
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     uvicorn_version = importlib.metadata.version("uvicorn")
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    load = load_average()
     return "\n".join(
         [
             "leadflow ingest benchmark",
@@ -656,9 +591,7 @@ def main() -> None:
     print(preamble(args), flush=True)
     with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as directory, ExitStack() as stack:
         logs = Path(directory)
-        broker_log: IO[bytes] = stack.enter_context((logs / "broker.log").open("wb"))
-        broker = start_broker(log=broker_log)
-        stack.callback(broker.stop)
+        broker = start_logged_broker(stack, logs)
         settings = Settings(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers)
         env = clean_environment() | {
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,

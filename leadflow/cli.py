@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +24,18 @@ SCHEMA_DIR = Path("schemas")
 DefinitionsFile = Annotated[Path, typer.Argument(help="a lead-definitions YAML file")]
 
 
+@contextmanager
+def _definitions_problems_reported() -> Iterator[None]:
+    """A broken definitions file ends the command with its problems listed, never a traceback."""
+    from shared.definitions import DefinitionsError
+
+    try:
+        yield
+    except DefinitionsError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+
 def _settings() -> Settings:
     """Settings from the environment, else the addresses of a running `leadflow up`."""
     settings = Settings()
@@ -37,13 +51,8 @@ def _settings() -> Settings:
 @app.command()
 def up() -> None:
     """Run the whole stack; without DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, embedded ones."""
-    from shared.definitions import DefinitionsError
-
-    try:
+    with _definitions_problems_reported():
         status = run_stack(Settings(), typer.echo)
-    except DefinitionsError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
     raise typer.Exit(status)
 
 
@@ -75,18 +84,13 @@ def serve(
 
     import uvicorn
 
-    from shared.definitions import DefinitionsError
-
     if service not in SERVICE_PORTS:
         raise typer.BadParameter(f"unknown service {service!r}", param_hint="SERVICE")
     settings = _settings()
     configure_logging(settings.log_level)
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    try:
+    with _definitions_problems_reported():
         application = bootstrap.create_app(settings)
-    except DefinitionsError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
     # Requests allocate many short-lived objects: collect young garbage less often, and
     # never rescan what start-up built.
     gc.collect()
@@ -138,13 +142,10 @@ def schema(
 @definitions_app.command("check")
 def definitions_check(file: DefinitionsFile = Path("lead-definitions.yaml")) -> None:
     """Validate a definitions file; print every problem with its place, exit 1 if any."""
-    from shared.definitions import DefinitionsError, load_definitions
+    from shared.definitions import load_definitions
 
-    try:
+    with _definitions_problems_reported():
         loaded = load_definitions(file)
-    except DefinitionsError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
     typer.echo(f"{file}: valid, version {loaded.version}")
 
 
@@ -156,14 +157,11 @@ def definitions_render(
     ] = None,
 ) -> None:
     """Write the definitions as a readable document for marketing and sales."""
-    from shared.definitions import DefinitionsError, load_definitions
+    from shared.definitions import load_definitions
     from shared.definitions.render import document, to_html, to_markdown
 
-    try:
+    with _definitions_problems_reported():
         blocks = document(load_definitions(file))
-    except DefinitionsError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
     if output is None:
         typer.echo(to_markdown(blocks))
         return
@@ -171,3 +169,23 @@ def definitions_render(
         to_html(blocks) if output.suffix in (".html", ".htm") else to_markdown(blocks)
     )
     typer.echo(f"wrote {output}")
+
+
+@app.command()
+def rescore() -> None:
+    """Score every lead again under the configured definitions; emit what changed."""
+    from leadflow.replay import rescore as run
+
+    with _definitions_problems_reported():
+        asyncio.run(run(_settings()))
+
+
+@app.command()
+def whatif(
+    candidate: Annotated[Path, typer.Argument(help="candidate lead-definitions YAML")],
+) -> None:
+    """Replay stored history against candidate definitions; compare with the active ones."""
+    from leadflow.replay import whatif as run
+
+    with _definitions_problems_reported():
+        asyncio.run(run(_settings(), candidate))

@@ -32,7 +32,7 @@ async def supervise(name: str, loop: Loop, stopping: asyncio.Event) -> None:
 
 
 @asynccontextmanager
-async def running(loops: dict[str, Loop], grace_seconds: float = 10) -> AsyncIterator[None]:
+async def running(loops: dict[str, Loop], grace_seconds: float = 3) -> AsyncIterator[None]:
     """Run every loop supervised for the duration of the block, then stop them.
 
     On exit the loops are asked to stop and given `grace_seconds` to finish what they are

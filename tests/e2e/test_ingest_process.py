@@ -17,14 +17,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.e2e.conftest import RunningService
+from tests.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
 API_KEY = {"X-API-Key": "all-channels-key"}
 
 
-def test_openapi_holds_no_5xx_and_no_off_schema_answer(ingest_process: RunningService) -> None:
+def test_openapi_holds_no_5xx_and_no_off_schema_answer(ingest_process: ServiceProcess) -> None:
     """Schemathesis fuzzes every operation from the service's own OpenAPI document."""
     schema: Any = schemathesis.openapi.from_url(f"{ingest_process.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -50,7 +50,7 @@ def test_openapi_holds_no_5xx_and_no_off_schema_answer(ingest_process: RunningSe
         holds()
 
 
-def test_no_email_address_reaches_the_log(ingest_process: RunningService) -> None:
+def test_no_email_address_reaches_the_log(ingest_process: ServiceProcess) -> None:
     url = ingest_process.url
     contact = {"email": "secret.person@example.org", "first_name": "Secret", "phone": "+4912345"}
     with httpx.Client(base_url=url, headers=API_KEY, timeout=10) as http:
