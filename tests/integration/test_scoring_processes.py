@@ -1,4 +1,4 @@
-"""Scoring as processes: kill -9 between steps, two instances in one group. Nothing lost or doubled."""
+"""Scoring as processes: kill -9 between steps, two instances in one group; none lost or doubled."""
 
 from __future__ import annotations
 
