@@ -205,3 +205,15 @@ def test_caps_hold_in_every_window_of_a_long_history(history: list[Interaction])
         if rule.cap:
             windows = math.ceil(span_days / rule.cap.window_days) + 1
             assert result.points_by_rule.get(rule.key, 0) <= rule.cap.points * windows + 1e-9
+
+
+def test_resume_from_stored_offsets_unless_the_log_was_reset() -> None:
+    from shared.consumer import LogStart, StoredPosition, resume_offset
+
+    same = LogStart("epoch-1", 100)
+    assert resume_offset(None, same) == (0, False)
+    assert resume_offset(StoredPosition(42, "epoch-1"), same) == (42, False)
+    assert resume_offset(StoredPosition(42, "epoch-0"), same) == (0, True)
+    no_marker = LogStart(None, 10)
+    assert resume_offset(StoredPosition(42, None), no_marker) == (0, True)
+    assert resume_offset(StoredPosition(8, None), no_marker) == (8, False)

@@ -1,0 +1,668 @@
+"""Benchmark of the scoring consumer against a raw consume + COPY reference, in one run.
+
+What it measures, on this machine, in one run:
+
+1. leadflow events/s: N interaction records are produced to `lead.interactions` on a fresh
+   embedded Tansu broker (topics made by `shared.kafka.create_topics`, 6 partitions, so
+   each partition starts with its log marker). Then the real scoring pipeline runs in
+   this process: `StoredOffsetConsumer(..., CONSUMER_GROUP, ("lead.interactions",),
+   service.handle_interactions)` with the `OutboxRelay` publishing concurrently, wired as
+   `services/scoring/loops.py` and `bootstrap.py` wire them (the relay is woken after
+   every commit). The clock starts before the consumer joins its group and stops at the
+   commit after which `scoring.interactions` holds all N rows; the time until the outbox
+   has no unsent row is reported too.
+2. the reference: the same records consumed with a plain `AIOKafkaConsumer` (a new group,
+   `getmany`, the same fetch settings), each JSON-decoded into (event_id, lead key, time,
+   channel, type, payload) and all of them written with one asyncpg
+   `copy_records_to_table` into an unlogged table with a primary key on event_id. The
+   payload is the record's JSON as it came (jsonb). Same clock: consumer start to COPY done.
+3. the ratio leadflow / reference (goals: >= 5,000 events/s and >= 0.3).
+
+The records are realistic and fixed by a seed: about N/5 leads, each with an email; 5% of
+them are "hot" and get a fifth of the events; web, email, tradeshow and social events of
+every type ingest accepts (validated by `services.ingest.domain.parse_interaction`, wrapped
+by `record_interaction`, keyed by identity like ingest does); about a third carry a
+campaign of lead-definitions.yaml; 30% of leads have a company profile, sent on forms,
+replies and tradeshow scans; 40% also carry a cookie id on web events (a second identity,
+never a merge). Event times spread over the last 30 days, in arrival order.
+
+PostgreSQL: the server of DATABASE_URL if set, else 127.0.0.1:5432 (trust auth) if it
+answers, else the embedded PostgreSQL wheel started in a temporary directory. A fresh
+database `leadflow_bench_<random>` is created and migrated there and dropped at the end.
+Every process started here is stopped by its pid; only 127.0.0.1 is used. The reference
+runs first, then leadflow. The whole run is bounded in time.
+
+Everything shares the machine's cores, so absolute numbers move from run to run. Nothing
+here asserts a timing.
+
+Run from the repository root:
+
+    .venv/bin/python bench/scoring.py [--events 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find `bench`
+
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bench.common import REPO_ROOT, CpuWatch, load_average, rate, render, start_logged_broker
+from services.ingest.domain import Rejected, parse_interaction, record_interaction
+from services.scoring.handlers import CONSUMER_GROUP, ScoringService
+from services.scoring.tables import consumer_offsets, outbox
+from shared.consumer import Batch, StoredOffsetConsumer
+from shared.db import create_database, migrate, new_engine, wait_until_ready
+from shared.definitions import load_definitions
+from shared.embedded import LOCALHOST, start_postgres
+from shared.events import LOG_STARTED_TYPE
+from shared.kafka import create_topics, new_producer
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from shared.topics import INTERACTIONS
+
+DEFINITIONS = REPO_ROOT / "lead-definitions.yaml"
+LOCAL_POSTGRES = f"postgresql+asyncpg://postgres@{LOCALHOST}:5432/test"
+PARTITIONS = 6
+SEED = 20_260_101
+LEADS_PER_EVENT = 1 / 5
+HOT_LEADS = 0.05  # this share of the leads ...
+HOT_EVENTS = 0.20  # ... gets this share of the events
+PROFILED_LEADS = 0.30
+COOKIE_LEADS = 0.40
+CAMPAIGN_SHARE = 0.35
+SPAN = timedelta(days=30)
+PRODUCE_CHUNK = 5_000
+FETCH_MAX_RECORDS = 2_000  # StoredOffsetConsumer's default
+FETCH_MAX_PARTITION_BYTES = 4 * 1024 * 1024  # StoredOffsetConsumer's setting
+# StoredOffsetConsumer's group timing. It matters: Tansu holds a new group's first join
+# for half the session timeout (3 s at 6 s, 5 s at aiokafka's default of 10 s).
+SESSION_TIMEOUT_MS = 6_000
+HEARTBEAT_INTERVAL_MS = 1_000
+COMMIT_POLL_SECONDS = 1.0
+OUTBOX_POLL_SECONDS = 0.05
+STOP_SECONDS = 30.0
+EVENTS_GOAL = 5_000
+RATIO_GOAL = 0.3
+RUN_TAG = f"bench-{int(time.time())}"
+
+# (channel, type, relative frequency): what a B2B funnel sees most and least often.
+MIX: tuple[tuple[str, str, float], ...] = (
+    ("web", "page_view", 30),
+    ("web", "content_download", 8),
+    ("web", "form_submit", 4),
+    ("web", "demo_request", 0.5),
+    ("email", "open", 18),
+    ("email", "click", 8),
+    ("email", "reply", 1.5),
+    ("email", "unsubscribe", 0.5),
+    ("email", "bounce", 0.5),
+    ("tradeshow", "badge_scan", 2),
+    ("tradeshow", "booth_visit", 1.5),
+    ("tradeshow", "demo", 0.5),
+    ("tradeshow", "meeting", 0.3),
+    ("social", "follow", 2),
+    ("social", "share", 2),
+    ("social", "mention", 1),
+    ("social", "comment", 1.5),
+    ("social", "message", 0.5),
+)
+# Campaigns a channel's events may carry (those missing from the definitions are skipped).
+CAMPAIGNS_BY_CHANNEL = {
+    "web": ("q4-webinar", "linkedin-ads"),
+    "email": ("newsletter", "q4-webinar"),
+    "tradeshow": ("websummit-2026",),
+    "social": ("linkedin-ads",),
+}
+PROFILE_TYPES = frozenset({"form_submit", "demo_request", "reply", "badge_scan", "meeting"})
+URLS = ("/blog/lead-scoring", "/product", "/pricing", "/docs/start", "/customers", "/")
+ASSETS = ("pricing.pdf", "whitepaper-2026.pdf", "case-study.pdf", "roi-calculator.xlsx")
+NETWORKS = ("linkedin", "x", "youtube", "xing")
+COMPANIES = ("Analytical Engines", "Northwind", "Globex", "Initech", "Umbrella", "Hooli")
+TITLES = (
+    "VP Engineering",
+    "Head of Marketing",
+    "Marketing Manager",
+    "Software Engineer",
+    "CTO",
+    "Director of IT",
+    "Student",
+    "Team Lead",
+)
+INDUSTRIES = ("software", "saas", "financial services", "manufacturing", "retail", "education")
+SIZES = (5, 40, 150, 500, 2_000, 12_000)
+COUNTRIES = ("DE", "AT", "CH", "GB", "NL", "FR", "US", "ES", "IT", "BR")
+
+
+# --- the records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    cookie: str | None
+    profile: dict[str, Any] | None
+
+
+def people(count: int, rng: random.Random) -> list[Person]:
+    result = []
+    for number in range(count):
+        profile = (
+            {
+                "company": rng.choice(COMPANIES),
+                "job_title": rng.choice(TITLES),
+                "industry": rng.choice(INDUSTRIES),
+                "company_size": rng.choice(SIZES),
+                "country": rng.choice(COUNTRIES),
+            }
+            if rng.random() < PROFILED_LEADS
+            else None
+        )
+        cookie = f"{RUN_TAG}-cookie-{number}" if rng.random() < COOKIE_LEADS else None
+        result.append(Person(f"person{number}@example.com", cookie, profile))
+    return result
+
+
+def properties(channel: str, kind: str, rng: random.Random) -> dict[str, Any]:
+    if channel == "web":
+        if kind == "content_download":
+            return {"asset": rng.choice(ASSETS)}
+        if kind == "form_submit":
+            return {"form": "contact", "url": "/contact"}
+        return {"url": rng.choice(URLS)}
+    if channel == "email":
+        return {"url": rng.choice(URLS), "message_id": f"m{rng.randrange(1_000)}"}
+    if channel == "social":
+        return {"network": rng.choice(NETWORKS)}
+    return {"show": "Web Summit 2026", "booth": "B12"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    records: list[tuple[bytes, bytes]]  # (value, key), in the order they are produced
+    leads: int
+    with_campaign: int
+    with_profile: int
+
+
+def workload(count: int, campaigns: set[str]) -> Workload:
+    """`count` valid interaction envelopes, as ingest would publish them (fixed by SEED)."""
+    rng = random.Random(SEED)
+    persons = people(max(1, round(count * LEADS_PER_EVENT)), rng)
+    hot = persons[: max(1, round(len(persons) * HOT_LEADS))]
+    kinds = [(channel, kind) for channel, kind, _ in MIX]
+    weights = [weight for _, _, weight in MIX]
+    received_at = datetime.now(UTC)
+    first = received_at - SPAN
+    step = (SPAN - timedelta(hours=1)) / max(1, count)
+    records = []
+    with_campaign = with_profile = 0
+    for number in range(count):
+        person = rng.choice(hot) if rng.random() < HOT_EVENTS else rng.choice(persons)
+        channel, kind = rng.choices(kinds, weights)[0]
+        contact: dict[str, Any] = {"email": person.email}
+        if person.cookie and channel == "web":
+            contact["anonymous_id"] = person.cookie
+        if person.profile and (kind in PROFILE_TYPES or channel == "tradeshow"):
+            contact |= person.profile
+            with_profile += 1
+        raw: dict[str, Any] = {
+            "id": f"{RUN_TAG}-{number}",
+            "channel": channel,
+            "type": kind,
+            "time": (first + step * number).isoformat(),
+            "contact": contact,
+            "properties": properties(channel, kind, rng),
+        }
+        choices = [key for key in CAMPAIGNS_BY_CHANNEL[channel] if key in campaigns]
+        if kind == "demo_request" and "demo-request" in campaigns:
+            choices = ["demo-request"]
+        if choices and (kind == "demo_request" or rng.random() < CAMPAIGN_SHARE):
+            raw["campaign"] = rng.choice(choices)
+            with_campaign += 1
+        interaction = parse_interaction(raw)
+        if isinstance(interaction, Rejected):
+            raise RuntimeError(f"the benchmark's own event is invalid: {interaction.errors}")
+        event = record_interaction(
+            interaction, source="/ingest/events/batch", received_at=received_at
+        )
+        records.append((event.model_dump_json().encode(), event.subject.encode()))
+    return Workload(records, len(persons), with_campaign, with_profile)
+
+
+async def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
+    """Send every record (acks=all), pipelined in chunks; answer the seconds it took."""
+    producer = new_producer(settings, linger_ms=5)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for first in range(0, len(records), PRODUCE_CHUNK):
+            deliveries = [
+                await producer.send(INTERACTIONS.name, value, key=key)
+                for value, key in records[first : first + PRODUCE_CHUNK]
+            ]
+            await asyncio.gather(*deliveries)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    events: int
+    seconds: float  # start to all stored
+    first_fetch: float  # start to the first records fetched (mostly the group join)
+    batches: int  # non-empty fetches handled
+    cpu: dict[str, float]
+    drained: float | None = None  # start to no unsent outbox row (leadflow only)
+    outbox_rows: int = 0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def processing_rate(self) -> float:
+        """Events/s once records flow: from the first fetch to all stored."""
+        return self.events / (self.seconds - self.first_fetch)
+
+
+async def scalar(engine: AsyncEngine, sql: str) -> int:
+    async with engine.connect() as connection:
+        value = await connection.scalar(text(sql))
+    return int(value or 0)
+
+
+async def reference(
+    settings: Settings, database_url: str, count: int, broker_pid: int
+) -> Measurement:
+    """Plain consumer (new group) + one COPY of every record into an unlogged table."""
+    engine = create_async_engine(database_url, pool_size=1)
+    watch = CpuWatch({"bench process": os.getpid(), "broker": broker_pid})
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(
+                text(
+                    "CREATE UNLOGGED TABLE bench_reference (event_id text PRIMARY KEY, "
+                    "lead_key text NOT NULL, event_time timestamptz NOT NULL, "
+                    "channel text NOT NULL, type text NOT NULL, payload jsonb NOT NULL)"
+                )
+            )
+            await connection.commit()
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection  # the asyncpg connection
+            watch.start()
+            started = time.perf_counter()
+            consumer = AIOKafkaConsumer(
+                INTERACTIONS.name,
+                bootstrap_servers=settings.require_broker(),
+                group_id=f"bench-reference-{uuid.uuid4().hex[:8]}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_partition_fetch_bytes=FETCH_MAX_PARTITION_BYTES,
+                session_timeout_ms=SESSION_TIMEOUT_MS,
+                heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            )
+            await consumer.start()
+            rows: list[tuple[str, str, datetime, str, str, str]] = []
+            first_records: float | None = None
+            fetches = 0
+            try:
+                while len(rows) < count:
+                    fetched = await consumer.getmany(timeout_ms=200, max_records=FETCH_MAX_RECORDS)
+                    if fetched and first_records is None:
+                        first_records = time.perf_counter() - started
+                    fetches += bool(fetched)
+                    for records in fetched.values():
+                        for record in records:
+                            envelope = json.loads(record.value)
+                            if envelope["type"] == LOG_STARTED_TYPE:
+                                continue
+                            data = envelope["data"]
+                            rows.append(
+                                (
+                                    envelope["id"],
+                                    record.key.decode(),
+                                    datetime.fromisoformat(envelope["time"]),
+                                    data["channel"],
+                                    data["type"],
+                                    record.value.decode(),
+                                )
+                            )
+            finally:
+                await consumer.stop()
+            await driver.copy_records_to_table(
+                "bench_reference",
+                records=rows,
+                columns=["event_id", "lead_key", "event_time", "channel", "type", "payload"],
+            )
+            elapsed = time.perf_counter() - started
+            cpu = watch.shares(elapsed)
+        stored = await scalar(engine, "SELECT count(*) FROM bench_reference")
+        if stored != count:
+            raise RuntimeError(f"the reference stored {stored} rows, expected {count}")
+    finally:
+        await engine.dispose()
+    return Measurement(count, elapsed, first_records or elapsed, fetches, cpu)
+
+
+async def until_first(tasks: list[asyncio.Task[None]], waiting: Awaitable[float]) -> float:
+    """Await `waiting` while the pipeline's loops run; a loop that ends first is an error."""
+    watcher = asyncio.ensure_future(waiting)
+    try:
+        done, _ = await asyncio.wait([watcher, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task in done:
+                task.result()  # raises what ended it
+                raise RuntimeError(f"the {task.get_name()} loop stopped before the work was done")
+        return watcher.result()
+    finally:
+        watcher.cancel()
+
+
+class Pipeline:
+    """The scoring consumer and the outbox relay, wired as the scoring service wires them."""
+
+    def __init__(self, settings: Settings, database_url: str, count: int) -> None:
+        self.count = count
+        self.engine = new_engine(database_url)
+        self.monitor = create_async_engine(database_url, pool_size=1)  # counts rows
+        self.service = ScoringService(self.engine, load_definitions(DEFINITIONS))
+        self.producer = new_producer(settings, linger_ms=5)  # as services/scoring/bootstrap.py
+        self.relay = OutboxRelay(self.engine, outbox, self.producer)
+        self.service.on_committed = self._committed
+        self.consumer = StoredOffsetConsumer(
+            settings,
+            self.engine,
+            consumer_offsets,
+            CONSUMER_GROUP,
+            (INTERACTIONS.name,),
+            self._handle,
+        )
+        self.first_fetch: float | None = None
+        self.batches = 0
+        self.commits: list[float] = []  # when each batch was committed
+        self._committing = asyncio.Event()
+
+    async def _handle(self, batch: Batch) -> None:
+        """`service.handle_interactions`, noting when the first batch arrived."""
+        if self.first_fetch is None:
+            self.first_fetch = time.perf_counter()
+        self.batches += 1
+        await self.service.handle_interactions(batch)
+
+    def _committed(self) -> None:
+        self.relay.wake()  # what bootstrap.py sets `on_committed` to
+        self.commits.append(time.perf_counter())
+        self._committing.set()
+
+    async def publish(self, stopping: asyncio.Event) -> None:
+        """services/scoring/loops.py: outbox_publisher."""
+        await self.producer.start()
+        try:
+            await self.relay.run(stopping)
+        finally:
+            await self.producer.stop()
+
+    async def all_stored(self) -> float:
+        """The time of the commit after which every interaction was in the table."""
+        while True:
+            self._committing.clear()
+            asked = time.perf_counter()
+            if await scalar(self.monitor, "SELECT count(*) FROM scoring.interactions") >= (
+                self.count
+            ):
+                return max((t for t in self.commits if t <= asked), default=asked)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._committing.wait(), COMMIT_POLL_SECONDS)
+
+    async def outbox_drained(self) -> float:
+        """The first time no outbox row is left unsent (polled)."""
+        unsent = "SELECT count(*) FROM scoring.outbox WHERE sent_at IS NULL"
+        while True:
+            if not await scalar(self.monitor, unsent):
+                return time.perf_counter()
+            await asyncio.sleep(OUTBOX_POLL_SECONDS)
+
+    async def measure(self, broker_pid: int) -> Measurement:
+        stopping = asyncio.Event()
+        watch = CpuWatch({"bench process": os.getpid(), "broker": broker_pid})
+        watch.start()
+        started = time.perf_counter()
+        tasks = [
+            asyncio.create_task(self.consumer.run(stopping), name="interactions"),
+            asyncio.create_task(self.publish(stopping), name="outbox"),
+        ]
+        try:
+            stored_at = await until_first(tasks, self.all_stored())
+            cpu = watch.shares(stored_at - started)
+            drained_at = await until_first(tasks, self.outbox_drained())
+        finally:
+            stopping.set()
+            _, pending = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return Measurement(
+            self.count,
+            stored_at - started,
+            (self.first_fetch or stored_at) - started,
+            self.batches,
+            cpu,
+            drained=drained_at - started,
+            outbox_rows=await scalar(self.monitor, "SELECT count(*) FROM scoring.outbox"),
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        await self.monitor.dispose()
+
+
+async def leadflow(
+    settings: Settings, database_url: str, count: int, broker_pid: int
+) -> Measurement:
+    pipeline = Pipeline(settings, database_url, count)
+    try:
+        return await pipeline.measure(broker_pid)
+    finally:
+        await pipeline.close()
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+def local_postgres_listening() -> bool:
+    try:
+        with socket.create_connection((LOCALHOST, 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def postgres_server(stack: ExitStack, directory: Path) -> tuple[str, str]:
+    """A server URL and what it is: DATABASE_URL, else 127.0.0.1:5432, else embedded."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return configured, "the server of DATABASE_URL"
+    if local_postgres_listening():
+        return LOCAL_POSTGRES, f"local server at {LOCALHOST}:5432"
+    server = start_postgres(directory / "postgres")
+    stack.callback(server.stop)
+    return server.url(), f"embedded PostgreSQL (pid {server.process.pid})"
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def cpu(measurement: Measurement) -> str:
+    names = ("bench process", "broker", "other")
+    return " / ".join(
+        f"{measurement.cpu[name]:.0f}" if name in measurement.cpu else "-" for name in names
+    )
+
+
+def versus(ours: float, theirs: float) -> str:
+    ratio = ours / theirs
+    return f"{ratio:.2f} ({'meets' if ratio >= RATIO_GOAL else 'below'} goal)"
+
+
+def against_goal(value: float) -> str:
+    verdict = "meets" if value >= EVENTS_GOAL else "below"
+    return rate(value, "events/s") + f" ({verdict} goal of {EVENTS_GOAL:,})"
+
+
+def report(ours: Measurement, theirs: Measurement) -> str:
+    reference = "plain aiokafka getmany + JSON decode + one asyncpg COPY, unlogged table"
+    rows = [
+        [
+            f"events/s ({ours.events:,} interactions, start to all stored)",
+            against_goal(ours.events_per_second),
+            rate(theirs.events_per_second, "events/s") + f": {reference}",
+            versus(ours.events_per_second, theirs.events_per_second),
+        ],
+        [
+            "events/s once records flow (first fetch to all stored)",
+            against_goal(ours.processing_rate),
+            rate(theirs.processing_rate, "events/s") + ": the same",
+            versus(ours.processing_rate, theirs.processing_rate),
+        ],
+        [
+            "  seconds: start to all stored",
+            f"{ours.seconds:.2f}",
+            f"{theirs.seconds:.2f} (to COPY done)",
+            "",
+        ],
+        [
+            "  seconds: start to first fetch (group join) / fetches",
+            f"{ours.first_fetch:.2f} / {ours.batches} batches",
+            f"{theirs.first_fetch:.2f} / {theirs.batches}",
+            "",
+        ],
+        [
+            "  seconds: start to outbox drained",
+            f"{ours.drained:.2f} ({ours.outbox_rows:,} lifecycle events published)"
+            if ours.drained is not None
+            else "-",
+            "- (no outbox)",
+            "",
+        ],
+        [
+            "  CPU % of a core (bench process / broker / other)",
+            cpu(ours),
+            cpu(theirs),
+            "",
+        ],
+    ]
+    header = ["metric", "leadflow", "reference (what it is)", f"ratio (goal >= {RATIO_GOAL})"]
+    return render(header, rows)
+
+
+def preamble(args: argparse.Namespace, postgres: str, version: str, work: Workload) -> str:
+    return "\n".join(
+        [
+            "leadflow scoring benchmark",
+            f"machine: {os.cpu_count()} CPU cores, load average {load_average()} at start; "
+            "this process, the broker and PostgreSQL share these cores, so absolute numbers "
+            "are noisy: compare the ratio",
+            f"python {platform.python_version()}; PostgreSQL {version} ({postgres}), a fresh "
+            f"database; Tansu broker (memory storage), {PARTITIONS} partitions",
+            f"workload: {args.events:,} interactions of {work.leads:,} leads (seed {SEED}); "
+            f"{work.with_campaign:,} with a campaign, {work.with_profile:,} with a profile",
+            "CPU % = share of one core from start to all stored (bench process = the consumer "
+            "and relay, or the reference; other = the rest of the machine, mostly PostgreSQL)",
+        ]
+    )
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+async def run(
+    args: argparse.Namespace, settings: Settings, server_url: str, postgres: str, broker_pid: int
+) -> str:
+    await wait_until_ready(server_url)
+    name = f"leadflow_bench_{uuid.uuid4().hex[:12]}"
+    database_url = await create_database(server_url, name)
+    try:
+        await asyncio.to_thread(migrate, database_url)
+        version_engine = create_async_engine(database_url, pool_size=1)
+        try:
+            async with version_engine.connect() as connection:
+                version = str(await connection.scalar(text("SHOW server_version")))
+        finally:
+            await version_engine.dispose()
+        definitions = load_definitions(DEFINITIONS)
+        work = workload(args.events, set(definitions.definitions.campaigns))
+        await create_topics(settings)
+        produced = await produce(settings, work.records)
+        print(preamble(args, postgres, version, work), flush=True)
+        print(f"produced in {produced:.1f} s; measuring the reference, then leadflow", flush=True)
+        theirs = await reference(settings, database_url, args.events, broker_pid)
+        ours = await leadflow(settings, database_url, args.events, broker_pid)
+        return "\n" + report(ours, theirs)
+    finally:
+        await drop_database(server_url, name)
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Benchmark scoring against a raw reference.")
+    parser.add_argument("--events", type=int, default=50_000, help="interactions to score")
+    args = parser.parse_args()
+    if args.events < 1:
+        parser.error("--events must be >= 1")
+    return args
+
+
+def main() -> None:
+    args = parse_arguments()
+    with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as directory, ExitStack() as stack:
+        logs = Path(directory)
+        broker = start_logged_broker(stack, logs)
+        server_url, postgres = postgres_server(stack, logs)
+        settings = Settings(
+            KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+            LEADFLOW_TOPIC_PARTITIONS=PARTITIONS,
+        )
+        budget = 120 + args.events / 100
+        print(
+            asyncio.run(
+                asyncio.wait_for(
+                    run(args, settings, server_url, postgres, broker.process.pid), budget
+                )
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

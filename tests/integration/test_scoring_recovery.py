@@ -1,0 +1,142 @@
+"""Scoring notices what the broker and the clock do behind its back.
+
+The embedded broker forgets everything when it restarts; decay takes scores below a
+threshold without any new interaction. Neither may go unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from services.ingest.bootstrap import create_app as create_ingest
+from services.scoring.bootstrap import create_app as create_scoring
+from shared.embedded import free_port, start_broker
+from shared.kafka import create_topics
+from shared.settings import Settings
+from shared.topics import LIFECYCLE
+from tests.conftest import TEST_ADMIN_KEY
+from tests.integration.test_scoring import lead_by_email
+from tests.kafka_reader import read_until
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@asynccontextmanager
+async def running_stack(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    ingest, scoring = create_ingest(settings), create_scoring(settings)
+    async with (
+        LifespanManager(ingest) as ingest_app,
+        LifespanManager(scoring) as scoring_app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=ingest_app.app),
+            base_url="http://ingest",
+            headers={"X-API-Key": "all-channels-key"},
+        ) as ingest_client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=scoring_app.app),
+            base_url="http://scoring",
+            headers={"Authorization": f"Bearer {TEST_ADMIN_KEY}"},
+        ) as scoring_client,
+    ):
+        yield ingest_client, scoring_client
+
+
+def visit(email: str) -> dict[str, Any]:
+    return {
+        "channel": "email",
+        "type": "click",
+        "contact": {"email": email},
+        "properties": {"url": "/x"},
+    }
+
+
+async def test_a_broker_that_lost_its_log_is_noticed_and_nothing_new_is_skipped(
+    settings: Settings, database_url: str
+) -> None:
+    port = free_port()
+    configured = settings.model_copy(
+        update={"kafka_bootstrap_servers": f"127.0.0.1:{port}", "database_url": database_url}
+    )
+    broker = start_broker(port)
+    try:
+        await create_topics(configured)
+        async with running_stack(configured) as (ingest, scoring):
+            for n in range(3):
+                assert (
+                    await ingest.post("/v1/events", json=visit(f"before-{n}@example.com"))
+                ).status_code == 202
+            for n in range(3):
+                await lead_by_email(scoring, f"before-{n}@example.com")
+        broker.stop()
+
+        broker = start_broker(port)  # same address, empty memory: offsets start at 0 again
+        await create_topics(configured)
+        async with running_stack(configured) as (ingest, scoring):
+            # More records than before, so every stored offset is inside the new log:
+            # only the partition markers can tell the logs apart.
+            emails = [f"after-{n}@example.com" for n in range(30)]
+            for email in emails:
+                assert (await ingest.post("/v1/events", json=visit(email))).status_code == 202
+            for email in emails:
+                await lead_by_email(scoring, email)
+    finally:
+        broker.stop()
+
+
+async def test_decay_below_a_threshold_is_found_by_a_timer(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    fast_decay = tmp_path / "fast-decay.yaml"
+    # Points halve every 17 seconds: a lead just over 50 falls below it within seconds.
+    fast_decay.write_text(
+        (ROOT / "lead-definitions.yaml")
+        .read_text()
+        .replace("half_life_days: 30", "half_life_days: 0.0002")
+    )
+    configured = settings.model_copy(
+        update={"database_url": database_url, "definitions_path": fast_decay}
+    )
+    async with running_stack(configured) as (ingest, scoring):
+        assert (
+            await ingest.post("/v1/events", json=visit("warm-up@example.com"))
+        ).status_code == 202
+        await lead_by_email(scoring, "warm-up@example.com")  # the consumer has its partitions
+        contact = {"email": "fading@example.com", "company": "Acme"}
+        now = datetime.now(UTC).isoformat()
+        for kind in ("meeting", "booth_visit"):  # 40 + 15 = 55 points
+            event = {"channel": "tradeshow", "type": kind, "time": now, "contact": contact}
+            assert (await ingest.post("/v1/events", json=event)).status_code == 202
+        lead = await lead_by_email(scoring, "fading@example.com", stage="mql")
+
+        def crossings(records: list[Any]) -> list[tuple[float, str]]:
+            return [
+                (r.value["data"]["threshold"], r.value["data"]["direction"])
+                for r in records
+                if r.value.get("subject") == lead["id"]
+                and r.value["data"]["kind"] == "threshold_crossed"
+            ]
+
+        records = await read_until(
+            configured.require_broker(),
+            LIFECYCLE.name,
+            lambda rs: len(crossings(rs)) >= 2,
+            within_seconds=20,
+        )
+        assert crossings(records) == [(50.0, "up"), (50.0, "down")]
+        later = (await scoring.get(f"/v1/leads/{lead['id']}")).json()
+        assert later["score"] < 50
+        assert later["stage"] == "mql"  # stages do not move back when points decay
+        await asyncio.sleep(0)
