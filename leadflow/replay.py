@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from services.scoring.domain import ScoringModel
 from services.scoring.handlers import ScoringService
 from services.scoring.replay import (
     FunnelProjection,
@@ -98,18 +98,19 @@ async def whatif(settings: Settings, candidate_file: Path) -> None:
     engine = new_engine(settings.require_database())
     try:
         total = await count_interactions(engine)
-        started = time.perf_counter()
-        with _progress() as bar:
-            task = bar.add_task("replaying interactions", total=total)
-            projections = await project_funnels(
-                engine,
-                [ScoringModel(active.definitions), ScoringModel(candidate.definitions)],
-                datetime.now(UTC).timestamp(),
-                lambda n: bar.advance(task, n),
-            )
-        elapsed = time.perf_counter() - started
     finally:
         await engine.dispose()
+    started = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("replaying interactions", total=total)
+        projections = await asyncio.to_thread(
+            project_funnels,
+            settings.require_database(),
+            [active.definitions, candidate.definitions],
+            datetime.now(UTC).timestamp(),
+            lambda n: bar.advance(task, n),
+        )
+    elapsed = time.perf_counter() - started
     stages = list(
         dict.fromkeys(
             [s.key for s in active.definitions.stages]

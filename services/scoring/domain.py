@@ -12,6 +12,7 @@ import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 from shared.definitions.model import (
@@ -153,6 +154,19 @@ class ScoringModel:
             for index, stage in enumerate(definitions.stages)
             if stage.entry.automatic and index <= self.hand_off
         ]
+        self._automatic_furthest_first = list(reversed(self._automatic))
+        # The least score any stage past index i asks for (0 if one asks for no score):
+        # below it, there is nothing to check.
+        self.score_needed_past = [
+            min(
+                (e.score if e.score is not None else -math.inf)
+                for index, e in self._automatic
+                if index > above
+            )
+            if any(index > above for index, _ in self._automatic)
+            else math.inf
+            for above in range(-1, len(self.stage_keys))
+        ]
         self.thresholds = sorted(
             {entry.score for _, entry in self._automatic if entry.score is not None}
         )
@@ -217,25 +231,34 @@ class ScoringModel:
                 return band.grade
         return self.definitions.grades.default
 
-    def qualifying_stage(self, score: float, grade: str, profile: Mapping[str, Any]) -> int | None:
-        """The furthest automatic stage (up to the hand-off) whose criteria are all met."""
-        reached = None
-        rank = self.grade_rank[grade]
-        for index, entry in self._automatic:
+    def qualifying_stage(
+        self, score: float, fit: float, profile: Mapping[str, Any], above: int
+    ) -> int | None:
+        """The furthest automatic stage past `above` (up to the hand-off) whose criteria hold."""
+        grade_rank: int | None = None
+        for index, entry in self._automatic_furthest_first:
+            if index <= above:
+                return None
             if entry.score is not None and score < entry.score:
-                continue
-            if entry.grade is not None and rank > self.grade_rank[entry.grade]:
                 continue
             if any(profile.get(name) in (None, "") for name in entry.required_fields):
                 continue
-            reached = index
-        return reached
+            if entry.grade is not None:
+                if grade_rank is None:
+                    grade_rank = self.grade_rank[self.grade(score, fit)]
+                if grade_rank > self.grade_rank[entry.grade]:
+                    continue
+            return index
+        return None
 
     def decay(self, value: float, seconds: float) -> float:
         if self.half_life is None or seconds <= 0 or value == 0:
             return value
         factor: float = 0.5 ** (seconds / self.half_life)
         return value * factor
+
+
+_by_event_time = attrgetter("time", "event_id")
 
 
 def evaluate(
@@ -252,14 +275,16 @@ def evaluate(
     contact fields. The stage is the furthest one the lead ever qualified for (stages do
     not move backwards when points decay), and never beyond the hand-off.
     """
-    ordered = sorted((i for i in interactions if i.time <= as_of), key=lambda i: i.order)
+    ordered = sorted(interactions, key=_by_event_time)
+    if ordered and ordered[-1].time > as_of:
+        ordered = [i for i in ordered if i.time <= as_of]
     engagement = 0.0
     last_time: float | None = None
     profile: dict[str, Any] = {}
     fit, fit_by_rule = model.fit(profile)
-    stage: int | None = None
+    stage = -1
     reached: list[StageReached] = []
-    awarded: dict[int, deque[tuple[float, float]]] = {}
+    awarded: dict[int, _CapWindow] = {}
     points_by_rule: dict[str, float] = {}
     decayed_by_rule: dict[str, float] = {}
     rules = model.definitions.scoring.rules
@@ -271,14 +296,17 @@ def evaluate(
         if interaction.profile:
             profile.update({k: v for k, v in interaction.profile.items() if v not in (None, "")})
             fit, fit_by_rule = model.fit(profile)
-        entry_stage: int | None = None
+        entry_stage = -1
         for hit in model.hits(interaction):
             points = hit.points
             if hit.cap_points is not None:
-                points = _within_cap(awarded, hit, interaction.time, points)
+                window = awarded.get(hit.rule)
+                if window is None:
+                    window = awarded[hit.rule] = _CapWindow()
+                points = window.allow(hit.cap_points, hit.cap_window, interaction.time, points)
             engagement += points
-            if hit.entry_stage is not None:
-                entry_stage = max(entry_stage or 0, hit.entry_stage)
+            if hit.entry_stage is not None and hit.entry_stage > entry_stage:
+                entry_stage = hit.entry_stage
             if explain and hit.rule >= 0 and points:
                 key = rules[hit.rule].key
                 points_by_rule[key] = points_by_rule.get(key, 0.0) + points
@@ -286,28 +314,23 @@ def evaluate(
                     points, as_of - interaction.time
                 )
         score = engagement + fit
-        grade = model.grade(score, fit)
-        qualifying = model.qualifying_stage(score, grade, profile)
-        candidate = (
-            max(q for q in (qualifying, entry_stage) if q is not None)
-            if (qualifying is not None or entry_stage is not None)
+        above = max(stage, entry_stage)
+        qualifying = (
+            model.qualifying_stage(score, fit, profile, above)
+            if score >= model.score_needed_past[above + 1]
             else None
         )
-        if candidate is not None and (stage is None or candidate > stage):
-            reason = (
-                "entry_stage"
-                if candidate == entry_stage and candidate != qualifying
-                else "criteria"
-            )
+        candidate = max(entry_stage, qualifying if qualifying is not None else -1)
+        if candidate > stage:
             reached.append(
                 StageReached(
                     model.stage_keys[candidate],
-                    model.stage_keys[stage] if stage is not None else None,
+                    model.stage_keys[stage] if stage >= 0 else None,
                     interaction.time,
                     interaction.event_id,
                     score,
-                    grade,
-                    reason,
+                    model.grade(score, fit),
+                    "criteria" if candidate == qualifying else "entry_stage",
                 )
             )
             stage = candidate
@@ -319,7 +342,7 @@ def evaluate(
         engagement=engagement,
         fit=fit,
         grade=model.grade(score, fit),
-        stage=model.stage_keys[stage] if stage is not None else None,
+        stage=model.stage_keys[stage] if stage >= 0 else None,
         stages_reached=tuple(reached),
         thresholds_met=frozenset(t for t in model.thresholds if score >= t),
         last_event_time=last_time,
@@ -330,20 +353,26 @@ def evaluate(
     )
 
 
-def _within_cap(
-    awarded: dict[int, deque[tuple[float, float]]], hit: RuleHit, time: float, points: float
-) -> float:
-    """Points a capped rule may still give: its cap minus what it gave in the last window."""
-    assert hit.cap_points is not None
-    history = awarded.setdefault(hit.rule, deque())
-    while history and history[0][0] <= time - hit.cap_window:
-        history.popleft()
-    given = sum(abs(p) for _, p in history)
-    room = max(hit.cap_points - given, 0.0)
-    allowed = max(min(points, room), -room)
-    if allowed:
-        history.append((time, allowed))
-    return allowed
+class _CapWindow:
+    """The points one capped rule gave within its window, kept as a running sum."""
+
+    __slots__ = ("given", "history")
+
+    def __init__(self) -> None:
+        self.history: deque[tuple[float, float]] = deque()
+        self.given = 0.0
+
+    def allow(self, cap: float, window: float, time: float, points: float) -> float:
+        """Points the rule may still give: its cap minus what it gave in the last window."""
+        history = self.history
+        while history and history[0][0] <= time - window:
+            self.given -= abs(history.popleft()[1])
+        room = max(cap - self.given, 0.0)
+        allowed = max(min(points, room), -room)
+        if allowed:
+            history.append((time, allowed))
+            self.given += abs(allowed)
+        return allowed
 
 
 def seconds_until_below(

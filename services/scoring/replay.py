@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
+import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -14,13 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scoring.domain import Interaction, ScoringModel, evaluate
 from services.scoring.handlers import ScoringService
 from services.scoring.tables import interactions, leads
+from shared.db import new_engine
+from shared.definitions.model import LeadDefinitions
 
 Progress = Callable[[int], None]
 STREAM_CHUNK = 20_000
-_HISTORY_QUERY = (
+HISTORY_QUERY = (
     "SELECT lead_id::text, event_id, extract(epoch FROM event_time)::float8, channel, type, "
-    "campaign, url, asset, network, profile::text FROM scoring.interactions ORDER BY lead_id"
+    "campaign, url, asset, network, profile::text FROM scoring.interactions "
+    "WHERE lead_id >= $1 AND lead_id <= $2 ORDER BY lead_id"
 )
+# The lead-id space cut in 16 slices, replayed in parallel by worker processes.
+SLICES = [
+    (
+        f"{digit:x}0000000-0000-0000-0000-000000000000",
+        f"{digit:x}fffffff-ffff-ffff-ffff-ffffffffffff",
+    )
+    for digit in range(16)
+]
 
 
 @dataclass
@@ -31,6 +46,12 @@ class FunnelProjection:
     by_stage: Counter[str] = field(default_factory=Counter)
     by_grade: Counter[str] = field(default_factory=Counter)
     hand_offs_by_week: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: FunnelProjection) -> None:
+        self.leads += other.leads
+        self.by_stage.update(other.by_stage)
+        self.by_grade.update(other.by_grade)
+        self.hand_offs_by_week.update(other.hand_offs_by_week)
 
     def add(self, model: ScoringModel, history: list[Interaction], as_of: float) -> None:
         result = evaluate(model, history, as_of)
@@ -55,9 +76,9 @@ async def count_leads(engine: AsyncEngine) -> int:
 
 
 async def lead_histories(
-    engine: AsyncEngine, progress: Progress
+    engine: AsyncEngine, lead_slice: tuple[str, str]
 ) -> AsyncIterator[list[Interaction]]:
-    """Every lead's stored interactions, one lead at a time, streamed from the database."""
+    """The stored interactions of every lead in a slice of ids, one lead at a time, streamed."""
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
@@ -65,13 +86,12 @@ async def lead_histories(
         async with driver.transaction():
             current: str | None = None
             history: list[Interaction] = []
-            seen = 0
-            async for row in driver.cursor(_HISTORY_QUERY, prefetch=STREAM_CHUNK):
-                lead_id, profile = row[0], row[9]
-                if lead_id != current and history:
+            async for row in driver.cursor(HISTORY_QUERY, *lead_slice, prefetch=STREAM_CHUNK):
+                if row[0] != current and history:
                     yield history
                     history = []
-                current = lead_id
+                current = row[0]
+                profile = row[9]
                 history.append(
                     Interaction(
                         row[1],
@@ -85,23 +105,57 @@ async def lead_histories(
                         json.loads(profile) if profile else None,
                     )
                 )
-                seen += 1
-                if seen % STREAM_CHUNK == 0:
-                    progress(STREAM_CHUNK)
             if history:
                 yield history
-            progress(seen % STREAM_CHUNK)
 
 
-async def project_funnels(
-    engine: AsyncEngine, models: list[ScoringModel], as_of: float, progress: Progress
-) -> list[FunnelProjection]:
-    """Replay every lead against each set of definitions; change nothing."""
+async def _project_slice(
+    database_url: str, models: list[ScoringModel], as_of: float, lead_slice: tuple[str, str]
+) -> tuple[list[FunnelProjection], int]:
+    engine = new_engine(database_url, pool_size=1)
     projections = [FunnelProjection() for _ in models]
-    async for history in lead_histories(engine, progress):
-        for model, projection in zip(models, projections, strict=True):
-            projection.add(model, history, as_of)
-    return projections
+    replayed = 0
+    try:
+        async for history in lead_histories(engine, lead_slice):
+            replayed += len(history)
+            for model, projection in zip(models, projections, strict=True):
+                projection.add(model, history, as_of)
+    finally:
+        await engine.dispose()
+    return projections, replayed
+
+
+def _project_slice_in_process(
+    database_url: str, definitions: list[LeadDefinitions], as_of: float, lead_slice: tuple[str, str]
+) -> tuple[list[FunnelProjection], int]:
+    models = [ScoringModel(d) for d in definitions]
+    return asyncio.run(_project_slice(database_url, models, as_of, lead_slice))
+
+
+def project_funnels(
+    database_url: str,
+    definitions: list[LeadDefinitions],
+    as_of: float,
+    progress: Progress,
+    workers: int = os.cpu_count() or 1,
+) -> list[FunnelProjection]:
+    """Replay every lead against each set of definitions, in parallel; change nothing.
+
+    `progress` is told how many interactions each finished slice replayed.
+    """
+    totals = [FunnelProjection() for _ in definitions]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(_project_slice_in_process, database_url, definitions, as_of, lead_slice)
+            for lead_slice in SLICES
+        ]
+        for future in as_completed(futures):
+            projections, replayed = future.result()
+            for total, projection in zip(totals, projections, strict=True):
+                total.merge(projection)
+            progress(replayed)
+    return totals
 
 
 async def rescore_all(service: ScoringService, progress: Progress, chunk: int = 500) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from leadflow.cli import app
-from services.scoring.domain import ScoringModel, evaluate
+from services.scoring.domain import evaluate
 from services.scoring.handlers import ScoringService
 from services.scoring.replay import project_funnels, rescore_all
 from services.scoring.tables import leads, outbox
@@ -67,10 +67,16 @@ async def test_whatif_projects_without_changing_anything(
 ) -> None:
     engine = create_async_engine(history.require_database())
     try:
-        models = [ScoringModel(load_definitions(p).definitions) for p in (ACTIVE, candidate)]
-        active, projected = await project_funnels(
-            engine, models, datetime.now(UTC).timestamp(), lambda _: None
+        definitions = [load_definitions(p).definitions for p in (ACTIVE, candidate)]
+        replayed: list[int] = []
+        active, projected = await asyncio.to_thread(
+            project_funnels,
+            history.require_database(),
+            definitions,
+            datetime.now(UTC).timestamp(),
+            replayed.append,
         )
+        assert sum(replayed) == sum(range(2, 12))
         async with engine.connect() as connection:
             stages = list(await connection.scalars(select(leads.c.stage)))
     finally:
