@@ -197,7 +197,10 @@ def _banner(stack: Stack) -> str:
         "-H 'Content-Type: application/json' "
         '-d \'{"channel":"web","type":"content_download","contact":{"email":"ada@example.com"},'
         '"properties":{"asset":"pricing.pdf"}}\'',
-        "  .venv/bin/leadflow tail lead.interactions",
+        "  .venv/bin/leadflow tail lead.interactions --no-follow",
+        f"  curl -s '{stack.urls['scoring']}/v1/leads?email=ada@example.com' "
+        f"-H 'Authorization: Bearer {stack.settings.admin_key}'",
+        "  .venv/bin/leadflow tail lead.lifecycle --no-follow",
         "",
         "Ctrl-C stops everything.",
     ]
