@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared.events import LOG_STARTED_TYPE, CloudEvent, LogStarted
 from shared.settings import Settings
@@ -114,3 +116,34 @@ async def broker_ready(producer: AIOKafkaProducer) -> bool:
     except Exception:
         return False
     return True
+
+
+_partitioner = DefaultPartitioner()
+
+
+async def send_in_batches(
+    producer: AIOKafkaProducer, records: Iterable[tuple[str, bytes | None, bytes]]
+) -> None:
+    """Send (topic, key, value) records grouped per partition; return once all are acknowledged.
+
+    Keys go to the same partition as `send(key=...)` would choose. Building one batch per
+    partition costs far less than a future per record.
+    """
+    partitions: dict[str, list[int]] = {}
+    grouped: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = defaultdict(list)
+    for topic, key, value in records:
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        grouped[(topic, _partitioner(key, partitions[topic], partitions[topic]))].append(
+            (key, value)
+        )
+    deliveries = []
+    for (topic, partition), items in grouped.items():
+        batch = producer.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+    await asyncio.gather(*deliveries)

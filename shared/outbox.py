@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.events import CloudEvent
 from shared.failpoints import failpoint
+from shared.kafka import send_in_batches
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            deliveries = [
-                await self._producer.send(row.topic, row.value, key=row.key) for row in rows
-            ]
-            await asyncio.gather(*deliveries)
+            await send_in_batches(self._producer, ((r.topic, r.key, r.value) for r in rows))
             failpoint("outbox.after_publish")
             await connection.execute(
                 update(table)

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from shared.events import InteractionRecorded
-from shared.kafka import BrokerUnavailable, new_producer
+from shared.kafka import BrokerUnavailable, new_producer, send_in_batches
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
 
@@ -67,15 +67,17 @@ class KafkaPublisher:
         producer = await self._connected()
         try:
             async with asyncio.timeout(self._timeout):
-                deliveries = [
-                    await producer.send(
-                        INTERACTIONS.name,
-                        event.model_dump_json(exclude_none=True).encode(),
-                        key=event.subject.encode(),
-                    )
-                    for event in events
-                ]
-                await asyncio.gather(*deliveries)
+                await send_in_batches(
+                    producer,
+                    (
+                        (
+                            INTERACTIONS.name,
+                            event.subject.encode(),
+                            event.model_dump_json(exclude_none=True).encode(),
+                        )
+                        for event in events
+                    ),
+                )
         except (TimeoutError, KafkaError) as error:
             raise BrokerUnavailable("the broker did not acknowledge in time") from error
 
