@@ -5,13 +5,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
-from shared.events import Interaction, InteractionRecorded
-from shared.topics import CATALOG, INTERACTIONS, Topic
+from shared.events import (
+    CloudEvent,
+    DeadLetter,
+    Interaction,
+    InteractionRecorded,
+    LifecycleRecorded,
+)
+from shared.topics import CATALOG, INTERACTIONS, INTERACTIONS_DLQ, LIFECYCLE, Topic
+
+
+class DeadLetterRecorded(CloudEvent[DeadLetter]):
+    """A record a consumer could not handle, on a `.dlq` topic."""
+
 
 # Topics whose payload models later issues add are documented by their content only.
-_PAYLOADS: dict[str, str] = {INTERACTIONS.name: "InteractionRecorded"}
+_PAYLOADS: dict[str, type[BaseModel]] = {
+    INTERACTIONS.name: InteractionRecorded,
+    INTERACTIONS_DLQ.name: DeadLetterRecorded,
+    LIFECYCLE.name: LifecycleRecorded,
+}
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
@@ -19,6 +34,8 @@ def event_schemas() -> dict[str, dict[str, Any]]:
     return {
         "interaction.schema.json": TypeAdapter(Interaction).json_schema(),
         "interaction-recorded.schema.json": InteractionRecorded.model_json_schema(),
+        "lifecycle-recorded.schema.json": LifecycleRecorded.model_json_schema(),
+        "dead-letter-recorded.schema.json": DeadLetterRecorded.model_json_schema(),
     }
 
 
@@ -30,7 +47,7 @@ def _channel(topic: Topic) -> dict[str, Any]:
         "bindings": {"kafka": {"key": {"type": "string", "description": topic.key}}},
     }
     if topic.name in _PAYLOADS:
-        message["payload"] = {"$ref": f"#/components/schemas/{_PAYLOADS[topic.name]}"}
+        message["payload"] = {"$ref": f"#/components/schemas/{_PAYLOADS[topic.name].__name__}"}
     return {
         "address": topic.name,
         "description": f"{topic.content}. Produced by {topic.producer}; key: {topic.key}.",
@@ -40,9 +57,11 @@ def _channel(topic: Topic) -> dict[str, Any]:
 
 def asyncapi_document() -> dict[str, Any]:
     """The AsyncAPI 3.0 description of every topic in the catalog."""
-    recorded = InteractionRecorded.model_json_schema(ref_template="#/components/schemas/{model}")
-    components: dict[str, Any] = recorded.pop("$defs", {})
-    components["InteractionRecorded"] = recorded
+    components: dict[str, Any] = {}
+    for model in _PAYLOADS.values():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.scoring import repository
+from services.scoring import metrics, repository
 from services.scoring.domain import (
     Evaluation,
     ScoringModel,
@@ -131,6 +132,7 @@ class ScoringService:
     async def handle_interactions(self, batch: Batch) -> None:
         """Store unseen interactions, re-score their leads, queue what changed: one transaction."""
         recorded, dead = decode(batch.records)
+        started = time.perf_counter()
         async with self.engine.begin() as connection:
             await self._apply(connection, recorded)
             await add_to_outbox(
@@ -143,6 +145,9 @@ class ScoringService:
             )
             await save_positions(connection, consumer_offsets, CONSUMER_GROUP, batch)
         failpoint("scoring.after_commit")
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.RECORDS.labels("interaction").inc(len(recorded))
+        metrics.RECORDS.labels("dead_letter").inc(len(dead))
         if dead:
             log.warning("dead-lettered records", extra={"count": len(dead)})
         self.on_committed()
@@ -199,6 +204,7 @@ class ScoringService:
             events += [self._crossing_event(lead_id, change, now) for change in crossings]
             rows.append(self._lead_row(lead_id, evaluation, profile, len(history), now))
             timers[lead_id] = self._next_decay(evaluation, now)
+        metrics.LIFECYCLE_EVENTS.inc(len(events))
         await repository.save_leads(connection, rows)
         await repository.set_decay_timers(connection, timers)
         await add_to_outbox(

@@ -217,3 +217,16 @@ def test_resume_from_stored_offsets_unless_the_log_was_reset() -> None:
     no_marker = LogStart(None, 10)
     assert resume_offset(StoredPosition(42, None), no_marker) == (0, True)
     assert resume_offset(StoredPosition(8, None), no_marker) == (8, False)
+
+
+def test_the_waterfall_hands_off_at_mql_and_the_ladder_at_qualified() -> None:
+    waterfall, ladder = LADDERS
+    engaged = [
+        event(1, "web", "form_submit", 0, profile={**KNOWN, "job_title": "Partner"}),
+        event(2, "web", "content_download", 0.5),
+        event(3, "web", "form_submit", 1),
+        event(4, "web", "content_download", 1.5),
+    ]
+    assert evaluate(waterfall, engaged, T0 + 2 * DAY).stage == "mql"
+    result = evaluate(ladder, engaged, T0 + 2 * DAY)
+    assert [s.stage for s in result.stages_reached] == ["inquiries", "qualified"]

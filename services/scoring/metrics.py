@@ -1,0 +1,17 @@
+"""Prometheus metrics of the scoring service."""
+
+from prometheus_client import Counter, Histogram
+
+RECORDS = Counter(
+    "leadflow_scoring_records_total",
+    "Records consumed from lead.interactions, by kind (interaction, dead_letter)",
+    ["kind"],
+)
+LIFECYCLE_EVENTS = Counter(
+    "leadflow_scoring_lifecycle_events_total", "Stage changes and threshold crossings queued"
+)
+BATCH_SECONDS = Histogram(
+    "leadflow_scoring_batch_seconds",
+    "Time to apply one consumed batch in its transaction",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
