@@ -202,7 +202,13 @@ class StoredOffsetConsumer:
                 """Nothing to flush: every handled batch is already committed with its offsets."""
 
             async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-                await outer._resume(consumer, list(assigned))
+                # aiokafka may fetch from the reset position while we look up ours: hold
+                # the partitions until they are seeked to where this service stopped.
+                consumer.pause(*assigned)
+                try:
+                    await outer._resume(consumer, list(assigned))
+                finally:
+                    consumer.resume(*assigned)
 
         consumer.subscribe(list(self.topics), listener=Resume())
         await consumer.start()

@@ -8,12 +8,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    Column,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    delete,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import UUID, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scoring.domain import Interaction
 from services.scoring.tables import decay_timers, identities, interactions, leads
+
+
+def _array(values: Iterable[str], element: Any) -> BindParameter[Any]:
+    """One array parameter instead of an IN list: one prepared statement for any size."""
+    listed: Any = list(values)
+    return bindparam(None, listed, type_=ARRAY(element))
+
+
+def _uuids(values: Iterable[str]) -> BindParameter[Any]:
+    return _array(values, UUID(as_uuid=False))
+
+
+def _texts(values: Iterable[str]) -> BindParameter[Any]:
+    return _array(values, Text)
 
 
 @dataclass(frozen=True)
@@ -37,7 +63,7 @@ async def lock_identities(connection: AsyncConnection, keys: Iterable[str]) -> N
 async def known_identities(connection: AsyncConnection, keys: Iterable[str]) -> dict[str, str]:
     rows = await connection.execute(
         select(identities.c.identity, identities.c.lead_id).where(
-            identities.c.identity.in_(set(keys))
+            identities.c.identity == any_(_texts(set(keys)))
         )
     )
     return {row.identity: row.lead_id for row in rows}
@@ -54,23 +80,45 @@ async def merge_leads(connection: AsyncConnection, merged_into: Mapping[str, str
         await connection.execute(delete(leads).where(leads.c.id == absorbed))
 
 
+def _upsert(table: Table, key: Column[Any], columns: Sequence[str]) -> Insert:
+    """One fixed statement for a batch of rows (executemany): compiled once, prepared once."""
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[key], set_={column: statement.excluded[column] for column in columns}
+    )
+
+
+_UPSERT_IDENTITY = _upsert(identities, identities.c.identity, ["lead_id"])
+_ADD_LEAD = insert(leads).on_conflict_do_nothing()
+_UPSERT_TIMER = _upsert(decay_timers, decay_timers.c.lead_id, ["due_at"])
+LEAD_STATE_COLUMNS = (
+    "email",
+    "stage",
+    "score",
+    "engagement",
+    "fit",
+    "grade",
+    "thresholds_met",
+    "campaigns",
+    "interaction_count",
+    "last_event_time",
+    "evaluated_at",
+    "definitions_version",
+)
+_UPSERT_LEAD = _upsert(leads, leads.c.id, LEAD_STATE_COLUMNS)
+
+
 async def add_identities(connection: AsyncConnection, mapping: Mapping[str, str]) -> None:
-    if not mapping:
-        return
-    statement = insert(identities).values(
-        [{"identity": key, "lead_id": lead} for key, lead in mapping.items()]
-    )
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[identities.c.identity], set_={"lead_id": statement.excluded.lead_id}
+    if mapping:
+        await connection.execute(
+            _UPSERT_IDENTITY, [{"identity": key, "lead_id": lead} for key, lead in mapping.items()]
         )
-    )
 
 
 async def add_leads(connection: AsyncConnection, lead_ids: Iterable[str]) -> None:
     rows = [{"id": lead} for lead in lead_ids]
     if rows:
-        await connection.execute(insert(leads).values(rows).on_conflict_do_nothing())
+        await connection.execute(_ADD_LEAD, rows)
 
 
 _INTERACTION_COLUMNS = {
@@ -136,7 +184,7 @@ async def histories(
             interactions.c.asset,
             interactions.c.network,
             interactions.c.profile,
-        ).where(interactions.c.lead_id.in_(set(lead_ids)))
+        ).where(interactions.c.lead_id == any_(_uuids(set(lead_ids))))
     )
     by_lead: dict[str, list[Interaction]] = defaultdict(list)
     for row in rows:
@@ -150,37 +198,28 @@ async def stored_leads(
     """The leads as last stored, locked until the transaction ends."""
     rows = await connection.execute(
         select(leads.c.id, leads.c.stage, leads.c.thresholds_met)
-        .where(leads.c.id.in_(set(lead_ids)))
+        .where(leads.c.id == any_(_uuids(set(lead_ids))))
         .with_for_update()
     )
     return {row.id: StoredLead(row.id, row.stage, frozenset(row.thresholds_met)) for row in rows}
 
 
 async def save_leads(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    statement = insert(leads).values(list(rows))
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[leads.c.id],
-            set_={column: statement.excluded[column] for column in rows[0] if column != "id"},
-        )
-    )
+    """Upsert lead states: rows hold `id` and every column of LEAD_STATE_COLUMNS."""
+    if rows:
+        await connection.execute(_UPSERT_LEAD, list(rows))
 
 
 async def set_decay_timers(connection: AsyncConnection, due: Mapping[str, datetime | None]) -> None:
     """One timer per lead: when its score will next decay below a threshold (or none)."""
     cleared = [lead for lead, at in due.items() if at is None]
     if cleared:
-        await connection.execute(delete(decay_timers).where(decay_timers.c.lead_id.in_(cleared)))
+        await connection.execute(
+            delete(decay_timers).where(decay_timers.c.lead_id == any_(_uuids(cleared)))
+        )
     scheduled = [{"lead_id": lead, "due_at": at} for lead, at in due.items() if at is not None]
     if scheduled:
-        statement = insert(decay_timers).values(scheduled)
-        await connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[decay_timers.c.lead_id], set_={"due_at": statement.excluded.due_at}
-            )
-        )
+        await connection.execute(_UPSERT_TIMER, scheduled)
 
 
 async def claim_due_timers(connection: AsyncConnection, now: datetime, limit: int) -> list[str]:
