@@ -119,16 +119,23 @@ async def broker_ready(producer: AIOKafkaProducer) -> bool:
 
 
 _partitioner = DefaultPartitioner()
+FEW_RECORDS = 32
 
 
 async def send_in_batches(
     producer: AIOKafkaProducer, records: Iterable[tuple[str, bytes | None, bytes]]
 ) -> None:
-    """Send (topic, key, value) records grouped per partition; return once all are acknowledged.
+    """Send (topic, key, value) records; return once all are acknowledged.
 
-    Keys go to the same partition as `send(key=...)` would choose. Building one batch per
-    partition costs far less than a future per record.
+    Many records are grouped in one batch per partition (keys go where `send(key=...)`
+    would put them), which costs far less than a future per record. A few records go
+    through `send`, so that concurrent callers share the producer's lingering batches.
     """
+    records = list(records)
+    if len(records) < FEW_RECORDS:
+        deliveries = [await producer.send(t, value, key=key) for t, key, value in records]
+        await asyncio.gather(*deliveries)
+        return
     partitions: dict[str, list[int]] = {}
     grouped: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = defaultdict(list)
     for topic, key, value in records:
