@@ -24,7 +24,11 @@ from shared.kafka import create_topics
 from shared.settings import Settings
 
 # name -> the Settings field holding its port; each is `services.<name>.bootstrap`.
-SERVICE_PORTS: dict[str, str] = {"ingest": "ingest_port", "scoring": "scoring_port"}
+SERVICE_PORTS: dict[str, str] = {
+    "ingest": "ingest_port",
+    "scoring": "scoring_port",
+    "router": "router_port",
+}
 STACK_FILE = "stack.json"
 CREDENTIALS_FILE = "dev-credentials.json"
 DATABASE_NAME = "leadflow"

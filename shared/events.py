@@ -284,3 +284,56 @@ class LifecycleRecorded(CloudEvent[LifecycleChange]):
 
 def lifecycle_type(change: LeadStageChanged | ScoreThresholdCrossed) -> str:
     return f"leadflow.lead.{change.kind}"
+
+
+class LeadRouted(FrozenModel):
+    """What happened to a sales-ready lead on its way to a rep (on `lead.handoffs`)."""
+
+    kind: Literal["assigned", "reassigned", "accepted", "escalated", "queued"]
+    lead_id: str
+    rep_id: str | None
+    previous_rep_id: str | None = None
+    team: str | None
+    grade: str | None
+    reason: str
+    sla_deadline: datetime | None = None
+    escalated_to: str | None = None
+    occurred_at: datetime
+
+
+class LeadReturnedToNurture(FrozenModel):
+    """Sales sent a lead back to marketing (on `lead.nurture`)."""
+
+    lead_id: str
+    reason: str
+    reason_label: str
+    action: Literal["nurture", "disqualify", "reset_score"]
+    stage: str
+    rep_id: str
+    track: str | None
+    returned_at: datetime
+    eligible_again_at: datetime | None
+
+
+class SalesActionRecorded(FrozenModel):
+    """A rep's action on a lead, as a fact (on `sales.actions`)."""
+
+    action: Literal["accept", "reject", "qualify", "convert", "won", "lost"]
+    lead_id: str
+    rep_id: str
+    from_stage: str | None
+    to_stage: str | None
+    details: dict[str, Any] = {}
+    occurred_at: datetime
+
+
+class HandoffRecorded(CloudEvent[LeadRouted]):
+    """An envelope on `lead.handoffs`."""
+
+
+class NurtureRecorded(CloudEvent[LeadReturnedToNurture]):
+    """An envelope on `lead.nurture`."""
+
+
+class SalesActionEnvelope(CloudEvent[SalesActionRecorded]):
+    """An envelope on `sales.actions`."""

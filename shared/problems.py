@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -22,6 +22,8 @@ class InvalidField(BaseModel):
 
 class Problem(BaseModel):
     """The problem+json body (RFC 9457) with the path of each invalid value in `errors`."""
+
+    model_config = ConfigDict(extra="allow")  # RFC 9457 extension members, e.g. `allowed`
 
     type: str = "about:blank"
     title: str
@@ -40,12 +42,14 @@ class ProblemError(Exception):
         *,
         errors: list[InvalidField] | None = None,
         headers: Mapping[str, str] | None = None,
+        **extensions: Any,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = errors
         self.headers = dict(headers or {})
+        self.extensions = extensions
 
 
 def field_path(location: Sequence[int | str]) -> str:
@@ -75,8 +79,11 @@ def problem_response(
     *,
     errors: list[InvalidField] | None = None,
     headers: Mapping[str, str] | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
-    problem = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    problem = Problem(
+        title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors, **extensions
+    )
     return JSONResponse(
         problem.model_dump(exclude_none=True),
         status_code=status,
@@ -95,7 +102,9 @@ def validation_problem(error: ValidationError | RequestValidationError) -> JSONR
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
-        return problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
+        return problem_response(
+            exc.status, exc.detail, errors=exc.errors, headers=exc.headers, **exc.extensions
+        )
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError | ValidationError)

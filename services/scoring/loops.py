@@ -1,16 +1,13 @@
-"""Scoring's background loops (entrypoints): consume interactions, publish, fire timers."""
+"""Scoring's background loops (entrypoints): consume interactions, fire decay timers."""
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
 
-from aiokafka import AIOKafkaProducer
-
 from services.scoring.handlers import CONSUMER_GROUP, ScoringService
 from services.scoring.tables import consumer_offsets
 from shared.consumer import StoredOffsetConsumer
-from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.supervise import Loop
 from shared.topics import INTERACTIONS
@@ -28,17 +25,6 @@ def interaction_consumer(settings: Settings, service: ScoringService) -> Loop:
         service.handle_interactions,
     )
     return consumer.run
-
-
-def outbox_publisher(producer: AIOKafkaProducer, relay: OutboxRelay) -> Loop:
-    async def publish(stopping: asyncio.Event) -> None:
-        await producer.start()
-        try:
-            await relay.run(stopping)
-        finally:
-            await producer.stop()
-
-    return publish
 
 
 def decay_timers(service: ScoringService) -> Loop:

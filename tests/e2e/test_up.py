@@ -35,6 +35,7 @@ def test_up_runs_the_stack_with_embedded_defaults_and_stops_cleanly(tmp_path: Pa
         {
             "LEADFLOW_INGEST_PORT": str(free_port()),
             "LEADFLOW_SCORING_PORT": str(free_port()),
+            "LEADFLOW_ROUTER_PORT": str(free_port()),
             "LEADFLOW_STATE_DIR": str(tmp_path),
         }
     )

@@ -1,0 +1,372 @@
+"""Router's HTTP routes (entrypoint): the roster, rep actions, queues, the hand-off stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+
+from services.router import repository
+from services.router.domain import (
+    ActionNotAllowed,
+    LeadNotFound,
+    MissingRequirements,
+    NotYourLead,
+    RepNotFound,
+    UnknownReason,
+)
+from services.router.handlers import RouterService
+from services.router.tables import reps
+from shared.auth import bearer_token, require_admin, same_secret
+from shared.problems import InvalidField, ProblemError, problem_responses
+
+STREAM_POLL_SECONDS = 0.2
+
+
+async def get_service(request: Request) -> RouterService:
+    service: RouterService = request.app.state.router
+    return service
+
+
+Service = Annotated[RouterService, Depends(get_service)]
+
+
+class Caller(BaseModel):
+    admin: bool
+    rep_id: str | None
+
+
+async def get_caller(request: Request, service: Service) -> Caller:
+    """The admin key, or a rep's bearer token; anything else is 401."""
+    token = bearer_token(request.headers)
+    admin_key = request.app.state.settings.admin_key
+    if token and admin_key and same_secret(token, admin_key):
+        return Caller(admin=True, rep_id=None)
+    rep_id = await service.rep_for_token(token) if token else None
+    if rep_id is None:
+        raise ProblemError(
+            401, "send a rep token or the admin key as Authorization: Bearer <token>"
+        )
+    return Caller(admin=False, rep_id=rep_id)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+class RepFields(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    team: str | None = Field(default=None, max_length=64)
+    capacity: int | None = Field(default=None, ge=0, le=10_000)
+    weight: float | None = Field(default=None, gt=0, le=1_000)
+    out_of_office_until: datetime | None = None
+    timezone: str | None = None
+    work_start_hour: int | None = Field(default=None, ge=0, le=23)
+    work_end_hour: int | None = Field(default=None, ge=1, le=24)
+    work_days: list[Annotated[int, Field(ge=0, le=6)]] | None = Field(
+        default=None, description="0 = Monday"
+    )
+    active: bool | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError) as error:
+                raise ValueError("is not an IANA time zone such as Europe/Berlin") from error
+        return zone
+
+
+class NewRep(RepFields):
+    name: str = Field(min_length=1, max_length=200)
+    team: str = Field(max_length=64)
+
+
+class RepView(BaseModel):
+    id: str
+    name: str
+    team: str
+    capacity: int
+    open_leads: int
+    weight: float
+    active: bool
+    out_of_office_until: datetime | None
+    timezone: str
+    work_start_hour: int
+    work_end_hour: int
+    work_days: list[int]
+
+
+class CreatedRep(RepView):
+    token: str = Field(description="the rep's bearer token: shown only now")
+
+
+def _known_team(service: RouterService, team: str | None) -> None:
+    teams = [t.key for t in service.routing.teams]
+    if team is not None and team not in teams:
+        raise ProblemError(
+            422,
+            "unknown team",
+            errors=[InvalidField(field="team", message=f"must be one of {', '.join(teams)}")],
+        )
+
+
+async def _rep_views(service: RouterService, rep_id: str | None = None) -> list[RepView]:
+    async with service.engine.connect() as connection:
+        query = select(reps).order_by(reps.c.name)
+        if rep_id is not None:
+            query = query.where(reps.c.id == rep_id)
+        rows = (await connection.execute(query)).all()
+        counts = await repository.open_lead_counts(connection)
+    return [
+        RepView(
+            **{key: getattr(row, key) for key in RepView.model_fields if key != "open_leads"},
+            open_leads=counts.get(row.id, 0),
+        )
+        for row in rows
+    ]
+
+
+router = APIRouter(prefix="/v1", tags=["router"])
+admin = APIRouter(dependencies=[Depends(require_admin)], responses=problem_responses(401, 422))
+
+
+@admin.post("/reps", status_code=201, summary="Add a rep; the answer carries their token once")
+async def create_rep(service: Service, body: NewRep) -> CreatedRep:
+    _known_team(service, body.team)
+    values = body.model_dump(exclude_none=True)
+    values.setdefault("capacity", service.routing.default_capacity)
+    rep_id, token = await service.create_rep(values)
+    [view] = await _rep_views(service, rep_id)
+    return CreatedRep(**view.model_dump(), token=token)
+
+
+@admin.get("/reps", summary="The roster: capacity, open leads, availability")
+async def list_reps(service: Service) -> list[RepView]:
+    return await _rep_views(service)
+
+
+@admin.patch("/reps/{rep_id}", summary="Change a rep", responses=problem_responses(404))
+async def update_rep(service: Service, rep_id: uuid.UUID, body: RepFields) -> RepView:
+    _known_team(service, body.team)
+    try:
+        await service.update_rep(str(rep_id), body.model_dump(exclude_unset=True))
+    except RepNotFound as error:
+        raise ProblemError(404, f"no rep {rep_id}") from error
+    [view] = await _rep_views(service, str(rep_id))
+    return view
+
+
+@admin.delete(
+    "/reps/{rep_id}",
+    summary="Deactivate a rep; their open leads are reassigned",
+    responses=problem_responses(404),
+)
+async def deactivate_rep(service: Service, rep_id: uuid.UUID) -> RepView:
+    return await update_rep(service, rep_id, RepFields(active=False))
+
+
+class QueuedLead(BaseModel):
+    id: str
+    stage: str | None
+    status: str
+    grade: str | None
+    score: float | None
+    team: str | None
+    assigned_at: datetime | None
+    sla_deadline: datetime | None
+    breaches: int
+    company: str | None
+    email: str | None
+
+
+@router.get(
+    "/reps/{rep_id}/queue",
+    summary="A rep's open leads, oldest SLA first",
+    responses=problem_responses(401, 403),
+)
+async def rep_queue(service: Service, caller: CallerDep, rep_id: uuid.UUID) -> list[QueuedLead]:
+    if not caller.admin and caller.rep_id != str(rep_id):
+        raise ProblemError(403, "a rep sees only their own queue")
+    async with service.engine.connect() as connection:
+        rows = await repository.open_leads_of(connection, str(rep_id))
+    return [
+        QueuedLead(
+            id=row.id,
+            stage=row.stage,
+            status=row.status,
+            grade=row.grade,
+            score=row.score,
+            team=row.team,
+            assigned_at=row.assigned_at,
+            sla_deadline=row.sla_deadline,
+            breaches=row.breaches,
+            company=row.profile.get("company"),
+            email=row.profile.get("email"),
+        )
+        for row in rows
+    ]
+
+
+class Rejection(BaseModel):
+    reason: str = Field(
+        min_length=1, max_length=64, description="a nurture reason of the definitions"
+    )
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class Qualification(BaseModel):
+    budget: str | None = Field(default=None, max_length=500)
+    timeframe: str | None = Field(default=None, max_length=500)
+    requirements: str | None = Field(default=None, max_length=2000)
+    authority: str | None = Field(default=None, max_length=500)
+
+
+class Closing(BaseModel):
+    outcome: Literal["won", "lost"]
+    amount: float | None = Field(default=None, ge=0)
+
+
+class ActionResult(BaseModel):
+    lead_id: str
+    action: str
+    stage: str
+
+
+async def _act(
+    service: RouterService, caller: Caller, lead_id: uuid.UUID, action: str, details: dict[str, Any]
+) -> ActionResult:
+    if caller.rep_id is None:
+        raise ProblemError(403, "only the rep who owns the lead acts on it")
+    try:
+        return ActionResult(**await service.act(caller.rep_id, str(lead_id), action, details))
+    except LeadNotFound as error:
+        raise ProblemError(404, f"no lead {lead_id} with sales") from error
+    except NotYourLead as error:
+        raise ProblemError(403, "this lead is assigned to another rep") from error
+    except ActionNotAllowed as error:
+        raise ProblemError(409, str(error), allowed=error.allowed) from error
+    except MissingRequirements as error:
+        raise ProblemError(
+            422,
+            str(error),
+            errors=[
+                InvalidField(field=field, message="is required for this stage")
+                for field in error.fields
+            ],
+        ) from error
+    except UnknownReason as error:
+        raise ProblemError(
+            422,
+            str(error),
+            errors=[
+                InvalidField(field="reason", message=f"must be one of {', '.join(error.known)}")
+            ],
+        ) from error
+
+
+ACTION_RESPONSES = problem_responses(401, 403, 404, 409, 422)
+
+
+@router.post(
+    "/leads/{lead_id}/accept",
+    summary="Accept a lead (stops the SLA clock)",
+    responses=ACTION_RESPONSES,
+)
+async def accept(service: Service, caller: CallerDep, lead_id: uuid.UUID) -> ActionResult:
+    return await _act(service, caller, lead_id, "accept", {})
+
+
+@router.post(
+    "/leads/{lead_id}/reject",
+    summary="Return a lead to marketing with a reason",
+    responses=ACTION_RESPONSES,
+)
+async def reject(
+    service: Service, caller: CallerDep, lead_id: uuid.UUID, body: Rejection
+) -> ActionResult:
+    return await _act(service, caller, lead_id, "reject", body.model_dump(exclude_none=True))
+
+
+@router.post(
+    "/leads/{lead_id}/qualify",
+    summary="Record budget, timeframe, requirements",
+    responses=ACTION_RESPONSES,
+)
+async def qualify(
+    service: Service, caller: CallerDep, lead_id: uuid.UUID, body: Qualification
+) -> ActionResult:
+    return await _act(service, caller, lead_id, "qualify", body.model_dump(exclude_none=True))
+
+
+@router.post(
+    "/leads/{lead_id}/convert", summary="Convert to an opportunity", responses=ACTION_RESPONSES
+)
+async def convert(
+    service: Service, caller: CallerDep, lead_id: uuid.UUID, body: Qualification
+) -> ActionResult:
+    return await _act(service, caller, lead_id, "convert", body.model_dump(exclude_none=True))
+
+
+@router.post("/leads/{lead_id}/close", summary="Close as won or lost", responses=ACTION_RESPONSES)
+async def close(
+    service: Service, caller: CallerDep, lead_id: uuid.UUID, body: Closing
+) -> ActionResult:
+    return await _act(
+        service,
+        caller,
+        lead_id,
+        body.outcome,
+        body.model_dump(exclude_none=True, exclude={"outcome"}),
+    )
+
+
+@router.get(
+    "/handoffs/stream",
+    summary="Server-Sent Events of lead.handoffs (resume with Last-Event-ID)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(401, 403)},
+)
+async def handoff_stream(
+    request: Request,
+    service: Service,
+    caller: CallerDep,
+    rep: Annotated[uuid.UUID | None, Query(description="only this rep's hand-offs")] = None,
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> StreamingResponse:
+    if not caller.admin:
+        if rep is not None and str(rep) != caller.rep_id:
+            raise ProblemError(403, "a rep streams only their own hand-offs")
+        rep = uuid.UUID(caller.rep_id)
+
+    async def events() -> AsyncIterator[str]:
+        seq = last_event_id or 0
+        yield "retry: 1000\n\n"
+        while not await request.is_disconnected():
+            async with service.engine.connect() as connection:
+                rows = await repository.handoffs_after(
+                    connection, seq, str(rep) if rep else None, team
+                )
+            for row in rows:
+                seq = row.seq
+                yield f"id: {row.seq}\nevent: {row.kind}\ndata: {json.dumps(row.envelope)}\n\n"
+            if not rows:
+                await asyncio.sleep(STREAM_POLL_SECONDS)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+router.include_router(admin)

@@ -1,0 +1,45 @@
+"""Builds the router service from Settings: database, consumer, relay, follow-up, HTTP."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.router.api import router
+from services.router.handlers import RouterService
+from services.router.loops import follow_up, lifecycle_consumer
+from services.router.tables import outbox
+from shared.db import new_engine
+from shared.definitions import DefinitionsError, load_definitions
+from shared.definitions.loader import Located
+from shared.outbox import OutboxRelay
+from shared.service_app import consuming_service_app
+from shared.settings import Settings
+from shared.supervise import Loop
+
+
+def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
+    """The router service; `background=False` serves HTTP only."""
+    loaded = load_definitions(settings.definitions_path)
+    if loaded.definitions.routing is None:
+        raise DefinitionsError(
+            loaded.source, [Located("routing", None, "the router needs a routing section")]
+        )
+    engine = new_engine(settings.require_database())
+    service = RouterService(engine, loaded)
+
+    def loops(relay: OutboxRelay) -> dict[str, Loop]:
+        service.on_committed = relay.wake
+        return {"lifecycle": lifecycle_consumer(settings, service), "follow-up": follow_up(service)}
+
+    app = consuming_service_app(
+        settings,
+        title="leadflow router",
+        description="Sales-ready leads to reps with capacity, followed up within their SLA.",
+        engine=engine,
+        outbox=outbox,
+        routes=router,
+        loops=loops,
+        background=background,
+    )
+    app.state.router = service
+    return app

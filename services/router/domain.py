@@ -1,0 +1,226 @@
+"""The assignment engine and the rules of follow-up. Pure: no database, no broker, no clock.
+
+Who gets a sales-ready lead: the owner of its account if they can take it, else a rep of
+the team whose territory the lead falls in, chosen by the team's strategy among the reps
+who are available and below capacity. Nobody → the lead waits in the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.definitions.model import LeadDefinitions, Routing, Team
+
+# Addresses of free mail providers say nothing about the account a lead belongs to.
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "hotmail.com",
+        "outlook.com",
+        "live.com",
+        "icloud.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Rep:
+    id: str
+    team: str
+    capacity: int
+    open_leads: int
+    weight: float = 1.0
+    active: bool = True
+    out_of_office_until: datetime | None = None
+    timezone: str = "UTC"
+    work_start_hour: int = 0
+    work_end_hour: int = 24
+    work_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    assigned_total: int = 0
+    last_assigned_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LeadToRoute:
+    id: str
+    grade: str | None
+    country: str | None = None
+    company_size: int | None = None
+    industry: str | None = None
+    products: tuple[str, ...] = ()
+    account_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    rep_id: str
+    reason: str
+
+
+def account_domain(email: str | None) -> str | None:
+    """The company domain of an email address, unless it is a free mail provider."""
+    if not email or "@" not in email:
+        return None
+    domain = email.rsplit("@", 1)[1].lower()
+    return None if domain in FREE_MAIL_DOMAINS else domain
+
+
+def territory_matches(team: Team, lead: LeadToRoute) -> bool:
+    """A lead is in a team's territory if it meets every criterion the territory sets."""
+    territory = team.territory
+    if territory.countries and lead.country not in territory.countries:
+        return False
+    if territory.industries and (lead.industry or "").lower() not in {
+        i.lower() for i in territory.industries
+    }:
+        return False
+    if territory.products and not set(territory.products) & set(lead.products):
+        return False
+    size = territory.company_size
+    if size.min is None and size.max is None:
+        return True
+    return lead.company_size is not None and size.contains(lead.company_size)
+
+
+def team_for(routing: Routing, lead: LeadToRoute) -> Team:
+    """The first team (in the definitions' order) whose territory holds the lead; else the last."""
+    return next(
+        (team for team in routing.teams if territory_matches(team, lead)), routing.teams[-1]
+    )
+
+
+def is_available(rep: Rep, now: datetime) -> bool:
+    """Active, not out of office, and within their working hours in their own time zone."""
+    if not rep.active:
+        return False
+    if rep.out_of_office_until is not None and rep.out_of_office_until > now:
+        return False
+    local = now.astimezone(ZoneInfo(rep.timezone))
+    return (
+        local.weekday() in rep.work_days and rep.work_start_hour <= local.hour < rep.work_end_hour
+    )
+
+
+def can_take(rep: Rep, now: datetime) -> bool:
+    return is_available(rep, now) and rep.open_leads < rep.capacity
+
+
+def _never(rep: Rep) -> tuple[float, str]:
+    return (rep.last_assigned_at.timestamp() if rep.last_assigned_at else float("-inf"), rep.id)
+
+
+def choose_rep(
+    lead: LeadToRoute,
+    team: Team,
+    reps: Sequence[Rep],
+    now: datetime,
+    *,
+    account_owner: str | None = None,
+    exclude: frozenset[str] = frozenset(),
+) -> Choice | None:
+    """The rep who gets the lead, and why; None when nobody can take it (queue it)."""
+    by_id = {rep.id: rep for rep in reps}
+    owner = by_id.get(account_owner or "")
+    if owner is not None and owner.id not in exclude and can_take(owner, now):
+        return Choice(owner.id, f"owns the account {lead.account_domain}")
+    candidates = [
+        rep for rep in reps if rep.team == team.key and rep.id not in exclude and can_take(rep, now)
+    ]
+    if not candidates:
+        return None
+    if team.strategy == "least_loaded":
+        rep = min(candidates, key=lambda r: (r.open_leads / r.capacity, *_never(r)))
+        return Choice(rep.id, f"least loaded in {team.key} ({rep.open_leads}/{rep.capacity})")
+    if team.strategy == "weighted":
+        rep = min(candidates, key=lambda r: (r.assigned_total / r.weight, *_never(r)))
+        return Choice(rep.id, f"weighted round robin in {team.key} (weight {rep.weight:g})")
+    rep = min(candidates, key=_never)
+    return Choice(rep.id, f"round robin in {team.key}")
+
+
+def sla_deadline(routing: Routing, grade: str | None, assigned_at: datetime) -> datetime | None:
+    """When the rep must have accepted the lead, by its grade; None if no SLA is set."""
+    sla = routing.sla.get(grade or "")
+    return assigned_at + timedelta(minutes=sla.accept_within_minutes) if sla else None
+
+
+def action_stages(definitions: LeadDefinitions) -> dict[str, str]:
+    """The stage each sales action moves a lead to."""
+    return {stage.entry.action: stage.key for stage in definitions.stages if stage.entry.action}
+
+
+def allowed_actions(definitions: LeadDefinitions, stage: str | None, status: str) -> list[str]:
+    """What a rep may do to a lead now.
+
+    A lead just assigned can be accepted or rejected; an accepted one can move forward
+    (qualify, convert), be closed (won, lost) or be rejected. Only actions that enter a
+    stage of the definitions exist.
+    """
+    targets = action_stages(definitions)
+    if status == "assigned":
+        candidates = ["accept", "reject"]
+    elif status == "accepted":
+        order = {s.key: index for index, s in enumerate(definitions.stages)}
+        here = order.get(stage or "", -1)
+        forward = [a for a in ("qualify", "convert") if a in targets and order[targets[a]] > here]
+        candidates = [*forward, "won", "lost", "reject"]
+    else:
+        return []
+    return [action for action in candidates if action in targets]
+
+
+def missing_requirements(
+    definitions: LeadDefinitions, action: str, details: Mapping[str, Any]
+) -> list[str]:
+    """The qualification fields a stage requires that the rep did not record."""
+    target = action_stages(definitions).get(action)
+    stage = next((s for s in definitions.stages if s.key == target), None)
+    return [field for field in (stage.entry.requires if stage else ()) if not details.get(field)]
+
+
+class LeadNotFound(LookupError):
+    """No lead with that id has been handed to sales."""
+
+
+class RepNotFound(LookupError):
+    """No rep with that id."""
+
+
+class NotYourLead(PermissionError):
+    """A rep may act only on the leads assigned to them."""
+
+
+class ActionNotAllowed(ValueError):
+    """The action does not apply to the lead's current stage."""
+
+    def __init__(self, action: str, stage: str | None, allowed: list[str]) -> None:
+        super().__init__(f"{action} is not possible at stage {stage}")
+        self.allowed = allowed
+
+
+class MissingRequirements(ValueError):
+    """The stage needs qualification fields the rep did not record."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(f"record {', '.join(fields)} first")
+        self.fields = fields
+
+
+class UnknownReason(ValueError):
+    """The rejection reason is not one of the definitions' nurture reasons."""
+
+    def __init__(self, reason: str, known: list[str]) -> None:
+        super().__init__(f"unknown reason {reason!r}")
+        self.known = known

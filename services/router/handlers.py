@@ -1,0 +1,440 @@
+"""Router's service layer: hand-offs become assignments; SLAs, actions, returns, the roster."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.router import repository
+from services.router.domain import (
+    ActionNotAllowed,
+    LeadNotFound,
+    LeadToRoute,
+    MissingRequirements,
+    NotYourLead,
+    RepNotFound,
+    UnknownReason,
+    account_domain,
+    action_stages,
+    allowed_actions,
+    choose_rep,
+    missing_requirements,
+    sla_deadline,
+    team_for,
+)
+from services.router.tables import consumer_offsets, outbox, reps, sales_actions
+from shared.consumer import Batch, save_positions
+from shared.definitions import LoadedDefinitions
+from shared.definitions.model import Routing, grade_ranks
+from shared.events import (
+    LOG_STARTED_TYPE,
+    CloudEvent,
+    HandoffRecorded,
+    LeadReturnedToNurture,
+    LeadRouted,
+    LeadStageChanged,
+    LifecycleRecorded,
+    NurtureRecorded,
+    SalesActionEnvelope,
+    SalesActionRecorded,
+    lifecycle_type,
+)
+from shared.outbox import add_to_outbox, outbox_row
+from shared.topics import HANDOFFS, LIFECYCLE, NURTURE, SALES_ACTIONS
+
+log = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "leadflow-router"
+SOURCE = "/router"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class RouterService:
+    engine: AsyncEngine
+    loaded: LoadedDefinitions
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    on_committed: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def routing(self) -> Routing:
+        assert self.loaded.definitions.routing is not None, "the definitions have no routing"
+        return self.loaded.definitions.routing
+
+    # -- consuming lead.lifecycle ------------------------------------------------------
+
+    async def handle_lifecycle(self, batch: Batch) -> None:
+        """Route every lead scoring hands off; one transaction with the stored offsets."""
+        changes: list[tuple[str, LeadStageChanged]] = []
+        for record in batch.records:
+            try:
+                event = LifecycleRecorded.model_validate_json(record.value or b"")
+            except ValidationError:
+                if LOG_STARTED_TYPE.encode() not in (record.value or b""):
+                    log.warning(
+                        "unreadable lifecycle record skipped", extra={"offset": record.offset}
+                    )
+                continue
+            if event.source != SOURCE and isinstance(event.data, LeadStageChanged):
+                changes.append((event.id, event.data))
+        async with self.engine.begin() as connection:
+            new = await repository.first_time(connection, (event_id for event_id, _ in changes))
+            for event_id, change in changes:
+                if event_id in new and change.is_hand_off:
+                    await self._hand_off(connection, change)
+            await save_positions(connection, consumer_offsets, CONSUMER_GROUP, batch)
+        self.on_committed()
+
+    async def _hand_off(self, connection: AsyncConnection, change: LeadStageChanged) -> None:
+        lead = await repository.lead_for_update(connection, change.lead_id)
+        if lead is not None and lead.status in repository.OPEN:
+            return  # already with a rep
+        profile = change.profile
+        route = LeadToRoute(
+            change.lead_id,
+            change.grade,
+            country=profile.country,
+            company_size=profile.company_size,
+            industry=profile.industry,
+            account_domain=account_domain(profile.email),
+        )
+        now = self.clock()
+        await repository.insert_lead(
+            connection,
+            {
+                "id": change.lead_id,
+                "status": "queued",
+                "stage": change.to_stage,
+                "rep_id": None,
+                "team": team_for(self.routing, route).key,
+                "grade": change.grade,
+                "score": change.score,
+                "profile": profile.model_dump(mode="json"),
+                "account_domain": route.account_domain,
+                "handed_off_at": change.occurred_at,
+                "queued_at": now,
+                "breaches": 0,
+                "escalated_to": None,
+                "definitions_version": self.loaded.version,
+            },
+        )
+        await self._assign(connection, change.lead_id, kind="assigned")
+
+    async def _assign(
+        self,
+        connection: AsyncConnection,
+        lead_id: str,
+        *,
+        kind: str,
+        exclude: frozenset[str] = frozenset(),
+    ) -> bool:
+        """Give the lead to the best rep who can take it; queue it if nobody can."""
+        lead = await repository.lead_for_update(connection, lead_id)
+        assert lead is not None
+        route = LeadToRoute(
+            lead.id,
+            lead.grade,
+            country=lead.profile.get("country"),
+            company_size=lead.profile.get("company_size"),
+            industry=lead.profile.get("industry"),
+            account_domain=lead.account_domain,
+        )
+        team = (
+            next(t for t in self.routing.teams if t.key == lead.team)
+            if lead.team
+            else team_for(self.routing, route)
+        )
+        owner = (
+            await repository.account_owner(connection, lead.account_domain)
+            if self.routing.account_ownership
+            else None
+        )
+        candidates = await repository.reps_for(connection, team.key, owner)
+        now = self.clock()
+        choice = choose_rep(route, team, candidates, now, account_owner=owner, exclude=exclude)
+        if choice is None:
+            await repository.save_lead(
+                connection, lead_id, status="queued", rep_id=None, queued_at=lead.queued_at or now
+            )
+            await repository.set_sla_timer(connection, lead_id, None)
+            if lead.status != "queued" or kind == "assigned":
+                await self._routed(
+                    connection, lead, "queued", None, "no rep in the team can take it now", None
+                )
+            return False
+        deadline = sla_deadline(self.routing, lead.grade, now)
+        await repository.save_lead(
+            connection,
+            lead_id,
+            status="assigned",
+            rep_id=choice.rep_id,
+            assigned_at=now,
+            sla_deadline=deadline,
+        )
+        await repository.mark_assigned(connection, choice.rep_id, now)
+        await repository.claim_account(connection, lead.account_domain, choice.rep_id)
+        await repository.set_sla_timer(connection, lead_id, deadline)
+        await self._routed(connection, lead, kind, choice.rep_id, choice.reason, deadline)
+        return True
+
+    async def _routed(
+        self,
+        connection: AsyncConnection,
+        lead: Row[Any],
+        kind: str,
+        rep_id: str | None,
+        reason: str,
+        deadline: datetime | None,
+        escalated_to: str | None = None,
+    ) -> None:
+        routed = LeadRouted(
+            kind=kind,
+            lead_id=lead.id,
+            rep_id=rep_id,
+            previous_rep_id=lead.rep_id if lead.rep_id != rep_id else None,
+            team=lead.team,
+            grade=lead.grade,
+            reason=reason,
+            sla_deadline=deadline,
+            escalated_to=escalated_to,
+            occurred_at=self.clock(),
+        )
+        envelope = self._envelope(HandoffRecorded, f"leadflow.handoff.{kind}", lead.id, routed)
+        await add_to_outbox(connection, outbox, [outbox_row(envelope, HANDOFFS.name, lead.id)])
+        await repository.log_handoff(
+            connection,
+            {
+                "event_id": envelope.id,
+                "lead_id": lead.id,
+                "rep_id": rep_id or lead.rep_id,
+                "team": lead.team,
+                "kind": kind,
+                "envelope": envelope.model_dump(mode="json"),
+            },
+        )
+
+    def _envelope(
+        self, kind: type[CloudEvent[Any]], event_type: str, subject: str, data: BaseModel
+    ) -> Any:
+        return kind(
+            id=str(uuid.uuid4()),
+            source=SOURCE,
+            type=event_type,
+            time=self.clock(),
+            subject=subject,
+            definitions_version=self.loaded.version,
+            data=data,
+        )
+
+    async def drain_queue(self, connection: AsyncConnection, limit: int = 200) -> int:
+        """Assign waiting leads while reps can take them: hottest first, then oldest."""
+        ranks = grade_ranks(self.loaded.definitions)
+        waiting = await repository.queued_leads(connection, limit)
+        waiting.sort(key=lambda lead: (ranks.get(lead.grade or "", len(ranks)), lead.queued_at))
+        assigned = 0
+        for lead in waiting:
+            assigned += await self._assign(connection, lead.id, kind="assigned")
+        return assigned
+
+    # -- follow-up -------------------------------------------------------------------
+
+    async def handle_due_slas(self, limit: int = 100) -> int:
+        """A missed SLA reassigns the lead; the last allowed miss escalates to the manager."""
+        async with self.engine.begin() as connection:
+            due = await repository.claim_due_sla(connection, self.clock(), limit)
+            for lead_id in due:
+                await self._breach(connection, lead_id)
+        if due:
+            self.on_committed()
+        return len(due)
+
+    async def _breach(self, connection: AsyncConnection, lead_id: str) -> None:
+        lead = await repository.lead_for_update(connection, lead_id)
+        await repository.set_sla_timer(connection, lead_id, None)
+        if lead is None or lead.status != "assigned":
+            return
+        breaches = lead.breaches + 1
+        await repository.save_lead(connection, lead_id, breaches=breaches)
+        if breaches >= self.routing.escalate_after_breaches:
+            team = next((t for t in self.routing.teams if t.key == lead.team), None)
+            manager = team.manager if team else None
+            await repository.save_lead(connection, lead_id, escalated_to=manager)
+            reason = f"SLA missed {breaches} times; escalated to {manager}"
+            await self._routed(connection, lead, "escalated", lead.rep_id, reason, None, manager)
+            return
+        await self._assign(connection, lead_id, kind="reassigned", exclude=frozenset({lead.rep_id}))
+
+    # -- sales actions -----------------------------------------------------------------
+
+    async def act(
+        self, rep_id: str, lead_id: str, action: str, details: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Apply a rep's action to their lead: store it, emit it, move the stage."""
+        definitions = self.loaded.definitions
+        async with self.engine.begin() as connection:
+            lead = await repository.lead_for_update(connection, lead_id)
+            if lead is None:
+                raise LeadNotFound(lead_id)
+            if lead.rep_id != rep_id:
+                raise NotYourLead(lead_id)
+            allowed = allowed_actions(definitions, lead.stage, lead.status)
+            if action not in allowed:
+                raise ActionNotAllowed(action, lead.stage, allowed)
+            missing = missing_requirements(definitions, action, details)
+            if missing:
+                raise MissingRequirements(missing)
+            if action == "reject":
+                target = await self._return_to_nurture(connection, lead, details)
+            else:
+                target = action_stages(definitions)[action]
+                await self._move(connection, lead, action, target, details)
+            fact = SalesActionRecorded(
+                action=action,
+                lead_id=lead_id,
+                rep_id=rep_id,
+                from_stage=lead.stage,
+                to_stage=target,
+                details=details,
+                occurred_at=self.clock(),
+            )
+            envelope = self._envelope(
+                SalesActionEnvelope, f"leadflow.sales.{action}", lead_id, fact
+            )
+            await connection.execute(
+                insert(sales_actions).values(
+                    event_id=envelope.id,
+                    lead_id=lead_id,
+                    rep_id=rep_id,
+                    action=action,
+                    details=details,
+                )
+            )
+            stage_changed = LeadStageChanged(
+                lead_id=lead_id,
+                from_stage=lead.stage,
+                to_stage=target,
+                is_hand_off=False,
+                reason=f"sales:{action}",
+                score=lead.score or 0.0,
+                grade=lead.grade or "",
+                occurred_at=self.clock(),
+                caused_by=envelope.id,
+                profile=lead.profile,
+            )
+            lifecycle = self._envelope(
+                LifecycleRecorded, lifecycle_type(stage_changed), lead_id, stage_changed
+            )
+            await add_to_outbox(
+                connection,
+                outbox,
+                [
+                    outbox_row(envelope, SALES_ACTIONS.name, lead_id),
+                    outbox_row(lifecycle, LIFECYCLE.name, lead_id),
+                ],
+            )
+            if action in ("reject", "won", "lost"):
+                await self.drain_queue(connection)
+        self.on_committed()
+        return {"lead_id": lead_id, "action": action, "stage": target}
+
+    async def _move(
+        self,
+        connection: AsyncConnection,
+        lead: Row[Any],
+        action: str,
+        target: str,
+        details: dict[str, Any],
+    ) -> None:
+        values: dict[str, Any] = {"stage": target}
+        if action == "accept":
+            values |= {"status": "accepted", "accepted_at": self.clock()}
+            await repository.set_sla_timer(connection, lead.id, None)
+            routed = "accepted"
+        else:
+            routed = None
+        if action in ("won", "lost"):
+            values |= {"status": "closed", "amount": details.get("amount")}
+        if details:
+            values["qualification"] = {**lead.qualification, **details}
+        await repository.save_lead(connection, lead.id, **values)
+        if routed:
+            await self._routed(connection, lead, routed, lead.rep_id, "the rep accepted", None)
+
+    async def _return_to_nurture(
+        self, connection: AsyncConnection, lead: Row[Any], details: dict[str, Any]
+    ) -> str:
+        nurture = self.loaded.definitions.nurture
+        reasons = nurture.reasons if nurture else {}
+        key = str(details.get("reason", ""))
+        reason = reasons.get(key)
+        if reason is None:
+            raise UnknownReason(key, sorted(reasons))
+        now = self.clock()
+        eligible = (
+            None if reason.action == "disqualify" else now + timedelta(days=reason.cool_off_days)
+        )
+        await repository.save_lead(connection, lead.id, status="returned", stage=reason.stage)
+        await repository.set_sla_timer(connection, lead.id, None)
+        returned = LeadReturnedToNurture(
+            lead_id=lead.id,
+            reason=key,
+            reason_label=reason.label,
+            action=reason.action,
+            stage=reason.stage,
+            rep_id=lead.rep_id,
+            track=reason.track,
+            returned_at=now,
+            eligible_again_at=eligible,
+        )
+        envelope = self._envelope(NurtureRecorded, "leadflow.nurture.returned", lead.id, returned)
+        await add_to_outbox(connection, outbox, [outbox_row(envelope, NURTURE.name, lead.id)])
+        return reason.stage
+
+    # -- roster ------------------------------------------------------------------------
+
+    async def create_rep(self, values: dict[str, Any]) -> tuple[str, str]:
+        """Add a rep; answer their id and bearer token (shown once, stored only as a hash)."""
+        rep_id, token = str(uuid.uuid4()), f"rep-{secrets.token_urlsafe(24)}"
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                insert(reps).values(id=rep_id, token_hash=token_hash(token), **values)
+            )
+            await self.drain_queue(connection)
+        self.on_committed()
+        return rep_id, token
+
+    async def update_rep(self, rep_id: str, values: dict[str, Any]) -> None:
+        """Change a rep (capacity, availability, team...); deactivating hands their leads on."""
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                update(reps).where(reps.c.id == rep_id).values(**values)
+            )
+            if result.rowcount == 0:
+                raise RepNotFound(rep_id)
+            if values.get("active") is False:
+                for lead in await repository.open_leads_of(connection, rep_id):
+                    await repository.save_lead(connection, lead.id, status="queued")
+                    await self._assign(
+                        connection, lead.id, kind="reassigned", exclude=frozenset({rep_id})
+                    )
+            await self.drain_queue(connection)
+        self.on_committed()
+
+    async def rep_for_token(self, token: str) -> str | None:
+        async with self.engine.connect() as connection:
+            return await connection.scalar(
+                select(reps.c.id).where(reps.c.token_hash == token_hash(token), reps.c.active)
+            )

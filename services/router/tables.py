@@ -1,0 +1,118 @@
+"""The `router` schema: reps, routed leads, account owners, SLA timers, the hand-off log."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from shared.plumbing import offsets_table, outbox_table
+
+SCHEMA = "router"
+metadata = MetaData(schema=SCHEMA)
+
+reps = Table(
+    "reps",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("team", Text, nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("capacity", Integer, nullable=False),
+    Column("weight", Float, nullable=False, server_default="1"),
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("out_of_office_until", DateTime(timezone=True)),
+    Column("timezone", Text, nullable=False, server_default="UTC"),
+    Column("work_start_hour", Integer, nullable=False, server_default="0"),
+    Column("work_end_hour", Integer, nullable=False, server_default="24"),
+    Column("work_days", ARRAY(Integer), nullable=False, server_default="{0,1,2,3,4,5,6}"),
+    Column("assigned_total", Integer, nullable=False, server_default="0"),
+    Column("last_assigned_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("status", Text, nullable=False),  # queued, assigned, accepted, closed, returned
+    Column("stage", Text),
+    Column("rep_id", UUID(as_uuid=False), index=True),
+    Column("team", Text),
+    Column("grade", Text),
+    Column("score", Float),
+    Column("profile", JSONB, nullable=False, server_default="{}"),
+    Column("account_domain", Text),
+    Column("handed_off_at", DateTime(timezone=True)),
+    Column("queued_at", DateTime(timezone=True)),
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("sla_deadline", DateTime(timezone=True)),
+    Column("breaches", Integer, nullable=False, server_default="0"),
+    Column("escalated_to", Text),
+    Column("qualification", JSONB, nullable=False, server_default="{}"),
+    Column("amount", Float),
+    Column("definitions_version", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("router_leads_queue", leads.c.status, leads.c.queued_at)
+
+account_owners = Table(
+    "account_owners",
+    metadata,
+    Column("domain", Text, primary_key=True),
+    Column("rep_id", UUID(as_uuid=False), nullable=False),
+)
+
+sla_timers = Table(
+    "sla_timers",
+    metadata,
+    Column("lead_id", UUID(as_uuid=False), primary_key=True),
+    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+handoff_log = Table(
+    "handoff_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("lead_id", UUID(as_uuid=False), nullable=False),
+    Column("rep_id", UUID(as_uuid=False)),
+    Column("team", Text),
+    Column("kind", Text, nullable=False),
+    Column("envelope", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+sales_actions = Table(
+    "sales_actions",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("lead_id", UUID(as_uuid=False), nullable=False, index=True),
+    Column("rep_id", UUID(as_uuid=False), nullable=False),
+    Column("action", Text, nullable=False),
+    Column("details", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+consumer_offsets = offsets_table(metadata)
+outbox = outbox_table(metadata)
