@@ -1,0 +1,186 @@
+"""The router against the real broker and PostgreSQL: hand-offs reach reps, reps act on them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from services.ingest.bootstrap import create_app as create_ingest
+from services.router.bootstrap import create_app as create_router
+from services.scoring.bootstrap import create_app as create_scoring
+from shared.settings import Settings
+from tests.conftest import TEST_ADMIN_KEY
+from tests.serving import served
+
+pytestmark = pytest.mark.integration
+
+ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+
+
+@dataclass
+class Stack:
+    ingest: httpx.AsyncClient
+    router: httpx.AsyncClient
+    router_url: str
+
+
+@pytest.fixture(scope="module")
+async def stack(settings: Settings, database_url: str) -> AsyncIterator[Stack]:
+    configured = settings.model_copy(update={"database_url": database_url})
+    async with (
+        served(create_ingest(configured)) as ingest_url,
+        served(create_scoring(configured)),
+        served(create_router(configured)) as router_url,
+        httpx.AsyncClient(base_url=ingest_url, headers={"X-API-Key": "all-channels-key"}) as ingest,
+        httpx.AsyncClient(base_url=router_url, timeout=10) as router,
+    ):
+        yield Stack(ingest, router, router_url)
+
+
+async def new_rep(
+    router: httpx.AsyncClient, name: str, team: str = "dach", capacity: int = 1
+) -> tuple[str, dict[str, str]]:
+    response = await router.post(
+        "/v1/reps", json={"name": name, "team": team, "capacity": capacity}, headers=ADMIN
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["id"], {"Authorization": f"Bearer {body['token']}"}
+
+
+async def demo_request(ingest: httpx.AsyncClient, email: str, country: str = "DE") -> None:
+    event = {
+        "channel": "web",
+        "type": "demo_request",
+        "campaign": "demo-request",
+        "contact": {"email": email, "company": "Acme", "country": country},
+    }
+    assert (await ingest.post("/v1/events", json=event)).status_code == 202
+
+
+async def queue_of(
+    router: httpx.AsyncClient, rep_id: str, token: dict[str, str], size: int
+) -> list[dict[str, Any]]:
+    for _ in range(150):
+        queue: list[dict[str, Any]] = (
+            await router.get(f"/v1/reps/{rep_id}/queue", headers=token)
+        ).json()
+        if len(queue) == size:
+            return queue
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"queue of {rep_id} never had {size} leads")
+
+
+async def read_stream(
+    url: str, headers: dict[str, str], count: int, **params: str
+) -> list[dict[str, Any]]:
+    """The first `count` SSE events of the hand-off stream."""
+    events: list[dict[str, Any]] = []
+    async with (
+        httpx.AsyncClient(timeout=15) as client,
+        client.stream(
+            "GET", f"{url}/v1/handoffs/stream", headers=headers, params=params
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        current: dict[str, Any] = {}
+        async for line in response.aiter_lines():
+            if line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and "data" in current:
+                events.append(current)
+                current = {}
+                if len(events) == count:
+                    return events
+    return events
+
+
+async def test_a_hand_off_is_assigned_streamed_and_worked_by_its_rep(stack: Stack) -> None:
+    ada, ada_token = await new_rep(stack.router, "Ada", capacity=5)
+    bob, bob_token = await new_rep(stack.router, "Bob", team="americas")
+    await demo_request(stack.ingest, "cto@hotel-berlin.de")
+    [lead] = await queue_of(stack.router, ada, ada_token, 1)
+    assert lead["stage"] == "sql"
+    assert lead["sla_deadline"] is not None
+
+    [assigned] = await asyncio.wait_for(read_stream(stack.router_url, ada_token, 1), 15)
+    assert assigned["data"]["type"] == "leadflow.handoff.assigned"
+    assert assigned["data"]["data"]["rep_id"] == ada
+    assert assigned["data"]["definitions_version"]
+
+    lead_url = f"/v1/leads/{lead['id']}"
+    assert (await stack.router.post(f"{lead_url}/accept", headers=bob_token)).status_code == 403
+    missing = await stack.router.post(
+        "/v1/leads/00000000-0000-0000-0000-000000000000/accept", headers=ada_token
+    )
+    assert missing.status_code == 404
+    early = await stack.router.post(f"{lead_url}/convert", json={}, headers=ada_token)
+    assert early.status_code == 409
+    assert early.json()["allowed"] == ["accept", "reject"]
+
+    assert (await stack.router.post(f"{lead_url}/accept", headers=ada_token)).json()[
+        "stage"
+    ] == "sal"
+    incomplete = await stack.router.post(
+        f"{lead_url}/convert", json={"budget": "50k"}, headers=ada_token
+    )
+    assert incomplete.status_code == 422
+    assert [e["field"] for e in incomplete.json()["errors"]] == ["timeframe"]
+    converted = await stack.router.post(
+        f"{lead_url}/convert", json={"budget": "50k", "timeframe": "Q1"}, headers=ada_token
+    )
+    assert converted.json()["stage"] == "opportunity"
+    won = await stack.router.post(
+        f"{lead_url}/close", json={"outcome": "won", "amount": 48000}, headers=ada_token
+    )
+    assert won.json()["stage"] == "won"
+    assert await queue_of(stack.router, ada, ada_token, 0) == []
+
+    # Resuming the stream after the first event replays the rest, in order.
+    rest = await asyncio.wait_for(read_stream(stack.router_url, ADMIN, 1, rep=ada), 15)
+    assert rest[0]["data"]["type"] == "leadflow.handoff.assigned"
+    resumed = await asyncio.wait_for(
+        read_stream(stack.router_url, {**ADMIN, "Last-Event-ID": str(rest[0]["id"])}, 1, rep=ada),
+        15,
+    )
+    assert resumed[0]["data"]["type"] == "leadflow.handoff.accepted"
+    assert (await stack.router.get(f"/v1/reps/{ada}/queue", headers=bob_token)).status_code == 403
+
+
+async def test_capacity_full_queues_and_a_closed_lead_frees_a_place(stack: Stack) -> None:
+    solo, token = await new_rep(stack.router, "Solo", team="emea", capacity=1)
+    await demo_request(stack.ingest, "first@firm-uk.co.uk", country="GB")
+    [first] = await queue_of(stack.router, solo, token, 1)
+    await demo_request(stack.ingest, "second@firm-uk.co.uk", country="GB")
+    await asyncio.sleep(1.5)
+    assert len(await queue_of(stack.router, solo, token, 1)) == 1  # the second waits
+
+    await stack.router.post(f"/v1/leads/{first['id']}/accept", headers=token)
+    lost = await stack.router.post(
+        f"/v1/leads/{first['id']}/close", json={"outcome": "lost"}, headers=token
+    )
+    assert lost.status_code == 200
+    [second] = await queue_of(stack.router, solo, token, 1)
+    assert second["id"] != first["id"]
+
+
+async def test_roster_needs_the_admin_key_and_valid_fields(stack: Stack) -> None:
+    assert (await stack.router.get("/v1/reps")).status_code == 401
+    bad = await stack.router.post("/v1/reps", json={"name": "X", "team": "mars"}, headers=ADMIN)
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "team"
+    zone = await stack.router.post(
+        "/v1/reps", json={"name": "X", "team": "dach", "timezone": "Mars/Olympus"}, headers=ADMIN
+    )
+    assert zone.status_code == 422
+    roster = (await stack.router.get("/v1/reps", headers=ADMIN)).json()
+    assert all("token" not in rep for rep in roster)
