@@ -106,7 +106,7 @@ async def read_stream(
 
 async def test_a_hand_off_is_assigned_streamed_and_worked_by_its_rep(stack: Stack) -> None:
     ada, ada_token = await new_rep(stack.router, "Ada", capacity=5)
-    bob, bob_token = await new_rep(stack.router, "Bob", team="americas")
+    _, bob_token = await new_rep(stack.router, "Bob", team="americas")
     await demo_request(stack.ingest, "cto@hotel-berlin.de")
     [lead] = await queue_of(stack.router, ada, ada_token, 1)
     assert lead["stage"] == "sql"
