@@ -11,7 +11,7 @@ import math
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
@@ -44,6 +44,17 @@ class Interaction:
     @property
     def order(self) -> tuple[float, str]:
         return (self.time, self.event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Return:
+    """Sales sent the lead back to marketing at `time` (epoch seconds)."""
+
+    event_id: str
+    time: float
+    stage: str
+    resets_score: bool
+    eligible_again: float | None  # None: never handed off again (disqualified)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,7 @@ class Evaluation:
     points_by_rule: Mapping[str, float] = field(default_factory=dict)
     decayed_by_rule: Mapping[str, float] = field(default_factory=dict)
     fit_by_rule: Mapping[str, float] = field(default_factory=dict)
+    hand_off_blocked_until: float | None = None
 
 
 def _pattern(glob: str | None) -> re.Pattern[str] | None:
@@ -232,13 +244,15 @@ class ScoringModel:
         return self.definitions.grades.default
 
     def qualifying_stage(
-        self, score: float, fit: float, profile: Mapping[str, Any], above: int
+        self, score: float, fit: float, profile: Mapping[str, Any], above: int, highest: int
     ) -> int | None:
-        """The furthest automatic stage past `above` (up to the hand-off) whose criteria hold."""
+        """The furthest automatic stage past `above`, up to `highest`, whose criteria hold."""
         grade_rank: int | None = None
         for index, entry in self._automatic_furthest_first:
             if index <= above:
                 return None
+            if index > highest:
+                continue
             if entry.score is not None and score < entry.score:
                 continue
             if any(profile.get(name) in (None, "") for name in entry.required_fields):
@@ -266,6 +280,7 @@ def evaluate(
     interactions: Sequence[Interaction],
     as_of: float,
     *,
+    returns: Sequence[Return] = (),
     explain: bool = False,
 ) -> Evaluation:
     """Score a lead: replay its interactions in event-time order up to `as_of`.
@@ -273,84 +288,169 @@ def evaluate(
     Behaviour points decay with the half-life from each interaction's own time; a rule's
     cap limits the points it gives in any window; fit points come from the latest known
     contact fields. The stage is the furthest one the lead ever qualified for (stages do
-    not move backwards when points decay), and never beyond the hand-off.
+    not move backwards when points decay), and never beyond the hand-off. When sales
+    returned the lead, it starts climbing again from the stage it was returned to, and
+    may not be handed off again before its cool-off ends (a disqualified lead, never).
     """
-    ordered = sorted(interactions, key=_by_event_time)
-    if ordered and ordered[-1].time > as_of:
-        ordered = [i for i in ordered if i.time <= as_of]
-    engagement = 0.0
-    last_time: float | None = None
-    profile: dict[str, Any] = {}
-    fit, fit_by_rule = model.fit(profile)
-    stage = -1
-    reached: list[StageReached] = []
-    awarded: dict[int, _CapWindow] = {}
-    points_by_rule: dict[str, float] = {}
-    decayed_by_rule: dict[str, float] = {}
-    rules = model.definitions.scoring.rules
+    timeline: list[Any] = sorted(interactions, key=_by_event_time)
+    if returns:
+        timeline = _with_returns(timeline, returns)
+    if timeline and _time_of(timeline[-1]) > as_of:
+        timeline = [item for item in timeline if _time_of(item) <= as_of]
+    replay = _Replay(model, as_of, explain)
+    for item in timeline:
+        if type(item) is Interaction:
+            replay.decay_to(item.time)
+            replay.climb(item.time, replay.interact(item), item.event_id)
+        else:
+            time, kind, sent_back = item
+            replay.decay_to(time)
+            if kind == _RETURNED:
+                replay.send_back(sent_back)
+            else:
+                replay.climb(time, -1, None)
+    return replay.result()
 
-    for interaction in ordered:
-        if last_time is not None:
-            engagement = model.decay(engagement, interaction.time - last_time)
-        last_time = interaction.time
+
+class _Replay:
+    """The state of one lead while its history is replayed."""
+
+    def __init__(self, model: ScoringModel, as_of: float, explain: bool) -> None:
+        self.model = model
+        self.as_of = as_of
+        self.explain = explain
+        self.engagement = 0.0
+        self.last_time: float | None = None
+        self.profile: dict[str, Any] = {}
+        self.fit, self.fit_by_rule = model.fit(self.profile)
+        self.stage = -1
+        self.returned_to: str | None = None
+        self.blocked_until = -math.inf
+        self.reached: list[StageReached] = []
+        self.awarded: dict[int, _CapWindow] = {}
+        self.points_by_rule: dict[str, float] = {}
+        self.decayed_by_rule: dict[str, float] = {}
+
+    def decay_to(self, now: float) -> None:
+        if self.last_time is not None:
+            self.engagement = self.model.decay(self.engagement, now - self.last_time)
+        self.last_time = now
+
+    def _stage_key(self) -> str | None:
+        return self.model.stage_keys[self.stage] if self.stage >= 0 else self.returned_to
+
+    def interact(self, interaction: Interaction) -> int:
+        """Add the interaction's points; answer the stage it enters directly (-1: none)."""
         if interaction.profile:
-            profile.update({k: v for k, v in interaction.profile.items() if v not in (None, "")})
-            fit, fit_by_rule = model.fit(profile)
+            self.profile.update(
+                {k: v for k, v in interaction.profile.items() if v not in (None, "")}
+            )
+            self.fit, self.fit_by_rule = self.model.fit(self.profile)
         entry_stage = -1
-        for hit in model.hits(interaction):
+        for hit in self.model.hits(interaction):
             points = hit.points
             if hit.cap_points is not None:
-                window = awarded.get(hit.rule)
+                window = self.awarded.get(hit.rule)
                 if window is None:
-                    window = awarded[hit.rule] = _CapWindow()
+                    window = self.awarded[hit.rule] = _CapWindow()
                 points = window.allow(hit.cap_points, hit.cap_window, interaction.time, points)
-            engagement += points
+            self.engagement += points
             if hit.entry_stage is not None and hit.entry_stage > entry_stage:
                 entry_stage = hit.entry_stage
-            if explain and hit.rule >= 0 and points:
-                key = rules[hit.rule].key
-                points_by_rule[key] = points_by_rule.get(key, 0.0) + points
-                decayed_by_rule[key] = decayed_by_rule.get(key, 0.0) + model.decay(
-                    points, as_of - interaction.time
-                )
-        score = engagement + fit
-        above = max(stage, entry_stage)
+            if self.explain and hit.rule >= 0 and points:
+                self._explain(hit.rule, points, interaction.time)
+        return entry_stage
+
+    def _explain(self, rule: int, points: float, time: float) -> None:
+        key = self.model.definitions.scoring.rules[rule].key
+        self.points_by_rule[key] = self.points_by_rule.get(key, 0.0) + points
+        decayed = self.model.decay(points, self.as_of - time)
+        self.decayed_by_rule[key] = self.decayed_by_rule.get(key, 0.0) + decayed
+
+    def climb(self, now: float, entry_stage: int, event_id: str | None) -> None:
+        """Move to the furthest stage the lead now qualifies for, if it is further."""
+        model = self.model
+        highest = model.hand_off if now >= self.blocked_until else model.hand_off - 1
+        entry_stage = min(entry_stage, highest)
+        score = self.engagement + self.fit
+        above = max(self.stage, entry_stage)
         qualifying = (
-            model.qualifying_stage(score, fit, profile, above)
+            model.qualifying_stage(score, self.fit, self.profile, above, highest)
             if score >= model.score_needed_past[above + 1]
             else None
         )
         candidate = max(entry_stage, qualifying if qualifying is not None else -1)
-        if candidate > stage:
-            reached.append(
-                StageReached(
-                    model.stage_keys[candidate],
-                    model.stage_keys[stage] if stage >= 0 else None,
-                    interaction.time,
-                    interaction.event_id,
-                    score,
-                    model.grade(score, fit),
-                    "criteria" if candidate == qualifying else "entry_stage",
-                )
-            )
-            stage = candidate
+        if candidate > self.stage:
+            reason = "criteria" if candidate == qualifying else "entry_stage"
+            self._reach(model.stage_keys[candidate], now, event_id, reason)
+            self.stage = candidate
 
-    engagement = model.decay(engagement, as_of - last_time) if last_time is not None else 0.0
-    score = engagement + fit
-    return Evaluation(
-        score=score,
-        engagement=engagement,
-        fit=fit,
-        grade=model.grade(score, fit),
-        stage=model.stage_keys[stage] if stage >= 0 else None,
-        stages_reached=tuple(reached),
-        thresholds_met=frozenset(t for t in model.thresholds if score >= t),
-        last_event_time=last_time,
-        profile=profile,
-        points_by_rule=points_by_rule,
-        decayed_by_rule=decayed_by_rule,
-        fit_by_rule=fit_by_rule if explain else {},
-    )
+    def send_back(self, sent_back: Return) -> None:
+        self._reach(sent_back.stage, sent_back.time, sent_back.event_id, "returned")
+        self.stage, self.returned_to = -1, sent_back.stage
+        eligible = sent_back.eligible_again
+        self.blocked_until = eligible if eligible is not None else math.inf
+        if sent_back.resets_score:
+            self.engagement = 0.0
+            self.awarded.clear()
+
+    def _reach(self, stage: str, now: float, event_id: str | None, reason: str) -> None:
+        score = self.engagement + self.fit
+        grade = self.model.grade(score, self.fit)
+        self.reached.append(
+            StageReached(stage, self._stage_key(), now, event_id, score, grade, reason)
+        )
+
+    def result(self) -> Evaluation:
+        model = self.model
+        last_time = self.last_time
+        engagement = (
+            model.decay(self.engagement, self.as_of - last_time) if last_time is not None else 0.0
+        )
+        score = engagement + self.fit
+        return Evaluation(
+            score=score,
+            engagement=engagement,
+            fit=self.fit,
+            grade=model.grade(score, self.fit),
+            stage=self._stage_key(),
+            stages_reached=tuple(self.reached),
+            thresholds_met=frozenset(t for t in model.thresholds if score >= t),
+            last_event_time=last_time,
+            profile=self.profile,
+            points_by_rule=self.points_by_rule,
+            decayed_by_rule=self.decayed_by_rule,
+            fit_by_rule=self.fit_by_rule if self.explain else {},
+            hand_off_blocked_until=(
+                self.blocked_until if math.isfinite(self.blocked_until) else None
+            ),
+        )
+
+
+_RETURNED, _ELIGIBLE_AGAIN = 0, 1
+
+
+def _time_of(item: Any) -> float:
+    return float(item.time if type(item) is Interaction else item[0])
+
+
+def _with_returns(interactions: list[Interaction], returns: Sequence[Return]) -> list[Any]:
+    """The interactions, the moments sales returned the lead, and when each cool-off ends."""
+    moments: list[tuple[float, int, Return]] = []
+    for sent_back in returns:
+        moments.append((sent_back.time, _RETURNED, sent_back))
+        if sent_back.eligible_again is not None:
+            moments.append((sent_back.eligible_again, _ELIGIBLE_AGAIN, sent_back))
+    moments.sort(key=lambda moment: (moment[0], moment[1], moment[2].event_id))
+    merged: list[Any] = []
+    position = 0
+    for interaction in interactions:
+        while position < len(moments) and moments[position][0] <= interaction.time:
+            merged.append(moments[position])
+            position += 1
+        merged.append(interaction)
+    merged.extend(moments[position:])
+    return merged
 
 
 class _CapWindow:
@@ -396,35 +496,38 @@ class ThresholdChange:
 
 
 def lifecycle_changes(
-    model: ScoringModel,
     previous_stage: str | None,
+    already_reported: int,
     previous_thresholds: frozenset[float],
     evaluation: Evaluation,
+    *,
+    rescoring: bool = False,
 ) -> tuple[list[StageReached], list[ThresholdChange]]:
     """What a new evaluation means for the funnel since the lead was last stored.
 
-    The stages entered since then (in order), and the thresholds the score rose to or
-    decayed below. A lead only moves back when the definitions changed under it (a
-    rescore); that move is reported too, with the reason "rescored".
+    The stages entered since then (the first `already_reported` were reported before;
+    returns to nurture were reported by the router), and the thresholds the score rose to
+    or decayed below. A rescore under changed definitions reports only where the lead now
+    stands, with the reason "rescored".
     """
-    order = {key: index for index, key in enumerate(model.stage_keys)}
-    before = order.get(previous_stage, -1) if previous_stage else -1
-    now = order.get(evaluation.stage, -1) if evaluation.stage else -1
-    stages = [reached for reached in evaluation.stages_reached if order[reached.stage] > before]
-    if stages:
-        stages[0] = replace(stages[0], previous=previous_stage)
-    elif now < before and evaluation.stage is not None:
-        stages = [
-            StageReached(
-                evaluation.stage,
-                previous_stage,
-                evaluation.last_event_time or 0.0,
-                None,
-                evaluation.score,
-                evaluation.grade,
-                "rescored",
-            )
-        ]
+    reached = evaluation.stages_reached
+    if rescoring or already_reported > len(reached):
+        stages = []
+        if evaluation.stage is not None and evaluation.stage != previous_stage:
+            time = evaluation.last_event_time or 0.0
+            stages = [
+                StageReached(
+                    evaluation.stage,
+                    previous_stage,
+                    time,
+                    None,
+                    evaluation.score,
+                    evaluation.grade,
+                    "rescored",
+                )
+            ]
+    else:
+        stages = [r for r in reached[already_reported:] if r.reason != "returned"]
     crossings = [
         ThresholdChange(threshold, "up", evaluation.score, evaluation.grade)
         for threshold in sorted(evaluation.thresholds_met - previous_thresholds)

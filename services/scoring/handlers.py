@@ -39,12 +39,13 @@ from shared.events import (
     LeadProfile,
     LeadStageChanged,
     LifecycleRecorded,
+    NurtureRecorded,
     ScoreThresholdCrossed,
     lifecycle_type,
 )
 from shared.failpoints import failpoint
 from shared.outbox import add_to_outbox, outbox_row
-from shared.topics import INTERACTIONS_DLQ, LIFECYCLE
+from shared.topics import INTERACTIONS_DLQ, LIFECYCLE, NURTURE
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,28 @@ def _dead_letter(record: ConsumerRecord, reason: str) -> CloudEvent[DeadLetter]:
     )
 
 
+def _returns(records: Iterable[ConsumerRecord]) -> list[dict[str, Any]]:
+    """Rows of the returns sales made (`lead.nurture`); unreadable records are skipped."""
+    rows = []
+    for record in records:
+        try:
+            event = NurtureRecorded.model_validate_json(record.value or b"")
+        except ValidationError:
+            continue  # the partition marker, or a record no consumer of ours wrote
+        returned = event.data
+        rows.append(
+            {
+                "event_id": event.id,
+                "lead_id": returned.lead_id,
+                "returned_at": returned.returned_at,
+                "stage": returned.stage,
+                "resets_score": returned.action == "reset_score",
+                "eligible_again_at": returned.eligible_again_at,
+            }
+        )
+    return rows
+
+
 def _interaction_row(event: InteractionRecorded, lead_id: str) -> dict[str, Any]:
     data = event.data
     properties = data.properties
@@ -130,11 +153,13 @@ class ScoringService:
         self.model = ScoringModel(self.loaded.definitions)
 
     async def handle_interactions(self, batch: Batch) -> None:
-        """Store unseen interactions, re-score their leads, queue what changed: one transaction."""
-        recorded, dead = decode(batch.records)
+        """Store unseen interactions and returns from sales, re-score their leads, queue what
+        changed: one transaction with the consumed offsets."""
+        returned = [r for r in batch.records if r.topic == NURTURE.name]
+        recorded, dead = decode(r for r in batch.records if r.topic != NURTURE.name)
         started = time.perf_counter()
         async with self.engine.begin() as connection:
-            await self._apply(connection, recorded)
+            await self._apply(connection, recorded, _returns(returned))
             await add_to_outbox(
                 connection,
                 outbox,
@@ -153,9 +178,14 @@ class ScoringService:
         self.on_committed()
 
     async def _apply(
-        self, connection: AsyncConnection, recorded: Sequence[InteractionRecorded]
+        self,
+        connection: AsyncConnection,
+        recorded: Sequence[InteractionRecorded],
+        returned: Sequence[dict[str, Any]],
     ) -> None:
+        sent_back = await repository.add_returns(connection, returned)
         if not recorded:
+            await self.reevaluate(connection, sent_back)
             return
         keys = [identity_keys(e.data.contact.email, e.data.contact.anonymous_id) for e in recorded]
         await repository.lock_identities(connection, (key for group in keys for key in group))
@@ -178,26 +208,30 @@ class ScoringService:
             for event, lead in zip(recorded, resolution.lead_of, strict=True)
             if event.id in new
         } | set(resolution.merged_into.values())
-        await self.reevaluate(connection, affected)
+        await self.reevaluate(connection, affected | sent_back)
 
-    async def reevaluate(self, connection: AsyncConnection, lead_ids: set[str]) -> int:
+    async def reevaluate(
+        self, connection: AsyncConnection, lead_ids: set[str], *, rescoring: bool = False
+    ) -> int:
         """Score these leads afresh from their stored history; queue the events that result."""
         if not lead_ids:
             return 0
         now = self.clock()
         stored = await repository.stored_leads(connection, lead_ids)
         histories = await repository.histories(connection, lead_ids)
+        returns = await repository.returns_of(connection, lead_ids)
         rows, events, timers = [], [], {}
         for lead_id in lead_ids:
             history = histories.get(lead_id, [])
             as_of = max([now.timestamp(), *(i.time for i in history)])
-            evaluation = evaluate(self.model, history, as_of)
+            evaluation = evaluate(self.model, history, as_of, returns=returns.get(lead_id, ()))
             previous = stored.get(lead_id)
             stages, crossings = lifecycle_changes(
-                self.model,
                 previous.stage if previous else None,
+                previous.stages_reported if previous else 0,
                 previous.thresholds_met if previous else frozenset(),
                 evaluation,
+                rescoring=rescoring,
             )
             profile = self._profile(evaluation, history)
             events += [self._stage_event(lead_id, reached, profile) for reached in stages]
@@ -222,10 +256,17 @@ class ScoringService:
         return len(due)
 
     def _next_decay(self, evaluation: Evaluation, now: datetime) -> datetime | None:
-        if not evaluation.thresholds_met:
-            return None
-        seconds = seconds_until_below(self.model, evaluation, max(evaluation.thresholds_met))
-        return now + timedelta(seconds=seconds + 1) if seconds is not None else None
+        """When the lead must be looked at again without a new interaction: its score
+        decays below a threshold, or its cool-off ends."""
+        moments = []
+        if evaluation.thresholds_met:
+            seconds = seconds_until_below(self.model, evaluation, max(evaluation.thresholds_met))
+            if seconds is not None:
+                moments.append(now + timedelta(seconds=seconds + 1))
+        blocked = evaluation.hand_off_blocked_until
+        if blocked is not None and blocked > now.timestamp():
+            moments.append(_utc(blocked))
+        return min(moments, default=None)
 
     def _profile(self, evaluation: Evaluation, history: Sequence[Any]) -> LeadProfile:
         known = evaluation.profile
@@ -259,6 +300,12 @@ class ScoringService:
             else None,
             "evaluated_at": now,
             "definitions_version": self.loaded.version,
+            "stages_reported": len(evaluation.stages_reached),
+            "hand_off_blocked_until": (
+                _utc(evaluation.hand_off_blocked_until)
+                if evaluation.hand_off_blocked_until
+                else None
+            ),
         }
 
     def _envelope(

@@ -10,7 +10,7 @@ from services.scoring.tables import consumer_offsets
 from shared.consumer import StoredOffsetConsumer
 from shared.settings import Settings
 from shared.supervise import Loop
-from shared.topics import INTERACTIONS
+from shared.topics import INTERACTIONS, NURTURE
 
 TIMER_POLL_SECONDS = 1.0
 
@@ -21,7 +21,7 @@ def interaction_consumer(settings: Settings, service: ScoringService) -> Loop:
         service.engine,
         consumer_offsets,
         CONSUMER_GROUP,
-        (INTERACTIONS.name,),
+        (INTERACTIONS.name, NURTURE.name),
         service.handle_interactions,
     )
     return consumer.run

@@ -174,6 +174,6 @@ async def rescore_all(service: ScoringService, progress: Progress, chunk: int = 
             ids = list(await connection.scalars(query))
             if not ids:
                 return emitted
-            emitted += await service.reevaluate(connection, set(ids))
+            emitted += await service.reevaluate(connection, set(ids), rescoring=True)
         progress(len(ids))
         after = ids[-1]

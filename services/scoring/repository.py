@@ -24,8 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.scoring.domain import Interaction
-from services.scoring.tables import decay_timers, identities, interactions, leads
+from services.scoring.domain import Interaction, Return
+from services.scoring.tables import decay_timers, identities, interactions, leads, returns
 
 
 def _array(values: Iterable[str], element: Any) -> BindParameter[Any]:
@@ -47,6 +47,7 @@ class StoredLead:
     id: str
     stage: str | None
     thresholds_met: frozenset[float]
+    stages_reported: int
 
 
 async def lock_identities(connection: AsyncConnection, keys: Iterable[str]) -> None:
@@ -197,11 +198,46 @@ async def stored_leads(
 ) -> dict[str, StoredLead]:
     """The leads as last stored, locked until the transaction ends."""
     rows = await connection.execute(
-        select(leads.c.id, leads.c.stage, leads.c.thresholds_met)
+        select(leads.c.id, leads.c.stage, leads.c.thresholds_met, leads.c.stages_reported)
         .where(leads.c.id == any_(_uuids(set(lead_ids))))
         .with_for_update()
     )
-    return {row.id: StoredLead(row.id, row.stage, frozenset(row.thresholds_met)) for row in rows}
+    return {
+        row.id: StoredLead(row.id, row.stage, frozenset(row.thresholds_met), row.stages_reported)
+        for row in rows
+    }
+
+
+async def add_returns(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Store returns to nurture not seen before; answer the leads they concern."""
+    if not rows:
+        return set()
+    result = await connection.execute(
+        insert(returns).values(list(rows)).on_conflict_do_nothing().returning(returns.c.lead_id)
+    )
+    return set(result.scalars())
+
+
+async def returns_of(
+    connection: AsyncConnection, lead_ids: Iterable[str]
+) -> dict[str, list[Return]]:
+    rows = await connection.execute(
+        select(
+            returns.c.lead_id,
+            returns.c.event_id,
+            returns.c.returned_at,
+            returns.c.stage,
+            returns.c.resets_score,
+            returns.c.eligible_again_at,
+        ).where(returns.c.lead_id == any_(_uuids(set(lead_ids))))
+    )
+    by_lead: dict[str, list[Return]] = defaultdict(list)
+    for row in rows:
+        eligible = row.eligible_again_at.timestamp() if row.eligible_again_at else None
+        by_lead[row.lead_id].append(
+            Return(row.event_id, row.returned_at.timestamp(), row.stage, row.resets_score, eligible)
+        )
+    return by_lead
 
 
 async def save_leads(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -1,9 +1,10 @@
-"""The `scoring` schema: interactions, identities, leads, decay timers, offsets, outbox."""
+"""The `scoring` schema: interactions, identities, leads, returns, timers, offsets, outbox."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     ARRAY,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -61,10 +62,23 @@ leads = Table(
     Column("last_event_time", DateTime(timezone=True)),
     Column("evaluated_at", DateTime(timezone=True)),
     Column("definitions_version", Text),
+    Column("stages_reported", Integer, nullable=False, server_default="0"),
+    Column("hand_off_blocked_until", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("leads_by_stage_grade", leads.c.stage, leads.c.grade)
 Index("leads_by_campaign", leads.c.campaigns, postgresql_using="gin")
+
+returns = Table(
+    "returns",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("lead_id", UUID(as_uuid=False), nullable=False, index=True),
+    Column("returned_at", DateTime(timezone=True), nullable=False),
+    Column("stage", Text, nullable=False),
+    Column("resets_score", Boolean, nullable=False),
+    Column("eligible_again_at", DateTime(timezone=True)),
+)
 
 decay_timers = Table(
     "decay_timers",
