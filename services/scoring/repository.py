@@ -105,6 +105,8 @@ LEAD_STATE_COLUMNS = (
     "last_event_time",
     "evaluated_at",
     "definitions_version",
+    "stages_reported",
+    "hand_off_blocked_until",
 )
 _UPSERT_LEAD = _upsert(leads, leads.c.id, LEAD_STATE_COLUMNS)
 

@@ -230,3 +230,34 @@ def test_the_waterfall_hands_off_at_mql_and_the_ladder_at_qualified() -> None:
     assert evaluate(waterfall, engaged, T0 + 2 * DAY).stage == "mql"
     result = evaluate(ladder, engaged, T0 + 2 * DAY)
     assert [s.stage for s in result.stages_reached] == ["inquiries", "qualified"]
+
+
+def test_a_returned_lead_is_not_handed_off_again_before_its_cool_off_ends() -> None:
+    from services.scoring.domain import Return
+
+    lead = [event(1, "web", "demo_request", 0, profile=KNOWN)]
+    nurture = Return("r1", T0 + DAY, "nurture", resets_score=False, eligible_again=T0 + 10 * DAY)
+    during = lead + [event(n, "tradeshow", "meeting", n) for n in (2, 3, 4)]
+    result = evaluate(DEFAULT, during, T0 + 5 * DAY, returns=[nurture])
+    assert [(s.previous, s.stage, s.reason) for s in result.stages_reached] == [
+        (None, "sql", "entry_stage"),
+        ("sql", "nurture", "returned"),
+        ("nurture", "mql", "criteria"),
+    ]
+    assert result.stage == "mql"
+    after = evaluate(DEFAULT, during, T0 + 11 * DAY, returns=[nurture])
+    assert after.stages_reached[-1].stage == "sql"  # the cool-off ended with the score still high
+    assert after.stages_reached[-1].time == T0 + 10 * DAY
+
+
+def test_reset_score_and_disqualify_follow_the_reason() -> None:
+    from services.scoring.domain import Return
+
+    lead = [event(n, "tradeshow", "meeting", 0, profile=KNOWN) for n in range(3)]
+    reset = Return("r1", T0 + 1, "nurture", resets_score=True, eligible_again=T0 + DAY)
+    assert evaluate(DEFAULT, lead, T0 + 2, returns=[reset]).engagement == 0
+    gone = Return("r2", T0 + 1, "disqualified", resets_score=False, eligible_again=None)
+    later = lead + [event(9, "web", "demo_request", 50)]
+    result = evaluate(DEFAULT, later, T0 + 60 * DAY, returns=[gone])
+    assert result.stage != "sql"
+    assert result.hand_off_blocked_until is None
