@@ -257,7 +257,7 @@ def test_reset_score_and_disqualify_follow_the_reason() -> None:
     reset = Return("r1", T0 + 1, "nurture", resets_score=True, eligible_again=T0 + DAY)
     assert evaluate(DEFAULT, lead, T0 + 2, returns=[reset]).engagement == 0
     gone = Return("r2", T0 + 1, "disqualified", resets_score=False, eligible_again=None)
-    later = lead + [event(9, "web", "demo_request", 50)]
+    later = [*lead, event(9, "web", "demo_request", 50)]
     result = evaluate(DEFAULT, later, T0 + 60 * DAY, returns=[gone])
     assert result.stage != "sql"
     assert result.hand_off_blocked_until is None
