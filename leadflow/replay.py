@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy import select
 
+from services.router.domain import LeadToRoute, team_for
+from services.router.tables import reps
 from services.scoring.handlers import ScoringService
 from services.scoring.replay import (
     FunnelProjection,
@@ -22,6 +26,7 @@ from services.scoring.replay import (
 from services.scoring.tables import outbox
 from shared.db import new_engine
 from shared.definitions import load_definitions
+from shared.definitions.model import LeadDefinitions
 from shared.kafka import new_producer
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -124,8 +129,56 @@ async def whatif(settings: Settings, candidate_file: Path) -> None:
         )
     )
     print_projection(projections[0], projections[1], stages, grades)
+    if candidate.definitions.routing is not None:
+        Console().print(await rep_load(settings, candidate.definitions, projections))
     console.print(
         f"active {active.version} vs candidate {candidate.version}: "
         f"{projections[0].leads:,} leads, {total:,} interactions replayed in {elapsed:.1f}s; "
         "nothing was changed"
     )
+
+
+async def rep_load(
+    settings: Settings, definitions: LeadDefinitions, projections: list[FunnelProjection]
+) -> Table:
+    """New leads per week each active rep would get, beside their capacity (open leads)."""
+    routing = definitions.routing
+    assert routing is not None
+    engine = new_engine(settings.require_database())
+    try:
+        async with engine.connect() as connection:
+            roster = (
+                await connection.execute(
+                    select(reps.c.name, reps.c.team, reps.c.capacity, reps.c.weight).where(
+                        reps.c.active
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    per_team = []
+    for projection in projections:
+        teams: Counter[str] = Counter()
+        for (country, size, industry), count in projection.hand_offs_by_profile.items():
+            lead = LeadToRoute("", None, country=country, company_size=size, industry=industry)
+            teams[team_for(routing, lead).key] += count
+        per_team.append({team: count / projection.weeks for team, count in teams.items()})
+    table = Table(title="Load per rep: new leads per week against capacity (open leads)")
+    for column in ("rep", "team", "capacity", "active", "candidate"):
+        table.add_column(column, justify="left" if column in ("rep", "team") else "right")
+    weights: Counter[str] = Counter()
+    for row in roster:
+        weights[row.team] += row.weight
+    for row in roster:
+        share = row.weight / weights[row.team]
+        loads = [weekly.get(row.team, 0.0) * share for weekly in per_team]
+        marks = ["[red]" if load > row.capacity else "" for load in loads]
+        table.add_row(
+            row.name,
+            row.team,
+            str(row.capacity),
+            *(f"{m}{load:.1f}" for m, load in zip(marks, loads, strict=True)),
+        )
+    if not roster:
+        table.add_row("(no reps yet: add them with POST /v1/reps)", "", "", "", "")
+    return table

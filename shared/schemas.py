@@ -10,22 +10,36 @@ from pydantic import BaseModel, TypeAdapter
 from shared.events import (
     CloudEvent,
     DeadLetter,
+    HandoffRecorded,
     Interaction,
     InteractionRecorded,
     LifecycleRecorded,
+    NurtureRecorded,
+    SalesActionEnvelope,
 )
-from shared.topics import CATALOG, INTERACTIONS, INTERACTIONS_DLQ, LIFECYCLE, Topic
+from shared.topics import (
+    CATALOG,
+    HANDOFFS,
+    INTERACTIONS,
+    INTERACTIONS_DLQ,
+    LIFECYCLE,
+    NURTURE,
+    SALES_ACTIONS,
+    Topic,
+)
 
 
 class DeadLetterRecorded(CloudEvent[DeadLetter]):
     """A record a consumer could not handle, on a `.dlq` topic."""
 
 
-# Topics whose payload models later issues add are documented by their content only.
 _PAYLOADS: dict[str, type[BaseModel]] = {
     INTERACTIONS.name: InteractionRecorded,
     INTERACTIONS_DLQ.name: DeadLetterRecorded,
     LIFECYCLE.name: LifecycleRecorded,
+    HANDOFFS.name: HandoffRecorded,
+    NURTURE.name: NurtureRecorded,
+    SALES_ACTIONS.name: SalesActionEnvelope,
 }
 
 
@@ -36,6 +50,9 @@ def event_schemas() -> dict[str, dict[str, Any]]:
         "interaction-recorded.schema.json": InteractionRecorded.model_json_schema(),
         "lifecycle-recorded.schema.json": LifecycleRecorded.model_json_schema(),
         "dead-letter-recorded.schema.json": DeadLetterRecorded.model_json_schema(),
+        "handoff-recorded.schema.json": HandoffRecorded.model_json_schema(),
+        "nurture-recorded.schema.json": NurtureRecorded.model_json_schema(),
+        "sales-action-recorded.schema.json": SalesActionEnvelope.model_json_schema(),
     }
 
 
@@ -46,7 +63,7 @@ def _channel(topic: Topic) -> dict[str, Any]:
         "contentType": "application/json",
         "bindings": {"kafka": {"key": {"type": "string", "description": topic.key}}},
     }
-    if topic.name in _PAYLOADS:
+    if topic.name in _PAYLOADS:  # every topic of the catalog has its model
         message["payload"] = {"$ref": f"#/components/schemas/{_PAYLOADS[topic.name].__name__}"}
     return {
         "address": topic.name,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.router import repository
+from services.router import metrics, repository
 from services.router.domain import (
     ActionNotAllowed,
     LeadNotFound,
@@ -213,6 +213,7 @@ class RouterService:
             occurred_at=self.clock(),
         )
         envelope = self._envelope(HandoffRecorded, f"leadflow.handoff.{kind}", lead.id, routed)
+        metrics.HANDOFFS.labels(kind).inc()
         await add_to_outbox(connection, outbox, [outbox_row(envelope, HANDOFFS.name, lead.id)])
         await repository.log_handoff(
             connection,
@@ -347,6 +348,7 @@ class RouterService:
             )
             if action in ("reject", "won", "lost"):
                 await self.drain_queue(connection)
+        metrics.SALES_ACTIONS.labels(action).inc()
         self.on_committed()
         return {"lead_id": lead_id, "action": action, "stage": target}
 

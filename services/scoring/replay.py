@@ -46,12 +46,21 @@ class FunnelProjection:
     by_stage: Counter[str] = field(default_factory=Counter)
     by_grade: Counter[str] = field(default_factory=Counter)
     hand_offs_by_week: Counter[str] = field(default_factory=Counter)
+    # Who was handed off, as routing sees a lead: (country, company size, industry).
+    hand_offs_by_profile: Counter[tuple[str | None, int | None, str | None]] = field(
+        default_factory=Counter
+    )
 
     def merge(self, other: FunnelProjection) -> None:
         self.leads += other.leads
         self.by_stage.update(other.by_stage)
         self.by_grade.update(other.by_grade)
         self.hand_offs_by_week.update(other.hand_offs_by_week)
+        self.hand_offs_by_profile.update(other.hand_offs_by_profile)
+
+    @property
+    def weeks(self) -> int:
+        return max(len(self.hand_offs_by_week), 1)
 
     def add(self, model: ScoringModel, history: list[Interaction], as_of: float) -> None:
         result = evaluate(model, history, as_of)
@@ -59,10 +68,17 @@ class FunnelProjection:
         self.leads += 1
         self.by_stage[result.stage or "(none)"] += 1
         self.by_grade[result.grade] += 1
+        profile = result.profile
         for reached in result.stages_reached:
             if reached.stage == hand_off:
                 year, week, _ = datetime.fromtimestamp(reached.time, UTC).isocalendar()
                 self.hand_offs_by_week[f"{year}-W{week:02d}"] += 1
+                routed_as = (
+                    profile.get("country"),
+                    profile.get("company_size"),
+                    profile.get("industry"),
+                )
+                self.hand_offs_by_profile[routed_as] += 1
 
 
 async def count_interactions(engine: AsyncEngine) -> int:

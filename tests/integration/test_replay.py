@@ -95,6 +95,7 @@ async def test_whatif_projects_without_changing_anything(
     assert result.exit_code == 0, result.output
     assert "Leads per stage" in result.output
     assert "nothing was changed" in result.output
+    assert "Load per rep" in result.output
 
 
 async def test_rescore_gives_what_the_new_definitions_would_have_given_all_along(
