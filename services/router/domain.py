@@ -164,9 +164,10 @@ def action_stages(definitions: LeadDefinitions) -> dict[str, str]:
 def allowed_actions(definitions: LeadDefinitions, stage: str | None, status: str) -> list[str]:
     """What a rep may do to a lead now.
 
-    A lead just assigned can be accepted or rejected; an accepted one can move forward
-    (qualify, convert), be closed (won, lost) or be rejected. Only actions that enter a
-    stage of the definitions exist.
+    A lead just assigned can be accepted or rejected; an accepted one can be qualified
+    (its budget, timeframe... recorded, moving it to the qualify stage where the
+    definitions have one), converted, closed (won, lost) or rejected. Actions that enter a
+    stage exist only where the definitions have that stage; no going back to an earlier one.
     """
     targets = action_stages(definitions)
     if status == "assigned":
@@ -175,10 +176,11 @@ def allowed_actions(definitions: LeadDefinitions, stage: str | None, status: str
         order = {s.key: index for index, s in enumerate(definitions.stages)}
         here = order.get(stage or "", -1)
         forward = [a for a in ("qualify", "convert") if a in targets and order[targets[a]] > here]
-        candidates = [*forward, "won", "lost", "reject"]
+        qualify = [] if "qualify" in targets else ["qualify"]  # records fields, stays put
+        candidates = [*qualify, *forward, "won", "lost", "reject"]
     else:
         return []
-    return [action for action in candidates if action in targets]
+    return [action for action in candidates if action in targets or action == "qualify"]
 
 
 def missing_requirements(

@@ -300,7 +300,7 @@ class RouterService:
             if action == "reject":
                 target = await self._return_to_nurture(connection, lead, details)
             else:
-                target = action_stages(definitions)[action]
+                target = action_stages(definitions).get(action, lead.stage)
                 await self._move(connection, lead, action, target, details)
             fact = SalesActionRecorded(
                 action=action,

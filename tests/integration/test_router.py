@@ -15,7 +15,9 @@ from services.ingest.bootstrap import create_app as create_ingest
 from services.router.bootstrap import create_app as create_router
 from services.scoring.bootstrap import create_app as create_scoring
 from shared.settings import Settings
+from shared.topics import SALES_ACTIONS
 from tests.conftest import TEST_ADMIN_KEY
+from tests.kafka_reader import read_until
 from tests.serving import served
 
 pytestmark = pytest.mark.integration
@@ -28,6 +30,7 @@ class Stack:
     ingest: httpx.AsyncClient
     router: httpx.AsyncClient
     router_url: str
+    broker: str
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ async def stack(settings: Settings, database_url: str) -> AsyncIterator[Stack]:
         httpx.AsyncClient(base_url=ingest_url, headers={"X-API-Key": "all-channels-key"}) as ingest,
         httpx.AsyncClient(base_url=router_url, timeout=10) as router,
     ):
-        yield Stack(ingest, router, router_url)
+        yield Stack(ingest, router, router_url, configured.require_broker())
 
 
 async def new_rep(
@@ -130,6 +133,10 @@ async def test_a_hand_off_is_assigned_streamed_and_worked_by_its_rep(stack: Stac
     assert (await stack.router.post(f"{lead_url}/accept", headers=ada_token)).json()[
         "stage"
     ] == "sal"
+    qualified = await stack.router.post(
+        f"{lead_url}/qualify", json={"budget": "50k", "requirements": "SSO"}, headers=ada_token
+    )
+    assert qualified.json()["stage"] == "sal"  # the default definitions have no qualify stage
     incomplete = await stack.router.post(
         f"{lead_url}/convert", json={"budget": "50k"}, headers=ada_token
     )
@@ -154,6 +161,18 @@ async def test_a_hand_off_is_assigned_streamed_and_worked_by_its_rep(stack: Stac
     )
     assert resumed[0]["data"]["type"] == "leadflow.handoff.accepted"
     assert (await stack.router.get(f"/v1/reps/{ada}/queue", headers=bob_token)).status_code == 403
+
+    facts = await read_until(
+        stack.broker,
+        SALES_ACTIONS.name,
+        lambda rs: len([r for r in rs if r.key == lead["id"]]) >= 4,
+    )
+    actions = [r.value["data"]["action"] for r in facts if r.key == lead["id"]]
+    assert actions == ["accept", "qualify", "convert", "won"]
+    won_fact = next(
+        r.value["data"] for r in facts if r.key == lead["id"] and r.value["data"]["action"] == "won"
+    )
+    assert (won_fact["rep_id"], won_fact["details"]) == (ada, {"amount": 48000.0})
 
 
 async def test_capacity_full_queues_and_a_closed_lead_frees_a_place(stack: Stack) -> None:

@@ -147,6 +147,12 @@ def test_territories_and_working_hours() -> None:
 def test_sla_and_actions_follow_the_definitions() -> None:
     assert sla_deadline(ROUTING, "A", MONDAY_NOON) == MONDAY_NOON + timedelta(hours=1)
     assert allowed_actions(DEFINITIONS, "sql", "assigned") == ["accept", "reject"]
-    assert allowed_actions(DEFINITIONS, "sal", "accepted") == ["convert", "won", "lost", "reject"]
+    assert allowed_actions(DEFINITIONS, "sal", "accepted") == [
+        "qualify",
+        "convert",
+        "won",
+        "lost",
+        "reject",
+    ]
     assert allowed_actions(DEFINITIONS, "won", "closed") == []
     assert missing_requirements(DEFINITIONS, "convert", {"budget": "50k"}) == ["timeframe"]
