@@ -1,6 +1,9 @@
-"""The tables every consuming service keeps in its own schema: stored offsets and an outbox."""
+"""The tables every consuming service keeps in its own schema: stored offsets, an outbox,
+and timers (rows with a due time, claimed by whichever instance gets there first)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -13,8 +16,10 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    select,
     text,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def offsets_table(metadata: MetaData) -> Table:
@@ -46,3 +51,18 @@ def outbox_table(metadata: MetaData) -> Table:
     )
     Index("outbox_pending", table.c.id, postgresql_where=text("sent_at IS NULL"))
     return table
+
+
+async def claim_due(
+    connection: AsyncConnection, timers: Table, now: datetime, limit: int
+) -> list[str]:
+    """Lead ids whose timer in `timers` (lead_id, due_at) is due, oldest first, locked for
+    this transaction; other instances skip them (FOR UPDATE SKIP LOCKED)."""
+    rows = await connection.execute(
+        select(timers.c.lead_id)
+        .where(timers.c.due_at <= now)
+        .order_by(timers.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [row.lead_id for row in rows]

@@ -32,7 +32,7 @@ from services.router.domain import (
     sla_deadline,
     team_for,
 )
-from services.router.tables import consumer_offsets, outbox, reps, sales_actions
+from services.router.tables import consumer_offsets, outbox, reps, sales_actions, sla_timers
 from shared.consumer import Batch, save_positions
 from shared.definitions import LoadedDefinitions
 from shared.definitions.model import Routing, grade_ranks
@@ -50,6 +50,7 @@ from shared.events import (
     lifecycle_type,
 )
 from shared.outbox import add_to_outbox, outbox_row
+from shared.plumbing import claim_due
 from shared.topics import HANDOFFS, LIFECYCLE, NURTURE, SALES_ACTIONS
 
 log = logging.getLogger(__name__)
@@ -255,7 +256,7 @@ class RouterService:
     async def handle_due_slas(self, limit: int = 100) -> int:
         """A missed SLA reassigns the lead; the last allowed miss escalates to the manager."""
         async with self.engine.begin() as connection:
-            due = await repository.claim_due_sla(connection, self.clock(), limit)
+            due = await claim_due(connection, sla_timers, self.clock(), limit)
             for lead_id in due:
                 await self._breach(connection, lead_id)
         if due:

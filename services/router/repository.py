@@ -120,17 +120,6 @@ async def set_sla_timer(connection: AsyncConnection, lead_id: str, due: datetime
         await connection.execute(insert(sla_timers).values(lead_id=lead_id, due_at=due))
 
 
-async def claim_due_sla(connection: AsyncConnection, now: datetime, limit: int) -> list[str]:
-    rows = await connection.execute(
-        select(sla_timers.c.lead_id)
-        .where(sla_timers.c.due_at <= now)
-        .order_by(sla_timers.c.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [row.lead_id for row in rows]
-
-
 async def queued_leads(connection: AsyncConnection, limit: int) -> list[Row[Any]]:
     """Leads waiting for a rep, locked; other routers skip them."""
     rows = await connection.execute(

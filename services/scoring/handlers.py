@@ -27,7 +27,7 @@ from services.scoring.domain import (
     seconds_until_below,
 )
 from services.scoring.identity import identity_keys, resolve_identities
-from services.scoring.tables import consumer_offsets, outbox
+from services.scoring.tables import consumer_offsets, decay_timers, outbox
 from shared.consumer import Batch, save_positions
 from shared.definitions import LoadedDefinitions
 from shared.events import (
@@ -45,6 +45,7 @@ from shared.events import (
 )
 from shared.failpoints import failpoint
 from shared.outbox import add_to_outbox, outbox_row
+from shared.plumbing import claim_due
 from shared.topics import INTERACTIONS_DLQ, LIFECYCLE, NURTURE
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ class ScoringService:
     async def handle_due_timers(self, limit: int = 500) -> int:
         """Re-score leads whose score is due to decay below a threshold; answer how many."""
         async with self.engine.begin() as connection:
-            due = await repository.claim_due_timers(connection, self.clock(), limit)
+            due = await claim_due(connection, decay_timers, self.clock(), limit)
             await self.reevaluate(connection, set(due))
         if due:
             self.on_committed()

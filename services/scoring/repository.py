@@ -258,15 +258,3 @@ async def set_decay_timers(connection: AsyncConnection, due: Mapping[str, dateti
     scheduled = [{"lead_id": lead, "due_at": at} for lead, at in due.items() if at is not None]
     if scheduled:
         await connection.execute(_UPSERT_TIMER, scheduled)
-
-
-async def claim_due_timers(connection: AsyncConnection, now: datetime, limit: int) -> list[str]:
-    """Leads whose decay timer is due, locked for this transaction; other instances skip them."""
-    rows = await connection.execute(
-        select(decay_timers.c.lead_id)
-        .where(decay_timers.c.due_at <= now)
-        .order_by(decay_timers.c.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [row.lead_id for row in rows]

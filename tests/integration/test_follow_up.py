@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.ingest.bootstrap import create_app as create_ingest
-from services.router.bootstrap import create_app as create_router
 from services.router.tables import handoff_log
-from services.scoring.bootstrap import create_app as create_scoring
 from shared.settings import Settings
 from shared.topics import NURTURE
-from tests.integration.test_router import ADMIN, demo_request, new_rep, queue_of
+from tests.integration.test_router import demo_request, new_rep, queue_of
 from tests.kafka_reader import read_until
-from tests.serving import served
+from tests.stacks import ADMIN, served_stack
 
 pytestmark = pytest.mark.integration
 
@@ -74,14 +70,8 @@ async def quick_settings(
 async def test_sla_breach_reassigns_then_escalates_once_with_two_routers(
     quick_settings: Settings,
 ) -> None:
-    async with (
-        served(create_ingest(quick_settings)) as ingest_url,
-        served(create_scoring(quick_settings)),
-        served(create_router(quick_settings)) as router_url,
-        served(create_router(quick_settings)),
-        httpx.AsyncClient(base_url=ingest_url, headers={"X-API-Key": "all-channels-key"}) as ingest,
-        httpx.AsyncClient(base_url=router_url, timeout=10) as router,
-    ):
+    async with served_stack(quick_settings, routers=2) as stack:
+        ingest, router = stack.ingest, stack.router
         first, first_token = await new_rep(router, "First", capacity=5)
         second, second_token = await new_rep(router, "Second", capacity=5)
         await demo_request(ingest, "slow@zurich-bank.ch", country="CH")
@@ -107,13 +97,8 @@ async def test_sla_breach_reassigns_then_escalates_once_with_two_routers(
 
 @pytest.mark.parametrize("quick_settings", [(60, 0.00005)], indirect=True)
 async def test_reject_nurture_cool_off_then_hand_off_again(quick_settings: Settings) -> None:
-    async with (
-        served(create_ingest(quick_settings)) as ingest_url,
-        served(create_scoring(quick_settings)),
-        served(create_router(quick_settings)) as router_url,
-        httpx.AsyncClient(base_url=ingest_url, headers={"X-API-Key": "all-channels-key"}) as ingest,
-        httpx.AsyncClient(base_url=router_url, timeout=10) as router,
-    ):
+    async with served_stack(quick_settings) as stack:
+        ingest, router = stack.ingest, stack.router
         rep, token = await new_rep(router, "Nora", capacity=5)
         await demo_request(ingest, "later@vienna-tech.at", country="AT")
         [lead] = await queue_of(router, rep, token, 1)
@@ -161,13 +146,8 @@ async def test_reject_nurture_cool_off_then_hand_off_again(quick_settings: Setti
 
 @pytest.mark.parametrize("quick_settings", [(60, 90)], indirect=True)
 async def test_a_deactivated_reps_leads_are_reassigned(quick_settings: Settings) -> None:
-    async with (
-        served(create_ingest(quick_settings)) as ingest_url,
-        served(create_scoring(quick_settings)),
-        served(create_router(quick_settings)) as router_url,
-        httpx.AsyncClient(base_url=ingest_url, headers={"X-API-Key": "all-channels-key"}) as ingest,
-        httpx.AsyncClient(base_url=router_url, timeout=10) as router,
-    ):
+    async with served_stack(quick_settings) as stack:
+        ingest, router = stack.ingest, stack.router
         leaving, leaving_token = await new_rep(router, "Leaving", team="americas", capacity=5)
         await demo_request(ingest, "buyer@boston-labs.com", country="US")
         [lead] = await queue_of(router, leaving, leaving_token, 1)

@@ -19,7 +19,7 @@ from services.scoring.tables import leads, outbox
 from shared.definitions import load_definitions
 from shared.settings import Settings
 from tests.integration.test_scoring import lead_by_email
-from tests.integration.test_scoring_recovery import running_stack
+from tests.stacks import ingest_and_scoring
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ async def history(settings: Settings, database_url: str) -> Settings:
     """Ten leads with 63 to 75 points each, scored under the active definitions."""
     configured = settings.model_copy(update={"database_url": database_url})
     recent = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    async with running_stack(configured) as (ingest, scoring):
+    async with ingest_and_scoring(configured) as (ingest, scoring):
         for n in range(10):
             contact = {"email": f"r{n}@example.com", "company": "Acme", "job_title": "VP Sales"}
             for kind in ("meeting",):

@@ -5,45 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from services.ingest.bootstrap import create_app as create_ingest
-from services.router.bootstrap import create_app as create_router
-from services.scoring.bootstrap import create_app as create_scoring
 from shared.settings import Settings
 from shared.topics import SALES_ACTIONS
-from tests.conftest import TEST_ADMIN_KEY
 from tests.kafka_reader import read_until
-from tests.serving import served
+from tests.stacks import ADMIN, ServedStack, served_stack
 
 pytestmark = pytest.mark.integration
 
-ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
-
-
-@dataclass
-class Stack:
-    ingest: httpx.AsyncClient
-    router: httpx.AsyncClient
-    router_url: str
-    broker: str
-
 
 @pytest.fixture(scope="module")
-async def stack(settings: Settings, database_url: str) -> AsyncIterator[Stack]:
-    configured = settings.model_copy(update={"database_url": database_url})
-    async with (
-        served(create_ingest(configured)) as ingest_url,
-        served(create_scoring(configured)),
-        served(create_router(configured)) as router_url,
-        httpx.AsyncClient(base_url=ingest_url, headers={"X-API-Key": "all-channels-key"}) as ingest,
-        httpx.AsyncClient(base_url=router_url, timeout=10) as router,
-    ):
-        yield Stack(ingest, router, router_url, configured.require_broker())
+async def stack(settings: Settings, database_url: str) -> AsyncIterator[ServedStack]:
+    async with served_stack(settings.model_copy(update={"database_url": database_url})) as served:
+        yield served
 
 
 async def new_rep(
@@ -107,7 +85,7 @@ async def read_stream(
     return events
 
 
-async def test_a_hand_off_is_assigned_streamed_and_worked_by_its_rep(stack: Stack) -> None:
+async def test_a_hand_off_is_assigned_streamed_and_worked_by_its_rep(stack: ServedStack) -> None:
     ada, ada_token = await new_rep(stack.router, "Ada", capacity=5)
     _, bob_token = await new_rep(stack.router, "Bob", team="americas")
     await demo_request(stack.ingest, "cto@hotel-berlin.de")
@@ -175,7 +153,7 @@ async def test_a_hand_off_is_assigned_streamed_and_worked_by_its_rep(stack: Stac
     assert (won_fact["rep_id"], won_fact["details"]) == (ada, {"amount": 48000.0})
 
 
-async def test_capacity_full_queues_and_a_closed_lead_frees_a_place(stack: Stack) -> None:
+async def test_capacity_full_queues_and_a_closed_lead_frees_a_place(stack: ServedStack) -> None:
     solo, token = await new_rep(stack.router, "Solo", team="emea", capacity=1)
     await demo_request(stack.ingest, "first@firm-uk.co.uk", country="GB")
     [first] = await queue_of(stack.router, solo, token, 1)
@@ -192,7 +170,7 @@ async def test_capacity_full_queues_and_a_closed_lead_frees_a_place(stack: Stack
     assert second["id"] != first["id"]
 
 
-async def test_roster_needs_the_admin_key_and_valid_fields(stack: Stack) -> None:
+async def test_roster_needs_the_admin_key_and_valid_fields(stack: ServedStack) -> None:
     assert (await stack.router.get("/v1/reps")).status_code == 401
     bad = await stack.router.post("/v1/reps", json={"name": "X", "team": "mars"}, headers=ADMIN)
     assert bad.status_code == 422

@@ -11,42 +11,23 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from asgi_lifespan import LifespanManager
 
-from services.ingest.bootstrap import create_app as create_ingest
-from services.scoring.bootstrap import create_app as create_scoring
 from shared.settings import Settings
 from shared.topics import INTERACTIONS, INTERACTIONS_DLQ, LIFECYCLE
-from tests.conftest import TEST_ADMIN_KEY
 from tests.kafka_reader import ReadRecord, read_until
+from tests.stacks import ingest_and_scoring
 
 pytestmark = pytest.mark.integration
-
-ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
-API_KEY = {"X-API-Key": "all-channels-key"}
 
 
 @pytest.fixture(scope="module")
 async def stack(
     settings: Settings, database_url: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    configured = settings.model_copy(update={"database_url": database_url})
-    ingest, scoring = create_ingest(configured), create_scoring(configured)
-    async with (
-        LifespanManager(ingest) as ingest_app,
-        LifespanManager(scoring) as scoring_app,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=ingest_app.app),
-            base_url="http://ingest",
-            headers=API_KEY,
-        ) as ingest_client,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=scoring_app.app),
-            base_url="http://scoring",
-            headers=ADMIN,
-        ) as scoring_client,
-    ):
-        yield ingest_client, scoring_client
+    async with ingest_and_scoring(
+        settings.model_copy(update={"database_url": database_url})
+    ) as clients:
+        yield clients
 
 
 async def lead_by_email(scoring: httpx.AsyncClient, email: str, **expect: Any) -> dict[str, Any]:

@@ -7,51 +7,23 @@ threshold without any new interaction. Neither may go unnoticed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from services.ingest.bootstrap import create_app as create_ingest
-from services.scoring.bootstrap import create_app as create_scoring
 from shared.embedded import free_port, start_broker
 from shared.kafka import create_topics
 from shared.settings import Settings
 from shared.topics import LIFECYCLE
-from tests.conftest import TEST_ADMIN_KEY
 from tests.integration.test_scoring import lead_by_email
 from tests.kafka_reader import read_until
+from tests.stacks import ingest_and_scoring
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@asynccontextmanager
-async def running_stack(
-    settings: Settings,
-) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    ingest, scoring = create_ingest(settings), create_scoring(settings)
-    async with (
-        LifespanManager(ingest) as ingest_app,
-        LifespanManager(scoring) as scoring_app,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=ingest_app.app),
-            base_url="http://ingest",
-            headers={"X-API-Key": "all-channels-key"},
-        ) as ingest_client,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=scoring_app.app),
-            base_url="http://scoring",
-            headers={"Authorization": f"Bearer {TEST_ADMIN_KEY}"},
-        ) as scoring_client,
-    ):
-        yield ingest_client, scoring_client
 
 
 def visit(email: str) -> dict[str, Any]:
@@ -73,7 +45,7 @@ async def test_a_broker_that_lost_its_log_is_noticed_and_nothing_new_is_skipped(
     broker = start_broker(port)
     try:
         await create_topics(configured)
-        async with running_stack(configured) as (ingest, scoring):
+        async with ingest_and_scoring(configured) as (ingest, scoring):
             for n in range(3):
                 assert (
                     await ingest.post("/v1/events", json=visit(f"before-{n}@example.com"))
@@ -84,7 +56,7 @@ async def test_a_broker_that_lost_its_log_is_noticed_and_nothing_new_is_skipped(
 
         broker = start_broker(port)  # same address, empty memory: offsets start at 0 again
         await create_topics(configured)
-        async with running_stack(configured) as (ingest, scoring):
+        async with ingest_and_scoring(configured) as (ingest, scoring):
             # More records than before, so every stored offset is inside the new log:
             # only the partition markers can tell the logs apart.
             emails = [f"after-{n}@example.com" for n in range(30)]
@@ -109,7 +81,7 @@ async def test_decay_below_a_threshold_is_found_by_a_timer(
     configured = settings.model_copy(
         update={"database_url": database_url, "definitions_path": fast_decay}
     )
-    async with running_stack(configured) as (ingest, scoring):
+    async with ingest_and_scoring(configured) as (ingest, scoring):
         assert (
             await ingest.post("/v1/events", json=visit("warm-up@example.com"))
         ).status_code == 202

@@ -1,0 +1,69 @@
+"""The services wired together for tests: in-process, or served on loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from services.ingest.bootstrap import create_app as create_ingest
+from services.router.bootstrap import create_app as create_router
+from services.scoring.bootstrap import create_app as create_scoring
+from shared.settings import Settings
+from tests.conftest import TEST_ADMIN_KEY
+from tests.serving import served
+
+ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+API_KEY = {"X-API-Key": "all-channels-key"}
+
+
+@asynccontextmanager
+async def ingest_and_scoring(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Ingest and scoring in-process (clients already carry the API key / admin key)."""
+    ingest, scoring = create_ingest(settings), create_scoring(settings)
+    async with (
+        LifespanManager(ingest) as ingest_app,
+        LifespanManager(scoring) as scoring_app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=ingest_app.app),
+            base_url="http://ingest",
+            headers=API_KEY,
+        ) as ingest_client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=scoring_app.app),
+            base_url="http://scoring",
+            headers=ADMIN,
+        ) as scoring_client,
+    ):
+        yield ingest_client, scoring_client
+
+
+@dataclass
+class ServedStack:
+    ingest: httpx.AsyncClient
+    router: httpx.AsyncClient
+    router_url: str
+    broker: str
+
+
+@asynccontextmanager
+async def served_stack(settings: Settings, *, routers: int = 1) -> AsyncIterator[ServedStack]:
+    """All three services on loopback ports (several routers share one group and schema)."""
+    async with AsyncExitStack() as stack:
+        ingest_url = await stack.enter_async_context(served(create_ingest(settings)))
+        await stack.enter_async_context(served(create_scoring(settings)))
+        router_urls = [
+            await stack.enter_async_context(served(create_router(settings))) for _ in range(routers)
+        ]
+        ingest = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=ingest_url, headers=API_KEY)
+        )
+        router = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=router_urls[0], timeout=10)
+        )
+        yield ServedStack(ingest, router, router_urls[0], settings.require_broker())
