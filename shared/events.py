@@ -235,6 +235,10 @@ class DeadLetter(FrozenModel):
     original_value_base64: str
 
 
+class DeadLetterRecorded(CloudEvent[DeadLetter]):
+    """A record a consumer could not handle, on the dead-letter topic."""
+
+
 class LeadProfile(FrozenModel):
     """What is known of the person behind a lead, as the router needs it for assignment."""
 

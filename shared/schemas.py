@@ -8,8 +8,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from shared.events import (
-    CloudEvent,
-    DeadLetter,
+    DeadLetterRecorded,
     HandoffRecorded,
     Interaction,
     InteractionRecorded,
@@ -27,11 +26,6 @@ from shared.topics import (
     SALES_ACTIONS,
     Topic,
 )
-
-
-class DeadLetterRecorded(CloudEvent[DeadLetter]):
-    """A record a consumer could not handle, on a `.dlq` topic."""
-
 
 _PAYLOADS: dict[str, type[BaseModel]] = {
     INTERACTIONS.name: InteractionRecorded,

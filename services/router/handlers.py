@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,10 +34,10 @@ from services.router.domain import (
 )
 from services.router.tables import consumer_offsets, outbox, reps, sales_actions, sla_timers
 from shared.consumer import Batch, save_positions
+from shared.deadletter import dead_letter_rows, read_records
 from shared.definitions import LoadedDefinitions
 from shared.definitions.model import Routing, grade_ranks
 from shared.events import (
-    LOG_STARTED_TYPE,
     CloudEvent,
     HandoffRecorded,
     LeadReturnedToNurture,
@@ -79,19 +79,16 @@ class RouterService:
 
     async def handle_lifecycle(self, batch: Batch) -> None:
         """Route every lead scoring hands off; one transaction with the stored offsets."""
-        changes: list[tuple[str, LeadStageChanged]] = []
-        for record in batch.records:
-            try:
-                event = LifecycleRecorded.model_validate_json(record.value or b"")
-            except ValidationError:
-                if LOG_STARTED_TYPE.encode() not in (record.value or b""):
-                    log.warning(
-                        "unreadable lifecycle record skipped", extra={"offset": record.offset}
-                    )
-                continue
-            if event.source != SOURCE and isinstance(event.data, LeadStageChanged):
-                changes.append((event.id, event.data))
+        events, dead = read_records(
+            batch.records, LifecycleRecorded, expected="a lifecycle event", source=SOURCE
+        )
+        changes = [
+            (event.id, event.data)
+            for event in events
+            if event.source != SOURCE and isinstance(event.data, LeadStageChanged)
+        ]
         async with self.engine.begin() as connection:
+            await add_to_outbox(connection, outbox, dead_letter_rows(dead))
             new = await repository.first_time(connection, (event_id for event_id, _ in changes))
             for event_id, change in changes:
                 if event_id in new and change.is_hand_off:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import ConsumerRecord
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.scoring import metrics, repository
@@ -29,12 +26,9 @@ from services.scoring.domain import (
 from services.scoring.identity import identity_keys, resolve_identities
 from services.scoring.tables import consumer_offsets, decay_timers, outbox
 from shared.consumer import Batch, save_positions
+from shared.deadletter import dead_letter_rows, read_records
 from shared.definitions import LoadedDefinitions
 from shared.events import (
-    DEAD_LETTER_TYPE,
-    LOG_STARTED_TYPE,
-    CloudEvent,
-    DeadLetter,
     InteractionRecorded,
     LeadProfile,
     LeadStageChanged,
@@ -46,7 +40,7 @@ from shared.events import (
 from shared.failpoints import failpoint
 from shared.outbox import add_to_outbox, outbox_row
 from shared.plumbing import claim_due
-from shared.topics import INTERACTIONS_DLQ, LIFECYCLE, NURTURE
+from shared.topics import LIFECYCLE, NURTURE
 
 log = logging.getLogger(__name__)
 
@@ -58,68 +52,16 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def decode(
-    records: Iterable[ConsumerRecord],
-) -> tuple[list[InteractionRecorded], list[CloudEvent[DeadLetter]]]:
-    """Interactions from raw records; what cannot be read becomes a dead letter with the reason."""
-    recorded: list[InteractionRecorded] = []
-    dead: list[CloudEvent[DeadLetter]] = []
-    for record in records:
-        try:
-            event = InteractionRecorded.model_validate_json(record.value or b"")
-        except ValidationError as error:
-            if b'"' + LOG_STARTED_TYPE.encode() + b'"' in (record.value or b""):
-                continue  # the partition's marker, not an interaction
-            dead.append(
-                _dead_letter(
-                    record,
-                    f"not an interaction: {error.errors()[0]['msg']} "
-                    f"at {'.'.join(map(str, error.errors()[0]['loc']))}",
-                )
-            )
-            continue
-        recorded.append(event)
-    return recorded, dead
-
-
-def _dead_letter(record: ConsumerRecord, reason: str) -> CloudEvent[DeadLetter]:
-    return CloudEvent[DeadLetter](
-        id=f"dlq:{record.topic}:{record.partition}:{record.offset}",
-        source=SOURCE,
-        type=DEAD_LETTER_TYPE,
-        time=datetime.now(UTC),
-        subject=f"{record.topic}/{record.partition}/{record.offset}",
-        data=DeadLetter(
-            error=reason,
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            original_key=(record.key or b"").decode(errors="replace") or None,
-            original_value_base64=base64.b64encode(record.value or b"").decode(),
-        ),
-    )
-
-
-def _returns(records: Iterable[ConsumerRecord]) -> list[dict[str, Any]]:
-    """Rows of the returns sales made (`lead.nurture`); unreadable records are skipped."""
-    rows = []
-    for record in records:
-        try:
-            event = NurtureRecorded.model_validate_json(record.value or b"")
-        except ValidationError:
-            continue  # the partition marker, or a record no consumer of ours wrote
-        returned = event.data
-        rows.append(
-            {
-                "event_id": event.id,
-                "lead_id": returned.lead_id,
-                "returned_at": returned.returned_at,
-                "stage": returned.stage,
-                "resets_score": returned.action == "reset_score",
-                "eligible_again_at": returned.eligible_again_at,
-            }
-        )
-    return rows
+def _return_row(event: NurtureRecorded) -> dict[str, Any]:
+    returned = event.data
+    return {
+        "event_id": event.id,
+        "lead_id": returned.lead_id,
+        "returned_at": returned.returned_at,
+        "stage": returned.stage,
+        "resets_score": returned.action == "reset_score",
+        "eligible_again_at": returned.eligible_again_at,
+    }
 
 
 def _interaction_row(event: InteractionRecorded, lead_id: str) -> dict[str, Any]:
@@ -156,19 +98,23 @@ class ScoringService:
     async def handle_interactions(self, batch: Batch) -> None:
         """Store unseen interactions and returns from sales, re-score their leads, queue what
         changed: one transaction with the consumed offsets."""
-        returned = [r for r in batch.records if r.topic == NURTURE.name]
-        recorded, dead = decode(r for r in batch.records if r.topic != NURTURE.name)
+        recorded, dead = read_records(
+            (r for r in batch.records if r.topic != NURTURE.name),
+            InteractionRecorded,
+            expected="an interaction",
+            source=SOURCE,
+        )
+        returned, unreadable = read_records(
+            (r for r in batch.records if r.topic == NURTURE.name),
+            NurtureRecorded,
+            expected="a return to nurture",
+            source=SOURCE,
+        )
+        dead += unreadable
         started = time.perf_counter()
         async with self.engine.begin() as connection:
-            await self._apply(connection, recorded, _returns(returned))
-            await add_to_outbox(
-                connection,
-                outbox,
-                [
-                    outbox_row(letter, INTERACTIONS_DLQ.name, letter.data.original_key)
-                    for letter in dead
-                ],
-            )
+            await self._apply(connection, recorded, [_return_row(event) for event in returned])
+            await add_to_outbox(connection, outbox, dead_letter_rows(dead))
             await save_positions(connection, consumer_offsets, CONSUMER_GROUP, batch)
         failpoint("scoring.after_commit")
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)

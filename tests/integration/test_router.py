@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from shared.settings import Settings
-from shared.topics import SALES_ACTIONS
-from tests.kafka_reader import read_until
+from shared.topics import INTERACTIONS_DLQ, LIFECYCLE, SALES_ACTIONS
+from tests.kafka_reader import ReadRecord, read_until
 from tests.stacks import ADMIN, ServedStack, served_stack
 
 pytestmark = pytest.mark.integration
@@ -181,3 +182,28 @@ async def test_roster_needs_the_admin_key_and_valid_fields(stack: ServedStack) -
     assert zone.status_code == 422
     roster = (await stack.router.get("/v1/reps", headers=ADMIN)).json()
     assert all("token" not in rep for rep in roster)
+
+
+async def test_an_unreadable_lifecycle_record_goes_to_the_dlq(stack: ServedStack) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.broker)
+    await producer.start()
+    try:
+        await producer.send_and_wait(LIFECYCLE.name, b"\x00 not json", key=b"lead-x")
+    finally:
+        await producer.stop()
+
+    def letters(records: list[ReadRecord]) -> list[dict[str, Any]]:
+        return [
+            r.value["data"]
+            for r in records
+            if r.value.get("type") == "leadflow.dead_letter"
+            and r.value["data"]["source_topic"] == LIFECYCLE.name
+        ]
+
+    dead = await read_until(stack.broker, INTERACTIONS_DLQ.name, lambda rs: bool(letters(rs)))
+    [letter] = letters(dead)
+    assert letter["original_key"] == "lead-x"
+    assert letter["error"].startswith("not a lifecycle event")
+    await demo_request(stack.ingest, "still-routed@madrid-co.es", country="ES")
+    rep, token = await new_rep(stack.router, "Paula", team="emea", capacity=5)
+    assert len(await queue_of(stack.router, rep, token, 1)) == 1  # the router went on
