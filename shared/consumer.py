@@ -190,6 +190,7 @@ class StoredOffsetConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             # A member that died (kill -9) holds its partitions until this expires; the
             # broker's minimum (group.min.session.timeout.ms) is 6 s by default.
             session_timeout_ms=6_000,

@@ -111,6 +111,8 @@ class OutboxRelay:
         """Publish until `stopping` is set; errors are logged and retried, never fatal."""
         rounds = 0
         while not stopping.is_set():
+            # Cleared before looking, so a commit during this round wakes the next one.
+            self._wakeup.clear()
             try:
                 published = await self.publish_pending()
                 rounds += 1
@@ -123,6 +125,5 @@ class OutboxRelay:
                 await asyncio.sleep(1)
                 continue
             if published == 0:
-                self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL_SECONDS)

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1, validation_alias="LEADFLOW_TOPIC_REPLICATION")
     # The embedded broker has no InitProducerId; a real Kafka cluster should turn this on.
     kafka_idempotence: bool = Field(default=False, validation_alias="LEADFLOW_KAFKA_IDEMPOTENCE")
+    # The embedded broker answers a fetch only after this wait even when records are there.
+    fetch_max_wait_ms: int = Field(
+        default=10, ge=1, le=5_000, validation_alias="LEADFLOW_KAFKA_FETCH_MAX_WAIT_MS"
+    )
     publish_timeout_seconds: float = Field(
         default=4.0, gt=0, le=30, validation_alias="LEADFLOW_PUBLISH_TIMEOUT_SECONDS"
     )

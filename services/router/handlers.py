@@ -82,16 +82,16 @@ class RouterService:
         events, dead = read_records(
             batch.records, LifecycleRecorded, expected="a lifecycle event", source=SOURCE
         )
-        changes = [
+        hand_offs = [
             (event.id, event.data)
             for event in events
-            if event.source != SOURCE and isinstance(event.data, LeadStageChanged)
+            if isinstance(event.data, LeadStageChanged) and event.data.is_hand_off
         ]
         async with self.engine.begin() as connection:
             await add_to_outbox(connection, outbox, dead_letter_rows(dead))
-            new = await repository.first_time(connection, (event_id for event_id, _ in changes))
-            for event_id, change in changes:
-                if event_id in new and change.is_hand_off:
+            new = await repository.first_time(connection, (event_id for event_id, _ in hand_offs))
+            for event_id, change in hand_offs:
+                if event_id in new:
                     await self._hand_off(connection, change)
             await save_positions(connection, consumer_offsets, CONSUMER_GROUP, batch)
         self.on_committed()
