@@ -189,3 +189,37 @@ def whatif(
 
     with _definitions_problems_reported():
         asyncio.run(run(_settings(), candidate))
+
+
+@app.command()
+def demo(
+    minutes: Annotated[float, typer.Option(min=0.1, max=60, help="how long to run")] = 1.0,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same people")] = 7,
+) -> None:
+    """Send a realistic stream over all four channels to a running `leadflow up`; act as reps."""
+    from leadflow.demo import DemoError, run_demo
+    from leadflow.stack import CREDENTIALS_FILE
+
+    settings = Settings()
+    running = read_stack_file(settings.state_dir)
+    credentials_file = settings.state_dir / CREDENTIALS_FILE
+    if not running or not credentials_file.exists():
+        typer.echo("no running stack found: start one with `make run` (leadflow up)", err=True)
+        raise typer.Exit(1)
+    credentials = json.loads(credentials_file.read_text())
+    try:
+        asyncio.run(
+            run_demo(
+                running["ingest_url"],
+                running["router_url"],
+                next(iter(credentials["api_keys"])),
+                credentials["admin_key"],
+                minutes=minutes,
+                seed=seed,
+                echo=typer.echo,
+                scoring_url=running.get("scoring_url"),
+            )
+        )
+    except DemoError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None

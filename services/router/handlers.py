@@ -6,13 +6,15 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.router import metrics, repository
@@ -56,6 +58,7 @@ from shared.topics import HANDOFFS, LIFECYCLE, NURTURE, SALES_ACTIONS
 log = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "leadflow-router"
+ROUTING_LOCK = zlib.crc32(b"leadflow.router.routing")
 SOURCE = "/router"
 
 
@@ -69,6 +72,18 @@ class RouterService:
     loaded: LoadedDefinitions
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     on_committed: Callable[[], None] = field(default=lambda: None)
+
+    @asynccontextmanager
+    async def routing_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that may move leads between reps.
+
+        Such transactions run one at a time across all router instances (an advisory lock
+        taken before any row lock): no rep is ever overbooked by two routers, and no two
+        transactions can lock reps and leads in opposite orders and deadlock.
+        """
+        async with self.engine.begin() as connection:
+            await connection.execute(select(func.pg_advisory_xact_lock(ROUTING_LOCK)))
+            yield connection
 
     @property
     def routing(self) -> Routing:
@@ -87,7 +102,7 @@ class RouterService:
             for event in events
             if isinstance(event.data, LeadStageChanged) and event.data.is_hand_off
         ]
-        async with self.engine.begin() as connection:
+        async with self.routing_transaction() as connection:
             await add_to_outbox(connection, outbox, dead_letter_rows(dead))
             new = await repository.first_time(connection, (event_id for event_id, _ in hand_offs))
             for event_id, change in hand_offs:
@@ -252,7 +267,7 @@ class RouterService:
 
     async def handle_due_slas(self, limit: int = 100) -> int:
         """A missed SLA reassigns the lead; the last allowed miss escalates to the manager."""
-        async with self.engine.begin() as connection:
+        async with self.routing_transaction() as connection:
             due = await claim_due(connection, sla_timers, self.clock(), limit)
             for lead_id in due:
                 await self._breach(connection, lead_id)
@@ -283,7 +298,7 @@ class RouterService:
     ) -> dict[str, Any]:
         """Apply a rep's action to their lead: store it, emit it, move the stage."""
         definitions = self.loaded.definitions
-        async with self.engine.begin() as connection:
+        async with self.routing_transaction() as connection:
             lead = await repository.lead_for_update(connection, lead_id)
             if lead is None:
                 raise LeadNotFound(lead_id)
@@ -408,7 +423,7 @@ class RouterService:
     async def create_rep(self, values: dict[str, Any]) -> tuple[str, str]:
         """Add a rep; answer their id and bearer token (shown once, stored only as a hash)."""
         rep_id, token = str(uuid.uuid4()), f"rep-{secrets.token_urlsafe(24)}"
-        async with self.engine.begin() as connection:
+        async with self.routing_transaction() as connection:
             await connection.execute(
                 insert(reps).values(id=rep_id, token_hash=token_hash(token), **values)
             )
@@ -418,7 +433,7 @@ class RouterService:
 
     async def update_rep(self, rep_id: str, values: dict[str, Any]) -> None:
         """Change a rep (capacity, availability, team...); deactivating hands their leads on."""
-        async with self.engine.begin() as connection:
+        async with self.routing_transaction() as connection:
             result = await connection.execute(
                 update(reps).where(reps.c.id == rep_id).values(**values)
             )

@@ -33,7 +33,7 @@ def follow_up(service: RouterService) -> Loop:
     async def watch(stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             breaches = await service.handle_due_slas()
-            async with service.engine.begin() as connection:
+            async with service.routing_transaction() as connection:
                 assigned = await service.drain_queue(connection)
             if assigned:
                 service.on_committed()

@@ -1,0 +1,74 @@
+"""`leadflow demo` against the three services: hand-offs, queues and nurture returns happen."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from leadflow.demo import REASONS, run_demo
+from services.ingest.bootstrap import create_app as create_ingest
+from services.router.bootstrap import create_app as create_router
+from services.scoring.bootstrap import create_app as create_scoring
+from shared.settings import Settings
+from tests.conftest import TEST_ADMIN_KEY
+from tests.kafka_reader import ReadRecord, read_until
+from tests.serving import served
+
+pytestmark = pytest.mark.e2e
+
+ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+
+
+async def test_the_demo_shows_hand_offs_queues_and_nurture_returns(
+    settings: Settings, database_url: str
+) -> None:
+    configured = settings.model_copy(update={"database_url": database_url})
+    lines: list[str] = []
+    async with (
+        served(create_ingest(configured)) as ingest_url,
+        served(create_scoring(configured)) as scoring_url,
+        served(create_router(configured)) as router_url,
+    ):
+        summary = await run_demo(
+            ingest_url,
+            router_url,
+            "all-channels-key",
+            TEST_ADMIN_KEY,
+            minutes=0.3,
+            seed=7,
+            echo=lines.append,
+            scoring_url=scoring_url,
+            run_tag="t1",
+        )
+        async with httpx.AsyncClient(base_url=router_url) as router:
+            roster = (await router.get("/v1/reps", headers=ADMIN)).json()
+
+    refused = [line for line in lines if re.match(r"! .*: [45]\d\d ", line)]
+    assert not refused, lines  # every request the demo makes is one the services accept
+    assert summary.people == 200
+    assert summary.interactions_sent > 900
+    assert summary.interactions_refused == 0
+    assert summary.reps_created == 8
+    assert {rep["team"] for rep in roster} == {"enterprise", "dach", "emea", "americas"}
+    assert summary.handoffs > 0
+    assert summary.leads_seen > 0
+    assert summary.queued > 0  # small capacities: some leads wait...
+    assert summary.assigned_from_queue > 0  # ...until a reject or a close frees a place
+    assert summary.accepted > 0
+    assert summary.rejected > 0
+    assert "sent back to nurture" in "\n".join(lines)
+
+    def returns(records: list[ReadRecord]) -> list[ReadRecord]:
+        return [r for r in records if r.value["type"] == "leadflow.nurture.returned"]
+
+    nurture = returns(
+        await read_until(
+            configured.require_broker(),
+            "lead.nurture",
+            lambda records: len(returns(records)) >= summary.rejected,
+        )
+    )
+    assert len(nurture) == summary.rejected
+    assert {record.value["data"]["reason"] for record in nurture} <= set(REASONS) | {"student"}
