@@ -35,6 +35,18 @@ FREE_MAIL_DOMAINS = frozenset(
 )
 
 
+# Sales regions by ISO 3166 country code, for territories drawn by region.
+REGIONS: dict[str, list[str]] = {
+    "EMEA": (  # noqa: SIM905 - a table people can read
+        "AT BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LI LT LU LV MT NL NO PL PT "
+        "RO SE SI SK AE SA IL TR ZA EG NG KE MA QA"
+    ).split(),
+    "AMER": "US CA MX BR AR CL CO PE UY".split(),  # noqa: SIM905
+    "APAC": "AU NZ JP KR CN HK TW SG MY TH ID PH VN IN".split(),  # noqa: SIM905
+}
+REGION_OF = {country: region for region, countries in REGIONS.items() for country in countries}
+
+
 @dataclass(frozen=True)
 class Rep:
     id: str
@@ -81,6 +93,8 @@ def territory_matches(team: Team, lead: LeadToRoute) -> bool:
     """A lead is in a team's territory if it meets every criterion the territory sets."""
     territory = team.territory
     if territory.countries and lead.country not in territory.countries:
+        return False
+    if territory.regions and REGION_OF.get(lead.country or "") not in territory.regions:
         return False
     if territory.industries and (lead.industry or "").lower() not in {
         i.lower() for i in territory.industries

@@ -20,6 +20,7 @@ from services.router.domain import (
     missing_requirements,
     sla_deadline,
     team_for,
+    territory_matches,
 )
 from shared.definitions import load_definitions
 
@@ -126,6 +127,15 @@ def test_strategies_pick_the_expected_rep() -> None:
 def test_nobody_free_means_the_lead_is_queued() -> None:
     full = [rep(1, open_leads=5), rep(2, active=False)]
     assert choose_rep(LeadToRoute("l", "A"), TEAMS["dach"], full, MONDAY_NOON) is None
+
+
+def test_a_territory_can_be_a_region() -> None:
+    from shared.definitions.model import Team, Territory
+
+    apac = Team(key="apac", name="APAC", manager="m", territory=Territory(regions=("APAC",)))
+    assert territory_matches(apac, LeadToRoute("l", "A", country="JP"))
+    assert not territory_matches(apac, LeadToRoute("l", "A", country="DE"))
+    assert not territory_matches(apac, LeadToRoute("l", "A"))
 
 
 def test_territories_and_working_hours() -> None:
