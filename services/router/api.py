@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from services.router import repository
+from services.router.actions import SalesDesk
 from services.router.domain import (
     ActionNotAllowed,
     LeadNotFound,
@@ -24,7 +25,6 @@ from services.router.domain import (
     RepNotFound,
     UnknownReason,
 )
-from services.router.handlers import RouterService
 from services.router.tables import reps
 from shared.auth import bearer_token, require_admin, same_secret
 from shared.problems import InvalidField, ProblemError, problem_responses
@@ -32,12 +32,12 @@ from shared.problems import InvalidField, ProblemError, problem_responses
 STREAM_POLL_SECONDS = 0.2
 
 
-async def get_service(request: Request) -> RouterService:
-    service: RouterService = request.app.state.router
+async def get_service(request: Request) -> SalesDesk:
+    service: SalesDesk = request.app.state.desk
     return service
 
 
-Service = Annotated[RouterService, Depends(get_service)]
+Service = Annotated[SalesDesk, Depends(get_service)]
 
 
 class Caller(BaseModel):
@@ -111,8 +111,8 @@ class CreatedRep(RepView):
     token: str = Field(description="the rep's bearer token: shown only now")
 
 
-def _known_team(service: RouterService, team: str | None) -> None:
-    teams = [t.key for t in service.routing.teams]
+def _known_team(service: SalesDesk, team: str | None) -> None:
+    teams = [t.key for t in service.router.routing.teams]
     if team is not None and team not in teams:
         raise ProblemError(
             422,
@@ -121,8 +121,8 @@ def _known_team(service: RouterService, team: str | None) -> None:
         )
 
 
-async def _rep_views(service: RouterService, rep_id: str | None = None) -> list[RepView]:
-    async with service.engine.connect() as connection:
+async def _rep_views(service: SalesDesk, rep_id: str | None = None) -> list[RepView]:
+    async with service.router.engine.connect() as connection:
         query = select(reps).order_by(reps.c.name)
         if rep_id is not None:
             query = query.where(reps.c.id == rep_id)
@@ -145,7 +145,7 @@ admin = APIRouter(dependencies=[Depends(require_admin)], responses=problem_respo
 async def create_rep(service: Service, body: NewRep) -> CreatedRep:
     _known_team(service, body.team)
     values = body.model_dump(exclude_none=True)
-    values.setdefault("capacity", service.routing.default_capacity)
+    values.setdefault("capacity", service.router.routing.default_capacity)
     rep_id, token = await service.create_rep(values)
     [view] = await _rep_views(service, rep_id)
     return CreatedRep(**view.model_dump(), token=token)
@@ -198,7 +198,7 @@ class QueuedLead(BaseModel):
 async def rep_queue(service: Service, caller: CallerDep, rep_id: uuid.UUID) -> list[QueuedLead]:
     if not caller.admin and caller.rep_id != str(rep_id):
         raise ProblemError(403, "a rep sees only their own queue")
-    async with service.engine.connect() as connection:
+    async with service.router.engine.connect() as connection:
         rows = await repository.open_leads_of(connection, str(rep_id))
     return [
         QueuedLead(
@@ -244,7 +244,7 @@ class ActionResult(BaseModel):
 
 
 async def _act(
-    service: RouterService, caller: Caller, lead_id: uuid.UUID, action: str, details: dict[str, Any]
+    service: SalesDesk, caller: Caller, lead_id: uuid.UUID, action: str, details: dict[str, Any]
 ) -> ActionResult:
     if caller.rep_id is None:
         raise ProblemError(403, "only the rep who owns the lead acts on it")
@@ -354,7 +354,7 @@ async def handoff_stream(
         seq = last_event_id or 0
         yield "retry: 1000\n\n"
         while not await request.is_disconnected():
-            async with service.engine.connect() as connection:
+            async with service.router.engine.connect() as connection:
                 rows = await repository.handoffs_after(
                     connection, seq, str(rep) if rep else None, team
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.router.actions import SalesDesk
 from services.router.api import router
 from services.router.handlers import RouterService
 from services.router.loops import follow_up, lifecycle_consumer
@@ -41,5 +42,5 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         loops=loops,
         background=background,
     )
-    app.state.router = service
+    app.state.desk = SalesDesk(service)
     return app

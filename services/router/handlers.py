@@ -4,37 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.router import metrics, repository
 from services.router.domain import (
-    ActionNotAllowed,
-    LeadNotFound,
     LeadToRoute,
-    MissingRequirements,
-    NotYourLead,
-    RepNotFound,
-    UnknownReason,
     account_domain,
-    action_stages,
-    allowed_actions,
     choose_rep,
-    missing_requirements,
     sla_deadline,
     team_for,
 )
-from services.router.tables import consumer_offsets, outbox, reps, sales_actions, sla_timers
+from services.router.tables import consumer_offsets, outbox, sla_timers
 from shared.consumer import Batch, save_positions
 from shared.deadletter import dead_letter_rows, read_records
 from shared.definitions import LoadedDefinitions
@@ -42,18 +32,13 @@ from shared.definitions.model import Routing, grade_ranks
 from shared.events import (
     CloudEvent,
     HandoffRecorded,
-    LeadReturnedToNurture,
     LeadRouted,
     LeadStageChanged,
     LifecycleRecorded,
-    NurtureRecorded,
-    SalesActionEnvelope,
-    SalesActionRecorded,
-    lifecycle_type,
 )
 from shared.outbox import add_to_outbox, outbox_row
 from shared.plumbing import claim_due
-from shared.topics import HANDOFFS, LIFECYCLE, NURTURE, SALES_ACTIONS
+from shared.topics import HANDOFFS
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +129,9 @@ class RouterService:
                 "definitions_version": self.loaded.version,
             },
         )
-        await self._assign(connection, change.lead_id, kind="assigned")
+        await self.assign(connection, change.lead_id, kind="assigned")
 
-    async def _assign(
+    async def assign(
         self,
         connection: AsyncConnection,
         lead_id: str,
@@ -184,7 +169,7 @@ class RouterService:
             )
             await repository.set_sla_timer(connection, lead_id, None)
             if lead.status != "queued" or kind == "assigned":
-                await self._routed(
+                await self.record_routing(
                     connection, lead, "queued", None, "no rep in the team can take it now", None
                 )
             return False
@@ -200,10 +185,10 @@ class RouterService:
         await repository.mark_assigned(connection, choice.rep_id, now)
         await repository.claim_account(connection, lead.account_domain, choice.rep_id)
         await repository.set_sla_timer(connection, lead_id, deadline)
-        await self._routed(connection, lead, kind, choice.rep_id, choice.reason, deadline)
+        await self.record_routing(connection, lead, kind, choice.rep_id, choice.reason, deadline)
         return True
 
-    async def _routed(
+    async def record_routing(
         self,
         connection: AsyncConnection,
         lead: Row[Any],
@@ -225,7 +210,7 @@ class RouterService:
             escalated_to=escalated_to,
             occurred_at=self.clock(),
         )
-        envelope = self._envelope(HandoffRecorded, f"leadflow.handoff.{kind}", lead.id, routed)
+        envelope = self.envelope(HandoffRecorded, f"leadflow.handoff.{kind}", lead.id, routed)
         metrics.HANDOFFS.labels(kind).inc()
         await add_to_outbox(connection, outbox, [outbox_row(envelope, HANDOFFS.name, lead.id)])
         await repository.log_handoff(
@@ -240,7 +225,7 @@ class RouterService:
             },
         )
 
-    def _envelope(
+    def envelope(
         self, kind: type[CloudEvent[Any]], event_type: str, subject: str, data: BaseModel
     ) -> Any:
         return kind(
@@ -260,7 +245,7 @@ class RouterService:
         waiting.sort(key=lambda lead: (ranks.get(lead.grade or "", len(ranks)), lead.queued_at))
         assigned = 0
         for lead in waiting:
-            assigned += await self._assign(connection, lead.id, kind="assigned")
+            assigned += await self.assign(connection, lead.id, kind="assigned")
         return assigned
 
     # -- follow-up -------------------------------------------------------------------
@@ -287,169 +272,8 @@ class RouterService:
             manager = team.manager if team else None
             await repository.save_lead(connection, lead_id, escalated_to=manager)
             reason = f"SLA missed {breaches} times; escalated to {manager}"
-            await self._routed(connection, lead, "escalated", lead.rep_id, reason, None, manager)
+            await self.record_routing(
+                connection, lead, "escalated", lead.rep_id, reason, None, manager
+            )
             return
-        await self._assign(connection, lead_id, kind="reassigned", exclude=frozenset({lead.rep_id}))
-
-    # -- sales actions -----------------------------------------------------------------
-
-    async def act(
-        self, rep_id: str, lead_id: str, action: str, details: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Apply a rep's action to their lead: store it, emit it, move the stage."""
-        definitions = self.loaded.definitions
-        async with self.routing_transaction() as connection:
-            lead = await repository.lead_for_update(connection, lead_id)
-            if lead is None:
-                raise LeadNotFound(lead_id)
-            if lead.rep_id != rep_id:
-                raise NotYourLead(lead_id)
-            allowed = allowed_actions(definitions, lead.stage, lead.status)
-            if action not in allowed:
-                raise ActionNotAllowed(action, lead.stage, allowed)
-            missing = missing_requirements(definitions, action, details)
-            if missing:
-                raise MissingRequirements(missing)
-            if action == "reject":
-                target = await self._return_to_nurture(connection, lead, details)
-            else:
-                target = action_stages(definitions).get(action, lead.stage)
-                await self._move(connection, lead, action, target, details)
-            fact = SalesActionRecorded(
-                action=action,
-                lead_id=lead_id,
-                rep_id=rep_id,
-                from_stage=lead.stage,
-                to_stage=target,
-                details=details,
-                occurred_at=self.clock(),
-            )
-            envelope = self._envelope(
-                SalesActionEnvelope, f"leadflow.sales.{action}", lead_id, fact
-            )
-            await connection.execute(
-                insert(sales_actions).values(
-                    event_id=envelope.id,
-                    lead_id=lead_id,
-                    rep_id=rep_id,
-                    action=action,
-                    details=details,
-                )
-            )
-            stage_changed = LeadStageChanged(
-                lead_id=lead_id,
-                from_stage=lead.stage,
-                to_stage=target,
-                is_hand_off=False,
-                reason=f"sales:{action}",
-                score=lead.score or 0.0,
-                grade=lead.grade or "",
-                occurred_at=self.clock(),
-                caused_by=envelope.id,
-                profile=lead.profile,
-            )
-            lifecycle = self._envelope(
-                LifecycleRecorded, lifecycle_type(stage_changed), lead_id, stage_changed
-            )
-            await add_to_outbox(
-                connection,
-                outbox,
-                [
-                    outbox_row(envelope, SALES_ACTIONS.name, lead_id),
-                    outbox_row(lifecycle, LIFECYCLE.name, lead_id),
-                ],
-            )
-            if action in ("reject", "won", "lost"):
-                await self.drain_queue(connection)
-        metrics.SALES_ACTIONS.labels(action).inc()
-        self.on_committed()
-        return {"lead_id": lead_id, "action": action, "stage": target}
-
-    async def _move(
-        self,
-        connection: AsyncConnection,
-        lead: Row[Any],
-        action: str,
-        target: str,
-        details: dict[str, Any],
-    ) -> None:
-        values: dict[str, Any] = {"stage": target}
-        if action == "accept":
-            values |= {"status": "accepted", "accepted_at": self.clock()}
-            await repository.set_sla_timer(connection, lead.id, None)
-            routed = "accepted"
-        else:
-            routed = None
-        if action in ("won", "lost"):
-            values |= {"status": "closed", "amount": details.get("amount")}
-        if details:
-            values["qualification"] = {**lead.qualification, **details}
-        await repository.save_lead(connection, lead.id, **values)
-        if routed:
-            await self._routed(connection, lead, routed, lead.rep_id, "the rep accepted", None)
-
-    async def _return_to_nurture(
-        self, connection: AsyncConnection, lead: Row[Any], details: dict[str, Any]
-    ) -> str:
-        nurture = self.loaded.definitions.nurture
-        reasons = nurture.reasons if nurture else {}
-        key = str(details.get("reason", ""))
-        reason = reasons.get(key)
-        if reason is None:
-            raise UnknownReason(key, sorted(reasons))
-        now = self.clock()
-        eligible = (
-            None if reason.action == "disqualify" else now + timedelta(days=reason.cool_off_days)
-        )
-        await repository.save_lead(connection, lead.id, status="returned", stage=reason.stage)
-        await repository.set_sla_timer(connection, lead.id, None)
-        returned = LeadReturnedToNurture(
-            lead_id=lead.id,
-            reason=key,
-            reason_label=reason.label,
-            action=reason.action,
-            stage=reason.stage,
-            rep_id=lead.rep_id,
-            track=reason.track,
-            returned_at=now,
-            eligible_again_at=eligible,
-        )
-        envelope = self._envelope(NurtureRecorded, "leadflow.nurture.returned", lead.id, returned)
-        await add_to_outbox(connection, outbox, [outbox_row(envelope, NURTURE.name, lead.id)])
-        return reason.stage
-
-    # -- roster ------------------------------------------------------------------------
-
-    async def create_rep(self, values: dict[str, Any]) -> tuple[str, str]:
-        """Add a rep; answer their id and bearer token (shown once, stored only as a hash)."""
-        rep_id, token = str(uuid.uuid4()), f"rep-{secrets.token_urlsafe(24)}"
-        async with self.routing_transaction() as connection:
-            await connection.execute(
-                insert(reps).values(id=rep_id, token_hash=token_hash(token), **values)
-            )
-            await self.drain_queue(connection)
-        self.on_committed()
-        return rep_id, token
-
-    async def update_rep(self, rep_id: str, values: dict[str, Any]) -> None:
-        """Change a rep (capacity, availability, team...); deactivating hands their leads on."""
-        async with self.routing_transaction() as connection:
-            result = await connection.execute(
-                update(reps).where(reps.c.id == rep_id).values(**values)
-            )
-            if result.rowcount == 0:
-                raise RepNotFound(rep_id)
-            if values.get("active") is False:
-                for lead in await repository.open_leads_of(connection, rep_id):
-                    await repository.save_lead(connection, lead.id, status="queued")
-                    await self._assign(
-                        connection, lead.id, kind="reassigned", exclude=frozenset({rep_id})
-                    )
-            await self.drain_queue(connection)
-        self.on_committed()
-
-    async def rep_for_token(self, token: str) -> str | None:
-        async with self.engine.connect() as connection:
-            return await connection.scalar(
-                select(reps.c.id).where(reps.c.token_hash == token_hash(token), reps.c.active)
-            )
+        await self.assign(connection, lead_id, kind="reassigned", exclude=frozenset({lead.rep_id}))
