@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring import repository
@@ -57,6 +58,20 @@ class LeadPage(BaseModel):
     next_cursor: str | None
 
 
+def _summary(row: Row[Any]) -> LeadSummary:
+    """A lead as last stored."""
+    return LeadSummary(
+        id=row.id,
+        email=row.email,
+        stage=row.stage,
+        grade=row.grade,
+        score=round(row.score, 3),
+        campaigns=list(row.campaigns),
+        last_event_time=row.last_event_time,
+        definitions_version=row.definitions_version,
+    )
+
+
 async def lead_detail(
     engine: AsyncEngine, model: ScoringModel, version: str, lead_id: str, now: datetime
 ) -> LeadDetail | None:
@@ -66,17 +81,12 @@ async def lead_detail(
         if row is None:
             return None
         history = (await repository.histories(connection, [lead_id])).get(lead_id, [])
+        returns = (await repository.returns_of(connection, [lead_id])).get(lead_id, [])
     as_of = max([now.timestamp(), *(i.time for i in history)])
-    result = evaluate(model, history, as_of, explain=True)
+    result = evaluate(model, history, as_of, returns=returns, explain=True)
     return LeadDetail(
-        id=row.id,
-        email=row.email,
-        stage=row.stage,
-        grade=result.grade,
-        score=round(result.score, 3),
-        campaigns=list(row.campaigns),
-        last_event_time=row.last_event_time,
-        definitions_version=version,
+        **_summary(row).model_dump()
+        | {"grade": result.grade, "score": round(result.score, 3), "definitions_version": version},
         engagement=round(result.engagement, 3),
         fit=result.fit,
         thresholds_met=sorted(result.thresholds_met),
@@ -122,17 +132,5 @@ async def lead_page(
         query = query.where(leads.c.id > after)
     async with engine.connect() as connection:
         rows = (await connection.execute(query)).all()
-    items = [
-        LeadSummary(
-            id=row.id,
-            email=row.email,
-            stage=row.stage,
-            grade=row.grade,
-            score=round(row.score, 3),
-            campaigns=list(row.campaigns),
-            last_event_time=row.last_event_time,
-            definitions_version=row.definitions_version,
-        )
-        for row in rows[:limit]
-    ]
+    items = [_summary(row) for row in rows[:limit]]
     return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
