@@ -85,5 +85,8 @@ def test_up_runs_the_stack_with_embedded_defaults_and_stops_cleanly(tmp_path: Pa
         assert up.wait(timeout=60) == 0
         assert not _listening(stack["ingest_url"])
         assert not _listening("http://" + stack["kafka_bootstrap_servers"])
+        service_logs = [line for line in output.read_text().splitlines() if line.startswith("{")]
+        assert service_logs, "the services wrote no log"
+        assert not [line for line in service_logs if "@example.com" in line]
     finally:
         stop_process(up)
