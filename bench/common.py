@@ -1,7 +1,8 @@
-"""What the benchmarks share: CPU accounting, the report table, the embedded broker,
-PostgreSQL for a run, a lean HTTP client.
+"""What the benchmarks share: CPU accounting, the report table, the scaffolding of a run,
+the embedded broker, PostgreSQL and a fresh database, records as ingest publishes them.
 
-Not a benchmark itself; `bench/ingest.py`, `bench/scoring.py` and `bench/e2e.py` import it.
+Not a benchmark itself; `bench/ingest.py`, `bench/scoring.py`, `bench/e2e.py` and
+`bench/whatif.py` import it (and `bench/servers.py`: the servers and the HTTP client).
 They are run as scripts (`.venv/bin/python bench/<name>.py`), so each puts the repository
 root on `sys.path` before importing `bench.common`.
 """
@@ -12,14 +13,26 @@ import asyncio
 import math
 import os
 import socket
-from contextlib import ExitStack, suppress
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.ingest.domain import Rejected, parse_interaction, record_interaction
+from shared.db import create_database, migrate, wait_until_ready
 from shared.embedded import LOCALHOST, EmbeddedBroker, start_broker, start_postgres
+from shared.events import AnyInteraction
+from shared.topics import INTERACTIONS
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,6 +113,17 @@ def render(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), rule, *(line(row) for row in rows)]).rstrip()
 
 
+def cpu_shares(shares: dict[str, float], names: Sequence[str]) -> str:
+    """`shares` (from `CpuWatch.shares`) of `names`, in that order: "12 / 80 / -"."""
+    return " / ".join(f"{shares[name]:.0f}" if name in shares else "-" for name in names)
+
+
+def versus(ours: float, theirs: float, goal: float) -> str:
+    """The ratio ours / theirs and whether it meets `goal`."""
+    ratio = ours / theirs
+    return f"{ratio:.2f} ({'meets' if ratio >= goal else 'below'} goal)"
+
+
 def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -113,7 +137,22 @@ def percentile(values: list[float], quantile: float) -> float:
     return ordered[rank - 1]
 
 
-# --- processes ----------------------------------------------------------------------------
+# --- the run ------------------------------------------------------------------------------
+
+
+@contextmanager
+def scratch() -> Iterator[tuple[ExitStack, Path]]:
+    """A temporary directory (logs, an embedded server's data) and a stack of what to stop.
+
+    The stack unwinds (stopping what was started) before the directory is removed.
+    """
+    with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as directory, ExitStack() as stack:
+        yield stack, Path(directory)
+
+
+def run_within(coroutine: Coroutine[Any, Any, T], seconds: float) -> T:
+    """Run `coroutine` in a new event loop; fail if it takes longer than `seconds`."""
+    return asyncio.run(asyncio.wait_for(coroutine, seconds))
 
 
 def start_logged_broker(stack: ExitStack, logs: Path) -> EmbeddedBroker:
@@ -170,51 +209,41 @@ async def drop_database(server_url: str, name: str) -> None:
         await engine.dispose()
 
 
-# --- a lean HTTP/1.1 client ----------------------------------------------------------------
+@asynccontextmanager
+async def fresh_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """The URL of a new database `<prefix>_<random>`, migrated; dropped on the way out."""
+    await wait_until_ready(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    database_url = await create_database(server_url, name)
+    try:
+        await asyncio.to_thread(migrate, database_url)
+        yield database_url
+    finally:
+        await drop_database(server_url, name)
 
 
-class HttpConnection:
-    """One keep-alive HTTP/1.1 connection to 127.0.0.1; parses only status and Content-Length.
-
-    An httpx.AsyncClient costs a large share of a core at a thousand requests a second,
-    which a load generator sharing the machine with the servers cannot afford.
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> HttpConnection:
-        reader, writer = await asyncio.open_connection(LOCALHOST, port, limit=1 << 20)
-        return cls(reader, writer)
-
-    async def request(self, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
-        self._writer.write(head + body)
-        header = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(header[9:12])
-        lowered = header.lower()
-        start = lowered.find(b"\r\ncontent-length:")
-        if start < 0:
-            if b"\r\ntransfer-encoding:" in lowered:
-                raise RuntimeError("chunked responses are not supported by this client")
-            return status, b""
-        start += len(b"\r\ncontent-length:")
-        length = int(lowered[start : lowered.index(b"\r\n", start)])
-        return status, await self._reader.readexactly(length)
-
-    async def close(self) -> None:
-        self._writer.close()
-        with suppress(OSError):
-            await self._writer.wait_closed()
+# --- records as ingest publishes them --------------------------------------------------------
 
 
-def request_head(
-    method: str, port: int, path: str, headers: dict[str, str] | None = None, length: int = 0
-) -> bytes:
-    """The request line and headers of a request with a JSON body of `length` bytes."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {LOCALHOST}:{port}"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    if method in {"POST", "PUT", "PATCH"}:
-        lines += ["Content-Type: application/json", f"Content-Length: {length}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+def accepted(raw: dict[str, Any]) -> AnyInteraction:
+    """`raw` as ingest parses it; the benchmark must send what ingest accepts."""
+    interaction = parse_interaction(raw)
+    if isinstance(interaction, Rejected):
+        raise RuntimeError(f"the benchmark's own event is invalid: {interaction.errors}")
+    return interaction
+
+
+def as_published(raw: dict[str, Any], received_at: datetime) -> tuple[bytes, bytes]:
+    """(value, key) of `raw` exactly as ingest's batch route would publish it."""
+    event = record_interaction(
+        accepted(raw), source="/ingest/events/batch", received_at=received_at
+    )
+    return event.model_dump_json().encode(), event.subject.encode()
+
+
+async def send_pipelined(
+    producer: AIOKafkaProducer, records: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """Send every (value, key) to `lead.interactions` without awaiting each; await them all."""
+    deliveries = [await producer.send(INTERACTIONS.name, value, key=key) for value, key in records]
+    await asyncio.gather(*deliveries)

@@ -67,14 +67,11 @@ import os
 import platform
 import random
 import secrets
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -90,20 +87,29 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.common import (
     REPO_ROOT,
     CpuWatch,
-    HttpConnection,
+    accepted,
     clean_environment,
-    drop_database,
+    cpu_shares,
+    fresh_database,
     load_average,
     percentile,
     postgres_server,
     rate,
     render,
-    request_head,
+    run_within,
+    scratch,
     start_logged_broker,
 )
-from services.ingest.domain import Rejected, parse_interaction
-from shared.db import create_database, migrate, wait_until_ready
-from shared.embedded import LOCALHOST, free_port, stop_process
+from bench.servers import (
+    HttpConnection,
+    Server,
+    get,
+    launch,
+    request_head,
+    stop_all,
+    wait_until_answering,
+)
+from shared.embedded import LOCALHOST, free_port
 from shared.kafka import admin_client, create_topics
 from shared.settings import Settings
 from shared.topics import HANDOFFS, LIFECYCLE
@@ -228,9 +234,7 @@ def check_events_valid() -> None:
     samples = [background_event(n, n, rng) for n in range(20)]
     samples.append(crossing_event("check", email_of(0), rng))
     for event in samples:
-        parsed = parse_interaction(event)
-        if isinstance(parsed, Rejected):
-            raise RuntimeError(f"the benchmark's own event is invalid: {parsed.errors}")
+        accepted(event)
 
 
 # --- the load ---------------------------------------------------------------------------------
@@ -511,7 +515,7 @@ BATCH_METRIC = "leadflow_scoring_batch_seconds"
 RECORDS_METRIC = 'leadflow_scoring_records_total{kind="interaction"}'
 
 
-async def scoring_metrics(scoring: Service) -> dict[str, float]:
+async def scoring_metrics(scoring: Server) -> dict[str, float]:
     """Scoring's batch histogram and record counter, from its /metrics page."""
     status, body = await get(scoring.port, "/metrics")
     if status != 200:
@@ -573,92 +577,30 @@ class BatchStats:
 # --- the services, as `leadflow up` starts them -----------------------------------------------
 
 
-@dataclass
-class Service:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_lines(self) -> list[str]:
-        try:
-            return self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return []
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_lines()[-lines:]) or "(empty log)"
-
-
-def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM each by its pid, all at once; SIGKILL what lingers (shared.embedded)."""
-    if processes:
-        with ThreadPoolExecutor(len(processes)) as pool:
-            list(pool.map(stop_process, processes))
-
-
 @contextmanager
-def running_services(environment: dict[str, str], logs: Path) -> Iterator[dict[str, Service]]:
+def running_services(environment: dict[str, str], logs: Path) -> Iterator[dict[str, Server]]:
     """`python -m leadflow serve <name>` for each service, each on a free port."""
     ports: list[int] = []
     while len(ports) < len(SERVICES):
         port = free_port()
         if port not in ports:
             ports.append(port)
-    processes: list[subprocess.Popen[bytes]] = []
-    services: dict[str, Service] = {}
+    services: dict[str, Server] = {}
     try:
         for name, port in zip(SERVICES, ports, strict=True):
-            log_path = logs / f"{name}.log"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "leadflow", "serve", name],
-                    cwd=REPO_ROOT,
-                    env=environment | {f"LEADFLOW_{name.upper()}_PORT": str(port)},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # stopped by us, by pid
-                )
-            processes.append(process)
-            services[name] = Service(name, port, process, log_path)
+            services[name] = launch(
+                name,
+                [sys.executable, "-m", "leadflow", "serve", name],
+                environment | {f"LEADFLOW_{name.upper()}_PORT": str(port)},
+                port,
+                logs,
+            )
         yield services
     finally:
-        stop_all(processes)
+        stop_all([service.process for service in services.values()])
 
 
-async def get(port: int, path: str) -> tuple[int, bytes]:
-    connection = await HttpConnection.open(port)
-    try:
-        async with asyncio.timeout(5):
-            return await connection.request(request_head("GET", port, path))
-    finally:
-        await connection.close()
-
-
-async def wait_ready(service: Service) -> None:
-    deadline = time.perf_counter() + STARTUP_SECONDS
-    last = "no answer"
-    while time.perf_counter() < deadline:
-        if service.process.poll() is not None:
-            raise RuntimeError(
-                f"{service.name} exited with status {service.process.returncode}:\n"
-                + service.tail()
-            )
-        try:
-            status, body = await get(service.port, "/readyz")
-            if status == 200:
-                return
-            last = f"{status} {body[:200]!r}"
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
-            last = repr(error)
-        await asyncio.sleep(0.2)
-    raise RuntimeError(
-        f"{service.name} /readyz not ready in {STARTUP_SECONDS:.0f}s: {last}\n{service.tail()}"
-    )
-
-
-async def create_reps(router: Service, admin_key: str) -> int:
+async def create_reps(router: Server, admin_key: str) -> int:
     connection = await HttpConnection.open(router.port)
     created = 0
     try:
@@ -685,7 +627,7 @@ async def create_reps(router: Service, admin_key: str) -> int:
 
 
 async def warm_up(
-    ingest: Service, observer: Observer, task: asyncio.Task[None]
+    ingest: Server, observer: Observer, task: asyncio.Task[None]
 ) -> tuple[float, int]:
     """Demo requests until one is assigned: the consumers have joined their groups."""
     rng = random.Random(SEED + 1)
@@ -737,7 +679,7 @@ class Results:
 async def measure(
     args: argparse.Namespace,
     settings: Settings,
-    services: dict[str, Service],
+    services: dict[str, Server],
     admin_key: str,
     broker_pid: int,
 ) -> Results:
@@ -820,11 +762,7 @@ async def measure(
 async def run(
     args: argparse.Namespace, broker_bootstrap: str, broker_pid: int, server_url: str, logs: Path
 ) -> Results:
-    await wait_until_ready(server_url)
-    name = f"leadflow_bench_e2e_{uuid.uuid4().hex[:12]}"
-    database_url = await create_database(server_url, name)
-    try:
-        await asyncio.to_thread(migrate, database_url)
+    async with fresh_database(server_url, "leadflow_bench_e2e") as database_url:
         settings = Settings(KAFKA_BOOTSTRAP_SERVERS=broker_bootstrap, DATABASE_URL=database_url)
         await create_topics(settings)
         admin_key = f"admin-{secrets.token_urlsafe(18)}"
@@ -838,7 +776,9 @@ async def run(
             "LEADFLOW_HTTP_HOST": LOCALHOST,
         }
         with running_services(environment, logs) as services:
-            await asyncio.gather(*(wait_ready(service) for service in services.values()))
+            await asyncio.gather(
+                *(wait_until_answering(s, "/readyz", STARTUP_SECONDS) for s in services.values())
+            )
             print("services ready; measuring", flush=True)
             results = await measure(args, settings, services, admin_key, broker_pid)
             for service in services.values():
@@ -849,8 +789,6 @@ async def run(
                     )
                 results.warnings[service.name] = service.log_lines()
         return results
-    finally:
-        await drop_database(server_url, name)
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -1051,9 +989,7 @@ def breakdown_table(results: Results) -> str:
 
 def cpu_line(results: Results) -> str:
     names = ("ingest", "scoring", "router", "broker", "bench", "other")
-    shares = " / ".join(
-        f"{results.cpu[name]:.0f}" if name in results.cpu else "-" for name in names
-    )
+    shares = cpu_shares(results.cpu, names)
     total = sum(results.cpu.values())
     return (
         f"CPU % of a core during the load ({' / '.join(names)}): {shares}; "
@@ -1151,16 +1087,13 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> None:
     args = parse_arguments()
     check_events_valid()
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as directory, ExitStack() as stack:
-        logs = Path(directory)
+    with scratch() as (stack, logs):
         broker = start_logged_broker(stack, logs)
         server_url, postgres = postgres_server(stack, logs)
         print(preamble(args, postgres), flush=True)
         budget = 3 * STARTUP_SECONDS + WARMUP_SECONDS + 2 * args.seconds + args.grace + 120
-        results = asyncio.run(
-            asyncio.wait_for(
-                run(args, broker.bootstrap_servers, broker.process.pid, server_url, logs), budget
-            )
+        results = run_within(
+            run(args, broker.bootstrap_servers, broker.process.pid, server_url, logs), budget
         )
         print(report(args, results))
 

@@ -39,12 +39,9 @@ import importlib.util
 import itertools
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Coroutine
-from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,21 +51,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from bench.common import (
     REPO_ROOT,
     CpuWatch,
+    as_published,
+    clean_environment,
+    cpu_shares,
     load_average,
     rate,
     render,
+    run_within,
+    scratch,
+    send_pipelined,
     start_logged_broker,
+    versus,
 )
-from services.ingest.domain import Rejected, parse_interaction, record_interaction
+from bench.servers import (
+    HttpConnection,
+    Server,
+    launch,
+    request_head,
+    request_once,
+    wait_until_answering,
+)
 from shared.embedded import LOCALHOST, free_port, stop_process
 from shared.kafka import create_topics, new_producer
 from shared.settings import Settings
-from shared.topics import INTERACTIONS
 
 API_KEY = "bench-key"
 BATCH_SIZE = 1_000
 RAW_RECORD_POOL = 20 * BATCH_SIZE  # distinct envelopes the raw producer cycles through
 LINGER_MS = 5
+RATIO_GOAL = 0.5
 STARTUP_SECONDS = 30.0
 DRAIN_SECONDS = 30.0  # how long in-flight requests may take to finish after a window
 EVENT_TEMPLATE = (
@@ -93,50 +104,8 @@ def batch_body(number: int) -> bytes:
     return f'{{"events":[{events}]}}'.encode()
 
 
-# --- a lean HTTP/1.1 client: the same one for every server ---------------------------------
-
-
-class HttpConnection:
-    """One keep-alive HTTP/1.1 connection; parses only the status and Content-Length."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> HttpConnection:
-        reader, writer = await asyncio.open_connection(LOCALHOST, port, limit=1 << 20)
-        return cls(reader, writer)
-
-    async def request(self, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
-        self._writer.write(head + body)
-        header = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(header[9:12])
-        lowered = header.lower()
-        start = lowered.find(b"\r\ncontent-length:")
-        if start < 0:
-            if b"\r\ntransfer-encoding:" in lowered:
-                raise RuntimeError("chunked responses are not supported by this client")
-            return status, b""
-        start += len(b"\r\ncontent-length:")
-        length = int(lowered[start : lowered.index(b"\r\n", start)])
-        return status, await self._reader.readexactly(length)
-
-    async def close(self) -> None:
-        self._writer.close()
-        with suppress(OSError):
-            await self._writer.wait_closed()
-
-
 def post_head(port: int, path: str, length: int) -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: {LOCALHOST}:{port}\r\nX-API-Key: {API_KEY}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
-    ).encode()
-
-
-def get_head(port: int, path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {LOCALHOST}:{port}\r\n\r\n".encode()
+    return request_head("POST", port, path, {"X-API-Key": API_KEY}, length)
 
 
 # --- one measurement --------------------------------------------------------------------
@@ -272,24 +241,19 @@ async def http_load(
 def raw_records(count: int) -> list[tuple[bytes, bytes]]:
     """(value, key) pairs exactly as ingest would publish the batch route's events."""
     received_at = datetime.now(UTC)
-    records = []
-    for number in range(count):
-        interaction = parse_interaction(
+    return [
+        as_published(
             {
                 "id": f"{RUN_TAG}-raw-{number}",
                 "channel": "web",
                 "type": "content_download",
                 "contact": {"email": f"u{number}@example.com"},
                 "properties": {"asset": "pricing.pdf"},
-            }
+            },
+            received_at,
         )
-        if isinstance(interaction, Rejected):
-            raise RuntimeError(f"the benchmark's own event is invalid: {interaction.errors}")
-        event = record_interaction(
-            interaction, source="/ingest/events/batch", received_at=received_at
-        )
-        records.append((event.model_dump_json().encode(), event.subject.encode()))
-    return records
+        for number in range(count)
+    ]
 
 
 async def producer_load(
@@ -310,11 +274,7 @@ async def producer_load(
         while not window.stopping:
             first = next(chunks) * BATCH_SIZE % len(records)
             started = time.perf_counter()
-            deliveries = [
-                await producer.send(INTERACTIONS.name, value, key=key)
-                for value, key in records[first : first + BATCH_SIZE]
-            ]
-            await asyncio.gather(*deliveries)
+            await send_pipelined(producer, records[first : first + BATCH_SIZE])
             window.record(time.perf_counter() - started)
 
     try:
@@ -332,74 +292,9 @@ async def producer_load(
 # --- the servers --------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def launch(name: str, command: list[str], env: dict[str, str], port: int, logs: Path) -> Server:
-    log_path = logs / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # stopped by us, by pid, not by a stray Ctrl-C
-        )
-    return Server(name, process, port, log_path)
-
-
-def clean_environment() -> dict[str, str]:
-    """This process's environment without any leadflow setting that could change a server."""
-    prefixes = ("LEADFLOW_", "KAFKA_", "DATABASE_URL")
-    return {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
-
-
-async def wait_until_answering(server: Server, path: str) -> None:
-    """Poll `path` until it answers 200; fail early if the server exits."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
-            )
-        try:
-            connection = await HttpConnection.open(server.port)
-            try:
-                async with asyncio.timeout(5):
-                    status, body = await connection.request(get_head(server.port, path))
-            finally:
-                await connection.close()
-            if status == 200:
-                return
-            last = f"{status} {body[:200]!r}"
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
-            last = repr(error)
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{server.name} {path} not ready in {STARTUP_SECONDS:.0f}s: {last}")
-
-
 async def check_once(port: int, path: str, body: bytes) -> None:
     """One request before measuring: the benchmark must be sending what the server accepts."""
-    connection = await HttpConnection.open(port)
-    try:
-        async with asyncio.timeout(10):
-            status, answer = await connection.request(post_head(port, path, len(body)), body)
-    finally:
-        await connection.close()
+    status, answer = await request_once(port, post_head(port, path, len(body)), body, within=10)
     if status != 202:
         raise RuntimeError(f"POST {path} on port {port} answered {status}: {answer[:500]!r}")
 
@@ -418,14 +313,11 @@ def latency_ratio(ours: Measurement, reference: Measurement) -> str:
 
 
 def throughput_ratio(ours: Measurement, reference: Measurement) -> str:
-    ratio = ours.items_per_second / reference.items_per_second
-    return f"{ratio:.2f} ({'meets' if ratio >= 0.5 else 'below'} goal)"
+    return versus(ours.items_per_second, reference.items_per_second, RATIO_GOAL)
 
 
 def cpu(measurement: Measurement, names: tuple[str, ...]) -> str:
-    return " / ".join(
-        f"{measurement.cpu[name]:.0f}" if name in measurement.cpu else "-" for name in names
-    )
+    return cpu_shares(measurement.cpu, names)
 
 
 def report(
@@ -475,7 +367,7 @@ def report(
             "",
         ],
     ]
-    header = ["metric", "leadflow", "reference (what it is)", "ratio (goal >= 0.5)"]
+    header = ["metric", "leadflow", "reference (what it is)", f"ratio (goal >= {RATIO_GOAL})"]
     notes = []
     for name, measurement in (
         ("single-event leadflow", single),
@@ -524,9 +416,9 @@ async def run_measurements(
     broker_pid: int,
 ) -> str:
     await create_topics(settings)
-    await wait_until_answering(ingest, "/healthz")
-    await wait_until_answering(ingest, "/readyz")
-    await wait_until_answering(bare, "/healthz")
+    await wait_until_answering(ingest, "/healthz", STARTUP_SECONDS)
+    await wait_until_answering(ingest, "/readyz", STARTUP_SECONDS)
+    await wait_until_answering(bare, "/healthz", STARTUP_SECONDS)
     await check_once(ingest.port, "/v1/events", event_json(-1).encode())
     await check_once(ingest.port, "/v1/events/batch", batch_body(-1))
     await check_once(bare.port, "/v1/events", event_json(-1).encode())
@@ -589,8 +481,7 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> None:
     args = parse_arguments()
     print(preamble(args), flush=True)
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as directory, ExitStack() as stack:
-        logs = Path(directory)
+    with scratch() as (stack, logs):
         broker = start_logged_broker(stack, logs)
         settings = Settings(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers)
         env = clean_environment() | {
@@ -620,11 +511,7 @@ def main() -> None:
         stack.callback(stop_process, bare.process)
         budget = STARTUP_SECONDS + 4 * (args.warmup + args.seconds + DRAIN_SECONDS) + 60
         print(
-            asyncio.run(
-                asyncio.wait_for(
-                    run_measurements(args, settings, ingest, bare, broker.process.pid), budget
-                )
-            )
+            run_within(run_measurements(args, settings, ingest, bare, broker.process.pid), budget)
         )
 
 

@@ -54,13 +54,11 @@ import json
 import os
 import platform
 import random
-import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,14 +70,27 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bench.common import REPO_ROOT, CpuWatch, load_average, rate, render, start_logged_broker
-from services.ingest.domain import Rejected, parse_interaction, record_interaction
+from bench.common import (
+    REPO_ROOT,
+    CpuWatch,
+    as_published,
+    cpu_shares,
+    fresh_database,
+    load_average,
+    postgres_server,
+    rate,
+    render,
+    run_within,
+    scratch,
+    send_pipelined,
+    start_logged_broker,
+    versus,
+)
 from services.scoring.handlers import CONSUMER_GROUP, ScoringService
 from services.scoring.tables import consumer_offsets, outbox
 from shared.consumer import Batch, StoredOffsetConsumer
-from shared.db import create_database, migrate, new_engine, wait_until_ready
+from shared.db import new_engine
 from shared.definitions import load_definitions
-from shared.embedded import LOCALHOST, start_postgres
 from shared.events import LOG_STARTED_TYPE
 from shared.kafka import create_topics, new_producer
 from shared.outbox import OutboxRelay
@@ -87,7 +98,6 @@ from shared.settings import Settings
 from shared.topics import INTERACTIONS
 
 DEFINITIONS = REPO_ROOT / "lead-definitions.yaml"
-LOCAL_POSTGRES = f"postgresql+asyncpg://postgres@{LOCALHOST}:5432/test"
 PARTITIONS = 6
 SEED = 20_260_101
 LEADS_PER_EVENT = 1 / 5
@@ -245,13 +255,7 @@ def workload(count: int, campaigns: set[str]) -> Workload:
         if choices and (kind == "demo_request" or rng.random() < CAMPAIGN_SHARE):
             raw["campaign"] = rng.choice(choices)
             with_campaign += 1
-        interaction = parse_interaction(raw)
-        if isinstance(interaction, Rejected):
-            raise RuntimeError(f"the benchmark's own event is invalid: {interaction.errors}")
-        event = record_interaction(
-            interaction, source="/ingest/events/batch", received_at=received_at
-        )
-        records.append((event.model_dump_json().encode(), event.subject.encode()))
+        records.append(as_published(raw, received_at))
     return Workload(records, len(persons), with_campaign, with_profile)
 
 
@@ -262,11 +266,7 @@ async def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> flo
     started = time.perf_counter()
     try:
         for first in range(0, len(records), PRODUCE_CHUNK):
-            deliveries = [
-                await producer.send(INTERACTIONS.name, value, key=key)
-                for value, key in records[first : first + PRODUCE_CHUNK]
-            ]
-            await asyncio.gather(*deliveries)
+            await send_pipelined(producer, records[first : first + PRODUCE_CHUNK])
     finally:
         await producer.stop()
     return time.perf_counter() - started
@@ -496,51 +496,11 @@ async def leadflow(
         await pipeline.close()
 
 
-# --- PostgreSQL -----------------------------------------------------------------------------
-
-
-def local_postgres_listening() -> bool:
-    try:
-        with socket.create_connection((LOCALHOST, 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def postgres_server(stack: ExitStack, directory: Path) -> tuple[str, str]:
-    """A server URL and what it is: DATABASE_URL, else 127.0.0.1:5432, else embedded."""
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return configured, "the server of DATABASE_URL"
-    if local_postgres_listening():
-        return LOCAL_POSTGRES, f"local server at {LOCALHOST}:5432"
-    server = start_postgres(directory / "postgres")
-    stack.callback(server.stop)
-    return server.url(), f"embedded PostgreSQL (pid {server.process.pid})"
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT", pool_size=1)
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await engine.dispose()
-
-
 # --- the report -----------------------------------------------------------------------------
 
 
 def cpu(measurement: Measurement) -> str:
-    names = ("bench process", "broker", "other")
-    return " / ".join(
-        f"{measurement.cpu[name]:.0f}" if name in measurement.cpu else "-" for name in names
-    )
-
-
-def versus(ours: float, theirs: float) -> str:
-    ratio = ours / theirs
-    return f"{ratio:.2f} ({'meets' if ratio >= RATIO_GOAL else 'below'} goal)"
+    return cpu_shares(measurement.cpu, ("bench process", "broker", "other"))
 
 
 def against_goal(value: float) -> str:
@@ -555,13 +515,13 @@ def report(ours: Measurement, theirs: Measurement) -> str:
             f"events/s ({ours.events:,} interactions, start to all stored)",
             against_goal(ours.events_per_second),
             rate(theirs.events_per_second, "events/s") + f": {reference}",
-            versus(ours.events_per_second, theirs.events_per_second),
+            versus(ours.events_per_second, theirs.events_per_second, RATIO_GOAL),
         ],
         [
             "events/s once records flow (first fetch to all stored)",
             against_goal(ours.processing_rate),
             rate(theirs.processing_rate, "events/s") + ": the same",
-            versus(ours.processing_rate, theirs.processing_rate),
+            versus(ours.processing_rate, theirs.processing_rate, RATIO_GOAL),
         ],
         [
             "  seconds: start to all stored",
@@ -617,11 +577,7 @@ def preamble(args: argparse.Namespace, postgres: str, version: str, work: Worklo
 async def run(
     args: argparse.Namespace, settings: Settings, server_url: str, postgres: str, broker_pid: int
 ) -> str:
-    await wait_until_ready(server_url)
-    name = f"leadflow_bench_{uuid.uuid4().hex[:12]}"
-    database_url = await create_database(server_url, name)
-    try:
-        await asyncio.to_thread(migrate, database_url)
+    async with fresh_database(server_url, "leadflow_bench") as database_url:
         version_engine = create_async_engine(database_url, pool_size=1)
         try:
             async with version_engine.connect() as connection:
@@ -637,8 +593,6 @@ async def run(
         theirs = await reference(settings, database_url, args.events, broker_pid)
         ours = await leadflow(settings, database_url, args.events, broker_pid)
         return "\n" + report(ours, theirs)
-    finally:
-        await drop_database(server_url, name)
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -652,8 +606,7 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_arguments()
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as directory, ExitStack() as stack:
-        logs = Path(directory)
+    with scratch() as (stack, logs):
         broker = start_logged_broker(stack, logs)
         server_url, postgres = postgres_server(stack, logs)
         settings = Settings(
@@ -661,13 +614,7 @@ def main() -> None:
             LEADFLOW_TOPIC_PARTITIONS=PARTITIONS,
         )
         budget = 120 + args.events / 100
-        print(
-            asyncio.run(
-                asyncio.wait_for(
-                    run(args, settings, server_url, postgres, broker.process.pid), budget
-                )
-            )
-        )
+        print(run_within(run(args, settings, server_url, postgres, broker.process.pid), budget))
 
 
 if __name__ == "__main__":

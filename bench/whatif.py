@@ -17,23 +17,25 @@ import argparse
 import asyncio
 import json
 import random
-import tempfile
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find `bench`
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.common import REPO_ROOT, fresh_database, postgres_server, scratch
 from services.scoring.replay import HISTORY_QUERY, SLICES, project_funnels
-from shared.db import create_database, migrate, wait_until_ready
 from shared.definitions import load_definitions
-from shared.embedded import start_postgres
 
-ROOT = Path(__file__).resolve().parents[1]
-LOCAL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFINITIONS = REPO_ROOT / "lead-definitions.yaml"
 KINDS = [
     ("web", "page_view", 30),
     ("web", "content_download", 10),
@@ -90,33 +92,40 @@ def rows(count: int, seed: int = 7) -> list[tuple[object, ...]]:
     return out
 
 
-async def fill(url: str, count: int) -> float:
+@asynccontextmanager
+async def asyncpg_connection(url: str) -> AsyncIterator[Any]:
+    """The driver's (asyncpg's) own connection, under SQLAlchemy's; disposed on the way out."""
     engine = create_async_engine(url)
-    started = time.perf_counter()
     try:
         async with engine.connect() as connection:
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
-            await raw.copy_records_to_table(
-                "interactions",
-                schema_name="scoring",
-                records=rows(count),
-                columns=[
-                    "event_id",
-                    "lead_id",
-                    "event_time",
-                    "channel",
-                    "type",
-                    "campaign",
-                    "url",
-                    "asset",
-                    "network",
-                    "profile",
-                ],
-            )
+            yield raw
             await connection.commit()
     finally:
         await engine.dispose()
+
+
+async def fill(url: str, count: int) -> float:
+    started = time.perf_counter()
+    async with asyncpg_connection(url) as raw:
+        await raw.copy_records_to_table(
+            "interactions",
+            schema_name="scoring",
+            records=rows(count),
+            columns=[
+                "event_id",
+                "lead_id",
+                "event_time",
+                "channel",
+                "type",
+                "campaign",
+                "url",
+                "asset",
+                "network",
+                "profile",
+            ],
+        )
     # As a database that has been live a while would be: hint bits set, statistics known.
     vacuum = create_async_engine(url, isolation_level="AUTOCOMMIT")
     try:
@@ -128,24 +137,17 @@ async def fill(url: str, count: int) -> float:
 
 
 async def stream_only(url: str) -> float:
-    engine = create_async_engine(url)
     started = time.perf_counter()
-    try:
-        async with engine.connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
-            async with raw.transaction():
-                everything = (SLICES[0][0], SLICES[-1][1])
-                async for _ in raw.cursor(HISTORY_QUERY, *everything, prefetch=20_000):
-                    pass
-    finally:
-        await engine.dispose()
+    async with asyncpg_connection(url) as raw, raw.transaction():
+        everything = (SLICES[0][0], SLICES[-1][1])
+        async for _ in raw.cursor(HISTORY_QUERY, *everything, prefetch=20_000):
+            pass
     return time.perf_counter() - started
 
 
 def whatif(url: str, candidate: Path) -> tuple[float, int]:
     definitions = [
-        load_definitions(ROOT / "lead-definitions.yaml").definitions,
+        load_definitions(DEFINITIONS).definitions,
         load_definitions(candidate).definitions,
     ]
     started = time.perf_counter()
@@ -153,26 +155,16 @@ def whatif(url: str, candidate: Path) -> tuple[float, int]:
     return time.perf_counter() - started, projections[0].leads
 
 
-async def main(count: int) -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        server_url, stop = await _server(Path(scratch))
-        try:
-            name = f"leadflow_bench_whatif_{uuid.uuid4().hex[:8]}"
-            url = await create_database(server_url, name)
-            await asyncio.to_thread(migrate, url)
-            candidate = Path(scratch) / "candidate.yaml"
-            candidate.write_text(
-                (ROOT / "lead-definitions.yaml")
-                .read_text()
-                .replace("{score: 100, grade: B,", "{score: 80, grade: B,")
-            )
-            loaded = await fill(url, count)
-            floor = await stream_only(url)
-            took, leads = await asyncio.to_thread(whatif, url, candidate)
-            _print_table(count, leads, loaded, floor, took)
-            await _drop(server_url, name)
-        finally:
-            stop()
+async def main(count: int, server_url: str, scratch_dir: Path) -> None:
+    async with fresh_database(server_url, "leadflow_bench_whatif") as url:
+        candidate = scratch_dir / "candidate.yaml"
+        candidate.write_text(
+            DEFINITIONS.read_text().replace("{score: 100, grade: B,", "{score: 80, grade: B,")
+        )
+        loaded = await fill(url, count)
+        floor = await stream_only(url)
+        took, leads = await asyncio.to_thread(whatif, url, candidate)
+        _print_table(count, leads, loaded, floor, took)
 
 
 def _print_table(count: int, leads: int, loaded: float, floor: float, took: float) -> None:
@@ -189,30 +181,10 @@ def _print_table(count: int, leads: int, loaded: float, floor: float, took: floa
     )
 
 
-async def _server(scratch: Path) -> tuple[str, Callable[[], None]]:
-    import os
-
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"], lambda: None
-    try:
-        await asyncio.wait_for(wait_until_ready(LOCAL, within_seconds=1), 3)
-        return LOCAL, lambda: None
-    except Exception:
-        server = start_postgres(scratch / "pg")
-        await wait_until_ready(server.url())
-        return server.url(), server.stop
-
-
-async def _drop(server_url: str, name: str) -> None:
-    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await engine.dispose()
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interactions", type=int, default=1_000_000)
-    asyncio.run(main(parser.parse_args().interactions))
+    interactions = parser.parse_args().interactions
+    with scratch() as (stack, directory):
+        server_url, _ = postgres_server(stack, directory)
+        asyncio.run(main(interactions, server_url, directory))
