@@ -101,8 +101,9 @@ SUMMARY = """\
 capacity, {assigned_from_queue} assigned once a rep had room
 reps saw {leads_seen} leads: {accepted} accepted, {rejected} sent back to nurture ({reasons}), \
 {converted} converted, {won} won, {lost} lost
-look at: the live hand-offs {router}/v1/handoffs/stream (admin key) · `leadflow tail lead.handoffs` · `leadflow tail \
-lead.nurture` · GET {scoring}/v1/leads?stage=sql with the admin key"""
+look at: the live hand-offs {router}/v1/handoffs/stream (admin key) · \
+`leadflow tail lead.handoffs` · `leadflow tail lead.nurture` · \
+GET {scoring}/v1/leads?stage=sql with the admin key"""
 
 
 def _table(text: str) -> list[list[str]]:
