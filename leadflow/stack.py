@@ -151,7 +151,9 @@ def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
         nonlocal stopping
         stopping = True
 
+    # Both explicitly: a shell that starts `up` in the background makes it ignore SIGINT.
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     loaded = load_definitions(configured.definitions_path)  # a broken file stops us here
     say(f"lead definitions {configured.definitions_path}: version {loaded.version}")
     with _embedded_dependencies(configured, say) as reachable:
@@ -174,15 +176,12 @@ def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
         )
         with _services(settings) as processes:
             say(_banner(Stack(settings, urls, credentials)))
-            try:
-                while not stopping:
-                    for name, process in processes.items():
-                        if process.poll() is not None:
-                            say(f"{name} exited with status {process.returncode}; stopping")
-                            return 1
-                    time.sleep(0.5)
-            except KeyboardInterrupt:
-                pass
+            while not stopping:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        say(f"{name} exited with status {process.returncode}; stopping")
+                        return 1
+                time.sleep(0.5)
             say("stopping")
     return 0
 
