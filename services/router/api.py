@@ -6,12 +6,12 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
@@ -25,6 +25,7 @@ from services.router.domain import (
     RepNotFound,
     UnknownReason,
 )
+from services.router.reports import Slicing, funnel_csv, funnel_report
 from services.router.tables import reps
 from shared.auth import bearer_token, require_admin, same_secret
 from shared.problems import InvalidField, ProblemError, problem_responses
@@ -367,6 +368,36 @@ async def handoff_stream(
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
+
+
+@admin.get(
+    "/reports/funnel",
+    summary="The funnel: leads per stage, conversion, median time in stage (CSV: Accept text/csv)",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+async def funnel(
+    request: Request,
+    service: Service,
+    start: Annotated[
+        datetime | None, Query(alias="from", description="default: 30 days ago")
+    ] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
+    by: Slicing = "all",
+) -> Response:
+    end = end or datetime.now(UTC)
+    start = start or end - timedelta(days=30)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ProblemError(
+            422,
+            "give from and to with a time zone",
+            errors=[InvalidField(field="query.from", message="needs a UTC offset")],
+        )
+    report = await funnel_report(
+        service.router.engine, service.router.loaded.definitions, start, end, by
+    )
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(funnel_csv(report), media_type="text/csv")
+    return JSONResponse(report.model_dump(mode="json"))
 
 
 router.include_router(admin)

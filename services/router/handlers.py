@@ -78,10 +78,25 @@ class RouterService:
     # -- consuming lead.lifecycle ------------------------------------------------------
 
     async def handle_lifecycle(self, batch: Batch) -> None:
-        """Route every lead scoring hands off; one transaction with the stored offsets."""
+        """Record every stage change and route every lead scoring hands off: one transaction
+        with the stored offsets."""
         events, dead = read_records(
             batch.records, LifecycleRecorded, expected="a lifecycle event", source=SOURCE
         )
+        changes = [
+            {
+                "event_id": event.id,
+                "lead_id": event.data.lead_id,
+                "from_stage": event.data.from_stage,
+                "to_stage": event.data.to_stage,
+                "occurred_at": event.data.occurred_at,
+                "grade": event.data.grade,
+                "reason": event.data.reason,
+                "campaigns": list(event.data.profile.campaigns),
+            }
+            for event in events
+            if isinstance(event.data, LeadStageChanged)
+        ]
         hand_offs = [
             (event.id, event.data)
             for event in events
@@ -89,6 +104,7 @@ class RouterService:
         ]
         async with self.routing_transaction() as connection:
             await add_to_outbox(connection, outbox, dead_letter_rows(dead))
+            await repository.record_stage_changes(connection, changes)
             new = await repository.first_time(connection, (event_id for event_id, _ in hand_offs))
             for event_id, change in hand_offs:
                 if event_id in new:

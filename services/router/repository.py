@@ -18,6 +18,7 @@ from services.router.tables import (
     processed_events,
     reps,
     sla_timers,
+    stage_history,
 )
 
 OPEN = ("assigned", "accepted")
@@ -156,3 +157,9 @@ async def handoffs_after(
     if team is not None:
         query = query.where(handoff_log.c.team == team)
     return list(await connection.execute(query))
+
+
+async def record_stage_changes(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Keep every stage change once (the funnel reports read them)."""
+    if rows:
+        await connection.execute(upsert(stage_history).on_conflict_do_nothing(), rows)

@@ -114,5 +114,18 @@ sales_actions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("lead_id", UUID(as_uuid=False), nullable=False, index=True),
+    Column("from_stage", Text),
+    Column("to_stage", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("grade", Text),
+    Column("reason", Text, nullable=False),
+    Column("campaigns", ARRAY(Text), nullable=False, server_default="{}"),
+)
+
 consumer_offsets = offsets_table(metadata)
 outbox = outbox_table(metadata)

@@ -148,6 +148,19 @@ async def test_a_hand_off_is_assigned_streamed_and_worked_by_its_rep(stack: Serv
     )
     actions = [r.value["data"]["action"] for r in facts if r.key == lead["id"]]
     assert actions == ["accept", "qualify", "convert", "won"]
+
+    # The funnel projection saw every stage change: scoring's hand-off and the reps' moves.
+    for _ in range(50):
+        funnel = (await stack.router.get("/v1/reports/funnel", headers=ADMIN)).json()
+        reached = (
+            {s["stage"]: s["leads"] for s in funnel["slices"][0]["stages"]}
+            if funnel["slices"]
+            else {}
+        )
+        if reached.get("won"):
+            break
+        await asyncio.sleep(0.1)
+    assert all(reached[stage] >= 1 for stage in ("sql", "sal", "opportunity", "won"))
     won_fact = next(
         r.value["data"] for r in facts if r.key == lead["id"] and r.value["data"]["action"] == "won"
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from services.router.tables import metadata
+from services.router.tables import metadata, stage_history
 
 revision: str = "router_0002"
 down_revision: str | None = "router_0001"
@@ -17,7 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    metadata.create_all(op.get_bind())
+    # The tables as they were at this revision; stage_history comes with 0003.
+    metadata.create_all(
+        op.get_bind(), tables=[t for t in metadata.sorted_tables if t is not stage_history]
+    )
 
 
 def downgrade() -> None:
