@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,7 +26,14 @@ from services.router.domain import (
     RepNotFound,
     UnknownReason,
 )
-from services.router.reports import Slicing, funnel_csv, funnel_report
+from services.router.reports import (
+    Slicing,
+    funnel_report,
+    funnel_rows,
+    nurture_report,
+    sections_csv,
+    speed_to_lead_report,
+)
 from services.router.tables import reps
 from shared.auth import bearer_token, require_admin, same_secret
 from shared.problems import InvalidField, ProblemError, problem_responses
@@ -370,34 +378,90 @@ async def handoff_stream(
     )
 
 
-@admin.get(
-    "/reports/funnel",
-    summary="The funnel: leads per stage, conversion, median time in stage (CSV: Accept text/csv)",
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
-)
-async def funnel(
-    request: Request,
-    service: Service,
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime
+
+
+async def get_period(
     start: Annotated[
         datetime | None, Query(alias="from", description="default: 30 days ago")
     ] = None,
     end: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
-    by: Slicing = "all",
-) -> Response:
+) -> Period:
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=30)
     if start.tzinfo is None or end.tzinfo is None:
         raise ProblemError(
             422,
             "give from and to with a time zone",
-            errors=[InvalidField(field="query.from", message="needs a UTC offset")],
+            errors=[InvalidField(field="query.from", message="needs a UTC offset, e.g. Z")],
         )
-    report = await funnel_report(
-        service.router.engine, service.router.loaded.definitions, start, end, by
-    )
+    return Period(start, end)
+
+
+PeriodDep = Annotated[Period, Depends(get_period)]
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/csv": {}}}
+}
+
+
+def _answer(request: Request, report: BaseModel, sections: dict[str, list[BaseModel]]) -> Response:
+    """JSON, or CSV when the caller accepts text/csv."""
     if "text/csv" in request.headers.get("accept", ""):
-        return Response(funnel_csv(report), media_type="text/csv")
+        return Response(sections_csv(sections), media_type="text/csv")
     return JSONResponse(report.model_dump(mode="json"))
+
+
+@admin.get(
+    "/reports/funnel",
+    summary="The funnel: leads per stage, conversion, time in stage",
+    responses=REPORT_RESPONSES,
+)
+async def funnel(
+    request: Request, service: Service, period: PeriodDep, by: Slicing = "all"
+) -> Response:
+    router_service = service.router
+    report = await funnel_report(
+        router_service.engine, router_service.loaded.definitions, period.start, period.end, by
+    )
+    return _answer(request, report, {"funnel": funnel_rows(report)})
+
+
+@admin.get(
+    "/reports/speed-to-lead",
+    summary="Minutes from hand-off to accept, per rep and team",
+    responses=REPORT_RESPONSES,
+)
+async def speed_to_lead(request: Request, service: Service, period: PeriodDep) -> Response:
+    router_service = service.router
+    report = await speed_to_lead_report(
+        router_service.engine, router_service.loaded.definitions, period.start, period.end
+    )
+    return _answer(request, report, {"rep": list(report.by_rep), "team": list(report.by_team)})
+
+
+@admin.get(
+    "/reports/nurture",
+    summary="Why leads come back, and what campaigns bring in the end",
+    responses=REPORT_RESPONSES,
+)
+async def nurture(request: Request, service: Service, period: PeriodDep) -> Response:
+    router_service = service.router
+    report = await nurture_report(
+        router_service.engine, router_service.loaded.definitions, period.start, period.end
+    )
+    return _answer(
+        request,
+        report,
+        {
+            "returned_by_reason": list(report.returned_by_reason),
+            "returned_by_rep": list(report.returned_by_rep),
+            "returned_by_campaign": list(report.returned_by_campaign),
+            "campaign": list(report.campaigns),
+        },
+    )
 
 
 router.include_router(admin)

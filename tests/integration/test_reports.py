@@ -9,11 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.router.bootstrap import create_app as create_router
-from services.router.reports import funnel_report
+from services.router.reports import funnel_report, nurture_report, speed_to_lead_report
 from services.router.repository import record_stage_changes
+from services.router.tables import handoff_log, leads, sales_actions
 from shared.definitions import load_definitions
 from shared.settings import Settings
 from tests.serving import served
@@ -122,3 +124,122 @@ async def test_the_funnel_route_answers_json_and_csv(settings: Settings, scenari
         assert (await http.get("/v1/reports/funnel")).status_code == 401
         bad = await http.get("/v1/reports/funnel", params={"by": "colour"}, headers=ADMIN)
         assert bad.status_code == 422
+        naive = await http.get(
+            "/v1/reports/funnel", params={"from": "2026-11-01T00:00:00"}, headers=ADMIN
+        )
+        assert naive.status_code == 422
+        for report in ("speed-to-lead", "nurture"):
+            as_json = await http.get(f"/v1/reports/{report}", params=params, headers=ADMIN)
+            assert as_json.status_code == 200
+            as_csv = await http.get(
+                f"/v1/reports/{report}", params=params, headers={**ADMIN, "Accept": "text/csv"}
+            )
+            assert as_csv.text.startswith("section,")
+
+
+R1, R2 = "00000000-0000-0000-0000-0000000000a1", "00000000-0000-0000-0000-0000000000a2"
+
+
+@pytest.fixture(scope="module")
+async def follow_up(scenario: str) -> str:
+    """Lead 1 (q4-webinar, dach) accepted by R1 after 4 minutes and won for 30,000; lead 2
+    (newsletter, emea) accepted by R2 after 90 minutes, returned for no budget, and handed
+    off again later."""
+    engine = create_async_engine(scenario)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(leads),
+                [
+                    {
+                        "id": LEADS[0],
+                        "status": "closed",
+                        "rep_id": R1,
+                        "team": "dach",
+                        "profile": {"campaigns": ["q4-webinar"]},
+                    },
+                    {
+                        "id": LEADS[1],
+                        "status": "returned",
+                        "rep_id": R2,
+                        "team": "emea",
+                        "profile": {"campaigns": ["newsletter"]},
+                    },
+                ],
+            )
+            await record_stage_changes(connection, [change(11, 1, "sql", 20, "B", ["newsletter"])])
+            await connection.execute(
+                insert(handoff_log),
+                [
+                    {
+                        "event_id": "h1",
+                        "lead_id": LEADS[0],
+                        "rep_id": R1,
+                        "team": "dach",
+                        "kind": "accepted",
+                        "envelope": {},
+                        "created_at": T0 + timedelta(hours=3, minutes=4),
+                    },
+                    {
+                        "event_id": "h2",
+                        "lead_id": LEADS[1],
+                        "rep_id": R2,
+                        "team": "emea",
+                        "kind": "accepted",
+                        "envelope": {},
+                        "created_at": T0 + timedelta(hours=8, minutes=30),
+                    },
+                ],
+            )
+            await connection.execute(
+                insert(sales_actions),
+                [
+                    {
+                        "event_id": "s1",
+                        "lead_id": LEADS[0],
+                        "rep_id": R1,
+                        "action": "won",
+                        "details": {"amount": 30000},
+                        "created_at": T0 + timedelta(hours=9),
+                    },
+                    {
+                        "event_id": "s2",
+                        "lead_id": LEADS[1],
+                        "rep_id": R2,
+                        "action": "reject",
+                        "details": {"reason": "no_budget"},
+                        "created_at": T0 + timedelta(hours=10),
+                    },
+                ],
+            )
+    finally:
+        await engine.dispose()
+    return scenario
+
+
+async def test_speed_to_lead_and_the_feedback_loop(follow_up: str) -> None:
+    engine = create_async_engine(follow_up)
+    window = (T0 - timedelta(days=1), T0 + timedelta(days=1))
+    try:
+        speed = await speed_to_lead_report(engine, DEFINITIONS, *window)
+        loop = await nurture_report(engine, DEFINITIONS, *window)
+    finally:
+        await engine.dispose()
+    teams = {row.group: row for row in speed.by_team}
+    assert (teams["dach"].p50_minutes, teams["dach"].accepted_within_5_minutes) == (4.0, 1.0)
+    assert (teams["emea"].p50_minutes, teams["emea"].accepted_within_1_hour) == (90.0, 0.0)
+    assert {row.group for row in speed.by_rep} == {R1, R2}
+    assert [(c.key, c.leads) for c in loop.returned_by_reason] == [("no_budget", 1)]
+    assert [(c.key, c.leads) for c in loop.returned_by_rep] == [(R2, 1)]
+    assert [(c.key, c.leads) for c in loop.returned_by_campaign] == [("newsletter", 1)]
+    assert loop.handed_off_again == 1
+    webinar = next(c for c in loop.campaigns if c.campaign == "q4-webinar")
+    assert (webinar.sales_ready, webinar.won, webinar.won_amount, webinar.cost) == (
+        1,
+        1,
+        30000,
+        12000,
+    )
+    assert (webinar.cost_per_sales_ready, webinar.roi) == (12000, 1.5)
+    newsletter = next(c for c in loop.campaigns if c.campaign == "newsletter")
+    assert (newsletter.sales_ready, newsletter.cost_per_sales_ready) == (1, 2000)
