@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.definitions.model import LeadDefinitions, hand_off_stage
 
-Slicing = Literal["all", "campaign", "grade", "rep"]
+Slicing = Literal["all", "campaign", "grade", "rep", "week"]
 # Stages a lead leaves the funnel by: they are not steps of the path conversions follow.
 EXITS = ("reject", "disqualify", "lost")
 
@@ -24,6 +24,7 @@ _SLICE = {
     "campaign": "coalesce(campaign, '(none)')",
     "grade": "coalesce(e.grade, '(none)')",
     "rep": "coalesce(l.rep_id::text, '(unassigned)')",
+    "week": "to_char(e.occurred_at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
 }
 # A lead of several campaigns counts in each of them.
 _PER_CAMPAIGN = """
@@ -161,11 +162,40 @@ class SpeedToLead(BaseModel):
     accepted_within_1_hour: float | None
 
 
+class Bucket(BaseModel):
+    up_to_minutes: float | None = Field(description="None: longer, or never accepted")
+    leads: int
+
+
 class SpeedToLeadReport(BaseModel):
     start: datetime
     end: datetime
     by_rep: list[SpeedToLead]
     by_team: list[SpeedToLead]
+    histogram: list[Bucket]
+
+
+HISTOGRAM_MINUTES = (5, 15, 30, 60, 240, 1440)
+
+
+def histogram(minutes: list[float | None]) -> list[Bucket]:
+    """How many leads were accepted within each bound (the last bucket: later or never)."""
+    counts = [0] * (len(HISTOGRAM_MINUTES) + 1)
+    for value in minutes:
+        index = next(
+            (
+                i
+                for i, bound in enumerate(HISTOGRAM_MINUTES)
+                if value is not None and value <= bound
+            ),
+            len(HISTOGRAM_MINUTES),
+        )
+        counts[index] += 1
+    bounds: list[float | None] = [*HISTOGRAM_MINUTES, None]
+    return [
+        Bucket(up_to_minutes=bound, leads=count)
+        for bound, count in zip(bounds, counts, strict=True)
+    ]
 
 
 _HANDED_OFF = """
@@ -211,13 +241,16 @@ async def speed_to_lead_report(
         rows = (await connection.execute(text(_HANDED_OFF), params)).all()
     by_rep: dict[str, list[tuple[float | None]]] = {}
     by_team: dict[str, list[tuple[float | None]]] = {}
+    every: list[float | None] = []
     for row in rows:
         minutes = (
             (row.accepted_at - row.handed_off_at).total_seconds() / 60 if row.accepted_at else None
         )
         by_rep.setdefault(row.accepted_by or row.rep_id or "(unassigned)", []).append((minutes,))
         by_team.setdefault(row.team or "(none)", []).append((minutes,))
+        every.append(minutes)
     return SpeedToLeadReport(
+        histogram=histogram(every),
         start=start,
         end=end,
         by_rep=[_speed(group, values) for group, values in sorted(by_rep.items())],

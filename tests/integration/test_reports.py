@@ -106,6 +106,17 @@ async def test_funnel_counts_conversions_and_median_time_in_stage(scenario: str)
     assert empty.slices == []
 
 
+async def test_funnel_by_week_gives_the_trend(scenario: str) -> None:
+    engine = create_async_engine(scenario)
+    try:
+        weekly = await funnel_report(
+            engine, DEFINITIONS, T0 - timedelta(days=1), T0 + timedelta(days=1), "week"
+        )
+    finally:
+        await engine.dispose()
+    assert [piece.slice for piece in weekly.slices] == ["2026-W45"]
+
+
 async def test_the_funnel_route_answers_json_and_csv(settings: Settings, scenario: str) -> None:
     configured = settings.model_copy(update={"database_url": scenario})
     async with served(create_router(configured)) as url, httpx.AsyncClient(base_url=url) as http:
@@ -229,6 +240,7 @@ async def test_speed_to_lead_and_the_feedback_loop(follow_up: str) -> None:
     assert (teams["dach"].p50_minutes, teams["dach"].accepted_within_5_minutes) == (4.0, 1.0)
     assert (teams["emea"].p50_minutes, teams["emea"].accepted_within_1_hour) == (90.0, 0.0)
     assert {row.group for row in speed.by_rep} == {R1, R2}
+    assert [b.leads for b in speed.histogram] == [1, 0, 0, 0, 1, 0, 0]  # 4 min, 90 min
     assert [(c.key, c.leads) for c in loop.returned_by_reason] == [("no_budget", 1)]
     assert [(c.key, c.leads) for c in loop.returned_by_rep] == [(R2, 1)]
     assert [(c.key, c.leads) for c in loop.returned_by_campaign] == [("newsletter", 1)]
