@@ -20,13 +20,16 @@ run: $(STAMP)
 test: $(STAMP) tools lint typecheck
 	$(BIN)/pytest -q
 
-# Debian's docker-compose validates docker-compose.yml without a Docker engine; where it
-# cannot be installed, that one check is skipped (and says so).
+# From Debian: docker-compose validates docker-compose.yml without a Docker engine, and
+# chromium runs the browser tests (Playwright never downloads a browser here). Where one
+# cannot be installed, the tests that need it are skipped and say so.
+DEBIAN_TOOLS := docker-compose:docker-compose chromium:chromium
 tools:
-	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& { apt-get install -y -qq docker-compose >/dev/null 2>&1 \
-		|| { apt-get update -qq >/dev/null && apt-get install -y -qq docker-compose >/dev/null; }; }; } \
-		|| echo "docker-compose not installed: the compose config check will be skipped"
+	@for tool in $(DEBIAN_TOOLS); do command=$${tool%%:*}; package=$${tool##*:}; \
+		command -v $$command >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& { apt-get install -y -qq $$package >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null && apt-get install -y -qq $$package >/dev/null; }; }; } \
+		|| echo "$$package not installed: the tests that need it will be skipped"; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

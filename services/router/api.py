@@ -55,8 +55,11 @@ class Caller(BaseModel):
 
 
 async def get_caller(request: Request, service: Service) -> Caller:
-    """The admin key, or a rep's bearer token; anything else is 401."""
-    token = bearer_token(request.headers)
+    """The admin key, or a rep's bearer token; anything else is 401.
+
+    Browsers' EventSource cannot send headers, so the stream also takes `access_token`.
+    """
+    token = bearer_token(request.headers) or request.query_params.get("access_token")
     admin_key = request.app.state.settings.admin_key
     if token and admin_key and same_secret(token, admin_key):
         return Caller(admin=True, rep_id=None)
@@ -148,6 +151,11 @@ async def _rep_views(service: SalesDesk, rep_id: str | None = None) -> list[RepV
 
 router = APIRouter(prefix="/v1", tags=["router"])
 admin = APIRouter(dependencies=[Depends(require_admin)], responses=problem_responses(401, 422))
+
+
+@router.get("/me", summary="Who the token belongs to", responses=problem_responses(401))
+async def me(caller: CallerDep) -> Caller:
+    return caller
 
 
 @admin.post("/reps", status_code=201, summary="Add a rep; the answer carries their token once")

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.router.actions import SalesDesk
 from services.router.api import router
+from services.router.dashboard import assets, pages
 from services.router.handlers import RouterService
 from services.router.loops import follow_up, lifecycle_consumer
 from services.router.tables import outbox
@@ -43,4 +44,6 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         background=background,
     )
     app.state.desk = SalesDesk(service)
+    app.include_router(pages)
+    app.mount("/static", assets, name="static")
     return app

@@ -1,0 +1,151 @@
+"""The dashboard in Debian's chromium: the funnel matches the API, hand-offs appear live,
+a rep sees only their own queue. Screenshots of each view go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from shared.settings import Settings
+from tests.integration.test_router import demo_request, new_rep
+from tests.stacks import ADMIN, ServedStack, served_stack
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+async def stack(settings: Settings, database_url: str) -> AsyncIterator[ServedStack]:
+    async with served_stack(settings.model_copy(update={"database_url": database_url})) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture(scope="module")
+async def worked_leads(stack: ServedStack) -> dict[str, str]:
+    """Two reps in DACH, three hand-offs: one accepted, one returned to nurture."""
+    ada, ada_token = await new_rep(stack.router, "Ada Demo", capacity=3)
+    bea, bea_token = await new_rep(stack.router, "Bea Demo", capacity=3)
+    for email in ("one@munich-firm.de", "two@munich-firm.de", "three@berlin-firm.de"):
+        await demo_request(stack.ingest, email)
+    tokens = {ada: ada_token, bea: bea_token}
+    for _ in range(100):
+        queues = {
+            rep: (await stack.router.get(f"/v1/reps/{rep}/queue", headers=token)).json()
+            for rep, token in tokens.items()
+        }
+        if sum(len(q) for q in queues.values()) == 3:
+            break
+        await asyncio.sleep(0.1)
+    first = queues[ada][0]["id"]
+    await stack.router.post(f"/v1/leads/{first}/accept", headers=ada_token)
+    second = queues[bea][0]["id"]
+    await stack.router.post(
+        f"/v1/leads/{second}/reject", json={"reason": "bad_timing"}, headers=bea_token
+    )
+    return {"ada": ada, "ada_token": ada_token["Authorization"].removeprefix("Bearer ")}
+
+
+async def sign_in(browser: Browser, url: str, token: str, width: int = 1280) -> Page:
+    page = await browser.new_page(viewport={"width": width, "height": 900})
+    await page.goto(url)
+    await page.fill("#token", token)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#board:not([hidden])")
+    return page
+
+
+async def test_the_funnel_on_the_page_is_the_funnel_of_the_api(
+    stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
+) -> None:
+    admin_key = ADMIN["Authorization"].removeprefix("Bearer ")
+    page = await sign_in(browser, stack.router_url, admin_key)
+    await page.wait_for_selector("#funnel-table tbody tr")
+    api = (await stack.router.get("/v1/reports/funnel", headers=ADMIN)).json()
+    expected = {s["stage"]: s["leads"] for s in api["slices"][0]["stages"]}
+    shown = {
+        row[1]: int(row[2])
+        for row in await page.eval_on_selector_all(
+            "#funnel-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
+    }
+    assert shown == expected
+    assert shown["sql"] == 3
+    bars = await page.eval_on_selector_all(
+        "#funnel-chart rect", "rects => rects.map(r => Number(r.dataset.value))"
+    )
+    assert 3 in bars
+    assert await page.is_visible("#speed-chart svg")
+    assert "bad_timing" in await page.inner_text("#reasons-chart")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-admin.png"), full_page=True)
+    phone = await sign_in(browser, stack.router_url, admin_key, width=390)
+    await phone.wait_for_selector("#funnel-table tbody tr")
+    assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    await phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+    definitions = await page.context.request.get(f"{stack.router_url}/definitions")
+    assert "Sales-ready lead (hand-off)" in await definitions.text()
+
+
+async def test_a_hand_off_appears_live_within_two_seconds(
+    stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
+) -> None:
+    page = await sign_in(browser, stack.router_url, ADMIN["Authorization"].removeprefix("Bearer "))
+    await page.wait_for_selector("#live li")  # the stream replays what happened so far
+    before = await page.locator("#live li[data-kind=assigned]").count()
+    await demo_request(stack.ingest, "live@hamburg-firm.de")
+    started = time.monotonic()
+    await page.wait_for_function(
+        f"document.querySelectorAll('#live li[data-kind=assigned]').length > {before}",
+        timeout=2_000,
+    )
+    assert time.monotonic() - started < 2
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"))
+
+
+async def test_a_rep_sees_only_their_own_queue(
+    stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
+) -> None:
+    page = await sign_in(browser, stack.router_url, worked_leads["ada_token"])
+    await page.wait_for_selector("#queue-table tbody tr")
+    own = (
+        await stack.router.get(
+            f"/v1/reps/{worked_leads['ada']}/queue",
+            headers={"Authorization": f"Bearer {worked_leads['ada_token']}"},
+        )
+    ).json()
+    assert await page.locator("#queue-table tbody tr").count() == len(own)
+    assert await page.is_hidden("#funnel-card")
+    assert await page.inner_text("#who") == "signed in as a rep"
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-rep.png"), full_page=True)
