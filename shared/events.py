@@ -249,6 +249,9 @@ class LeadProfile(FrozenModel):
     company_size: int | None = None
     country: str | None = None
     campaigns: tuple[str, ...] = ()
+    source_channel: str | None = Field(
+        default=None, description="the channel of the lead's first interaction"
+    )
 
 
 class LeadStageChanged(FrozenModel):

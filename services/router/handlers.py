@@ -93,6 +93,7 @@ class RouterService:
                 "grade": event.data.grade,
                 "reason": event.data.reason,
                 "campaigns": list(event.data.profile.campaigns),
+                "source_channel": event.data.profile.source_channel,
             }
             for event in events
             if isinstance(event.data, LeadStageChanged)

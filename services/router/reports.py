@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections import Counter
 from datetime import datetime
@@ -15,13 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.definitions.model import LeadDefinitions, hand_off_stage
 
-Slicing = Literal["all", "campaign", "grade", "rep", "week"]
+Slicing = Literal["all", "campaign", "channel", "entry", "grade", "rep", "week"]
 # Stages a lead leaves the funnel by: they are not steps of the path conversions follow.
 EXITS = ("reject", "disqualify", "lost")
 
 _SLICE = {
     "all": "'all'",
     "campaign": "coalesce(campaign, '(none)')",
+    "channel": "coalesce(e.source_channel, '(unknown)')",
+    "entry": "coalesce(CAST(:entries AS jsonb) ->> campaign, '(none)')",
     "grade": "coalesce(e.grade, '(none)')",
     "rep": "coalesce(l.rep_id::text, '(unassigned)')",
     "week": "to_char(e.occurred_at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
@@ -33,7 +36,7 @@ LEFT JOIN LATERAL unnest(CASE WHEN cardinality(e.campaigns) > 0 THEN e.campaigns
 """
 _FUNNEL = """
 WITH entries AS (
-    SELECT lead_id, to_stage, occurred_at, grade, campaigns,
+    SELECT lead_id, to_stage, occurred_at, grade, campaigns, source_channel,
            lead(occurred_at) OVER (PARTITION BY lead_id ORDER BY occurred_at, event_id) AS left_at
     FROM router.stage_history
 )
@@ -80,10 +83,14 @@ async def funnel_report(
     engine: AsyncEngine, definitions: LeadDefinitions, start: datetime, end: datetime, by: Slicing
 ) -> FunnelReport:
     """Leads per stage, conversion stage to stage and median time in stage, per slice."""
-    per_campaign = _PER_CAMPAIGN if by == "campaign" else ""
+    per_campaign = _PER_CAMPAIGN if by in ("campaign", "entry") else ""
     query = text(_FUNNEL.format(slice=_SLICE[by], per_campaign=per_campaign))
     async with engine.connect() as connection:
-        rows = (await connection.execute(query, {"start": start, "end": end})).all()
+        # Where a campaign enters the funnel (top, middle, bottom), for slicing by entry.
+        entries = json.dumps({key: c.funnel for key, c in definitions.campaigns.items()})
+        rows = (
+            await connection.execute(query, {"start": start, "end": end, "entries": entries})
+        ).all()
     figures: dict[str, dict[str, tuple[int, float | None]]] = {}
     for row in rows:
         figures.setdefault(row.slice, {})[row.stage] = (row.leads, row.median_seconds)

@@ -125,6 +125,7 @@ stage_history = Table(
     Column("grade", Text),
     Column("reason", Text, nullable=False),
     Column("campaigns", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("source_channel", Text),
 )
 
 consumer_offsets = offsets_table(metadata)

@@ -218,6 +218,7 @@ class ScoringService:
     def _profile(self, evaluation: Evaluation, history: Sequence[Any]) -> LeadProfile:
         known = evaluation.profile
         campaigns = sorted({i.campaign for i in history if i.campaign})
+        first = min(history, key=lambda i: i.order, default=None)
         return LeadProfile(
             email=known.get("email"),
             company=known.get("company"),
@@ -226,6 +227,7 @@ class ScoringService:
             company_size=known.get("company_size"),
             country=known.get("country"),
             campaigns=tuple(campaigns),
+            source_channel=first.channel if first else None,
         )
 
     def _lead_row(

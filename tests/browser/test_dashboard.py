@@ -108,6 +108,7 @@ async def test_the_funnel_on_the_page_is_the_funnel_of_the_api(
     assert 3 in bars
     assert await page.is_visible("#speed-chart svg")
     assert "bad_timing" in await page.inner_text("#reasons-chart")
+    assert "By rep: Bea Demo 1" in await page.inner_text("#returned-by")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard-admin.png"), full_page=True)
     phone = await sign_in(browser, stack.router_url, admin_key, width=390)

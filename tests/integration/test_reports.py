@@ -42,6 +42,7 @@ def change(
         "grade": grade,
         "reason": "criteria",
         "campaigns": campaigns,
+        "source_channel": "web" if lead % 2 == 0 else "email",
     }
 
 
@@ -115,6 +116,23 @@ async def test_funnel_by_week_gives_the_trend(scenario: str) -> None:
     finally:
         await engine.dispose()
     assert [piece.slice for piece in weekly.slices] == ["2026-W45"]
+
+
+async def test_funnel_by_source_channel_and_funnel_entry(scenario: str) -> None:
+    engine = create_async_engine(scenario)
+    window = (T0 - timedelta(days=1), T0 + timedelta(days=1))
+    try:
+        channels = await funnel_report(engine, DEFINITIONS, *window, "channel")
+        entries = await funnel_report(engine, DEFINITIONS, *window, "entry")
+    finally:
+        await engine.dispose()
+    by_channel = {p.slice: {s.stage: s.leads for s in p.stages} for p in channels.slices}
+    assert (by_channel["web"]["inquiry"], by_channel["email"]["inquiry"]) == (2, 2)
+    assert (by_channel["web"]["sql"], by_channel["email"]["sql"]) == (1, 1)
+    by_entry = {p.slice: {s.stage: s.leads for s in p.stages} for p in entries.slices}
+    assert by_entry["middle"]["sal"] == 1  # q4-webinar enters mid-funnel
+    assert by_entry["top"]["sql"] == 1  # newsletter is top of the funnel
+    assert by_entry["(none)"]["inquiry"] == 2
 
 
 async def test_the_funnel_route_answers_json_and_csv(settings: Settings, scenario: str) -> None:

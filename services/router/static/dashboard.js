@@ -99,6 +99,8 @@ async function loadSpeed() {
 async function loadNurture() {
   const report = await api(`/v1/reports/nurture?${period()}`);
   bars($("reasons-chart"), report.returned_by_reason.map((c) => ({ label: c.key, value: c.leads })), "returns by reason");
+  const list = (counts, name = (key) => key) => counts.map((c) => `${name(c.key)} ${c.leads}`).join(", ") || "none";
+  $("returned-by").textContent = `By campaign: ${list(report.returned_by_campaign)}. By rep: ${list(report.returned_by_rep, repName)}.`;
   $("again").textContent = `${report.handed_off_again} lead(s) came back from nurture and were handed off again.`;
   rows($("campaign-table"), report.campaigns, (c) => [c.campaign, c.sales_ready, c.won, c.lost, c.won_amount, c.cost_per_sales_ready,
     c.roi === null ? null : `${(100 * c.roi).toFixed(0)}%`]);
