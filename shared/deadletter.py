@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
-from shared.events import DEAD_LETTER_TYPE, LOG_STARTED_TYPE, DeadLetter, DeadLetterRecorded
+from shared.consumer import log_epoch_of
+from shared.events import DEAD_LETTER_TYPE, DeadLetter, DeadLetterRecorded
 from shared.outbox import outbox_row
 from shared.topics import INTERACTIONS_DLQ
 
 EventT = TypeVar("EventT", bound=BaseModel)
-_MARKER = b'"' + LOG_STARTED_TYPE.encode() + b'"'
 
 
 def dead_letter(record: ConsumerRecord, reason: str, source: str) -> DeadLetterRecorded:
@@ -47,8 +47,8 @@ def read_records(
         try:
             read.append(model.model_validate_json(record.value or b""))
         except ValidationError as error:
-            if _MARKER in (record.value or b""):
-                continue
+            if log_epoch_of(record) is not None:
+                continue  # a partition's marker, not an event
             first = error.errors()[0]
             where = ".".join(map(str, first["loc"]))
             dead.append(dead_letter(record, f"not {expected}: {first['msg']} at {where}", source))

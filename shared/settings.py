@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-ALL_CHANNELS = "*"
 
 
 class Settings(BaseSettings):
@@ -71,8 +68,3 @@ def environment_variable_names() -> set[str]:
         elif isinstance(alias, AliasChoices):
             names.update(str(choice) for choice in alias.choices)
     return names
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

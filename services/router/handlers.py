@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from services.router.tables import consumer_offsets, outbox, sla_timers
 from shared.consumer import Batch, save_positions
 from shared.deadletter import dead_letter_rows, read_records
 from shared.definitions import LoadedDefinitions
-from shared.definitions.model import Routing, grade_ranks
+from shared.definitions.model import Routing, Team, grade_ranks
 from shared.events import (
     CloudEvent,
     HandoffRecorded,
@@ -40,7 +39,20 @@ from shared.outbox import add_to_outbox, outbox_row
 from shared.plumbing import claim_due
 from shared.topics import HANDOFFS
 
-log = logging.getLogger(__name__)
+
+def _route(
+    lead_id: str, grade: str | None, profile: Mapping[str, Any], domain: str | None
+) -> LeadToRoute:
+    """A lead as the assignment engine sees it."""
+    return LeadToRoute(
+        lead_id,
+        grade,
+        country=profile.get("country"),
+        company_size=profile.get("company_size"),
+        industry=profile.get("industry"),
+        account_domain=domain,
+    )
+
 
 CONSUMER_GROUP = "leadflow-router"
 ROUTING_LOCK = zlib.crc32(b"leadflow.router.routing")
@@ -69,6 +81,12 @@ class RouterService:
         async with self.engine.begin() as connection:
             await connection.execute(select(func.pg_advisory_xact_lock(ROUTING_LOCK)))
             yield connection
+
+    def _team(self, key: str | None, route: LeadToRoute) -> Team:
+        """The lead's team: the one it was routed to, if the definitions still have it,
+        else the one its territory falls in now."""
+        known = next((team for team in self.routing.teams if team.key == key), None)
+        return known or team_for(self.routing, route)
 
     @property
     def routing(self) -> Routing:
@@ -117,15 +135,8 @@ class RouterService:
         lead = await repository.lead_for_update(connection, change.lead_id)
         if lead is not None and lead.status in repository.OPEN:
             return  # already with a rep
-        profile = change.profile
-        route = LeadToRoute(
-            change.lead_id,
-            change.grade,
-            country=profile.country,
-            company_size=profile.company_size,
-            industry=profile.industry,
-            account_domain=account_domain(profile.email),
-        )
+        profile = change.profile.model_dump(mode="json")
+        route = _route(change.lead_id, change.grade, profile, account_domain(change.profile.email))
         now = self.clock()
         await repository.insert_lead(
             connection,
@@ -134,10 +145,10 @@ class RouterService:
                 "status": "queued",
                 "stage": change.to_stage,
                 "rep_id": None,
-                "team": team_for(self.routing, route).key,
+                "team": self._team(None, route).key,
                 "grade": change.grade,
                 "score": change.score,
-                "profile": profile.model_dump(mode="json"),
+                "profile": profile,
                 "account_domain": route.account_domain,
                 "handed_off_at": change.occurred_at,
                 "queued_at": now,
@@ -159,19 +170,8 @@ class RouterService:
         """Give the lead to the best rep who can take it; queue it if nobody can."""
         lead = await repository.lead_for_update(connection, lead_id)
         assert lead is not None
-        route = LeadToRoute(
-            lead.id,
-            lead.grade,
-            country=lead.profile.get("country"),
-            company_size=lead.profile.get("company_size"),
-            industry=lead.profile.get("industry"),
-            account_domain=lead.account_domain,
-        )
-        team = (
-            next(t for t in self.routing.teams if t.key == lead.team)
-            if lead.team
-            else team_for(self.routing, route)
-        )
+        route = _route(lead.id, lead.grade, lead.profile, lead.account_domain)
+        team = self._team(lead.team, route)
         owner = (
             await repository.account_owner(connection, lead.account_domain)
             if self.routing.account_ownership
@@ -285,8 +285,7 @@ class RouterService:
         breaches = lead.breaches + 1
         await repository.save_lead(connection, lead_id, breaches=breaches)
         if breaches >= self.routing.escalate_after_breaches:
-            team = next((t for t in self.routing.teams if t.key == lead.team), None)
-            manager = team.manager if team else None
+            manager = self._team(lead.team, _route(lead.id, lead.grade, lead.profile, None)).manager
             await repository.save_lead(connection, lead_id, escalated_to=manager)
             reason = f"SLA missed {breaches} times; escalated to {manager}"
             await self.record_routing(
