@@ -137,7 +137,6 @@ class RouterService:
             return  # already with a rep
         profile = change.profile.model_dump(mode="json")
         route = _route(change.lead_id, change.grade, profile, account_domain(change.profile.email))
-        now = self.clock()
         await repository.insert_lead(
             connection,
             {
@@ -151,7 +150,7 @@ class RouterService:
                 "profile": profile,
                 "account_domain": route.account_domain,
                 "handed_off_at": change.occurred_at,
-                "queued_at": now,
+                "queued_at": None,
                 "breaches": 0,
                 "escalated_to": None,
                 "definitions_version": self.loaded.version,
@@ -185,7 +184,8 @@ class RouterService:
                 connection, lead_id, status="queued", rep_id=None, queued_at=lead.queued_at or now
             )
             await repository.set_sla_timer(connection, lead_id, None)
-            if lead.status != "queued" or kind == "assigned":
+            # `queued_at` is set while the lead waits: it joins the queue (and says so) once.
+            if lead.queued_at is None:
                 await self.record_routing(
                     connection, lead, "queued", None, "no rep in the team can take it now", None
                 )
@@ -198,6 +198,7 @@ class RouterService:
             rep_id=choice.rep_id,
             assigned_at=now,
             sla_deadline=deadline,
+            queued_at=None,
         )
         await repository.mark_assigned(connection, choice.rep_id, now)
         await repository.claim_account(connection, lead.account_domain, choice.rep_id)

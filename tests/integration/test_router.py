@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.settings import Settings
-from shared.topics import INTERACTIONS_DLQ, LIFECYCLE, SALES_ACTIONS
+from shared.topics import HANDOFFS, INTERACTIONS_DLQ, LIFECYCLE, SALES_ACTIONS
 from tests.kafka_reader import ReadRecord, read_until
 from tests.stacks import ADMIN, ServedStack, served_stack
 
@@ -182,6 +182,16 @@ async def test_capacity_full_queues_and_a_closed_lead_frees_a_place(stack: Serve
     assert lost.status_code == 200
     [second] = await queue_of(stack.router, solo, token, 1)
     assert second["id"] != first["id"]
+
+    # While it waited, the queue was polled many times: it joined the queue once, and left
+    # it once, for a rep.
+    def kinds_of_second(records: list[ReadRecord]) -> list[str]:
+        return [r.value["data"]["kind"] for r in records if r.key == second["id"]]
+
+    handoffs = await read_until(
+        stack.broker, HANDOFFS.name, lambda rs: "assigned" in kinds_of_second(rs)
+    )
+    assert kinds_of_second(handoffs) == ["queued", "assigned"]
 
 
 async def test_roster_needs_the_admin_key_and_valid_fields(stack: ServedStack) -> None:
