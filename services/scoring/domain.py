@@ -11,7 +11,7 @@ import math
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
@@ -68,7 +68,11 @@ class RuleHit:
 
 @dataclass(frozen=True)
 class StageReached:
-    """The lead entered `stage` (from `previous`) because of the interaction `event_id`."""
+    """The lead entered `stage` (from `previous`) because of the interaction `event_id`.
+
+    `cycle` counts the returns to nurture before it: a lead may climb the funnel again
+    after sales sent it back, and each climb reports its stages anew.
+    """
 
     stage: str
     previous: str | None
@@ -77,6 +81,16 @@ class StageReached:
     score: float
     grade: str
     reason: str
+    cycle: int = 0
+    # What was known of the person at that moment: what the hand-off carries to the router.
+    profile: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    campaigns: tuple[str, ...] = field(default=(), compare=False)
+    source_channel: str | None = field(default=None, compare=False)
+
+    @property
+    def report_key(self) -> str:
+        """What identifies this stage entry among everything reported of the lead."""
+        return f"{self.cycle}:{self.stage}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,7 @@ class Evaluation:
     decayed_by_rule: Mapping[str, float] = field(default_factory=dict)
     fit_by_rule: Mapping[str, float] = field(default_factory=dict)
     hand_off_blocked_until: float | None = None
+    cycle: int = 0
 
 
 def _pattern(glob: str | None) -> re.Pattern[str] | None:
@@ -157,8 +172,8 @@ class ScoringModel:
             for rule in definitions.scoring.fit
         ]
         self.stage_keys = [stage.key for stage in definitions.stages]
-        self._stage_index = {key: index for index, key in enumerate(self.stage_keys)}
-        self.hand_off = self._stage_index[hand_off_stage(definitions).key]
+        self.stage_index = {key: index for index, key in enumerate(self.stage_keys)}
+        self.hand_off = self.stage_index[hand_off_stage(definitions).key]
         self.grade_rank = grade_ranks(definitions)
         # Automatic stages up to the hand-off: after it, sales moves the lead.
         self._automatic = [
@@ -167,6 +182,8 @@ class ScoringModel:
             if stage.entry.automatic and index <= self.hand_off
         ]
         self._automatic_furthest_first = list(reversed(self._automatic))
+        self._automatic_indices = [index for index, _ in self._automatic]
+        self.ladder = {self.stage_keys[index]: index for index in self._automatic_indices}
         # The least score any stage past index i asks for (0 if one asks for no score):
         # below it, there is nothing to check.
         self.score_needed_past = [
@@ -206,7 +223,7 @@ class ScoringModel:
         campaign = self.definitions.campaigns.get(interaction.campaign or "")
         multiplier = campaign.multiplier if campaign else 1.0
         campaign_stage = (
-            self._stage_index[campaign.entry_stage] if campaign and campaign.entry_stage else None
+            self.stage_index[campaign.entry_stage] if campaign and campaign.entry_stage else None
         )
         hits = [
             RuleHit(
@@ -214,7 +231,7 @@ class ScoringModel:
                 compiled.rule.points * multiplier,
                 compiled.rule.cap.points if compiled.rule.cap else None,
                 compiled.rule.cap.window_days * DAY if compiled.rule.cap else 0.0,
-                self._stage_index[compiled.rule.entry_stage] if compiled.rule.entry_stage else None,
+                self.stage_index[compiled.rule.entry_stage] if compiled.rule.entry_stage else None,
             )
             for index, compiled in enumerate(self._rules)
             if compiled.matches(interaction)
@@ -264,6 +281,10 @@ class ScoringModel:
                     continue
             return index
         return None
+
+    def passed_through(self, since: int, reached: int) -> list[int]:
+        """The automatic stages a lead skipped going from `since` straight to `reached`."""
+        return [index for index in self._automatic_indices if since < index < reached]
 
     def decay(self, value: float, seconds: float) -> float:
         if self.half_life is None or seconds <= 0 or value == 0:
@@ -322,8 +343,11 @@ class _Replay:
         self.engagement = 0.0
         self.last_time: float | None = None
         self.profile: dict[str, Any] = {}
+        self.campaigns: set[str] = set()
+        self.source_channel: str | None = None
         self.fit, self.fit_by_rule = model.fit(self.profile)
         self.stage = -1
+        self.cycle = 0
         self.returned_to: str | None = None
         self.blocked_until = -math.inf
         self.reached: list[StageReached] = []
@@ -341,6 +365,10 @@ class _Replay:
 
     def interact(self, interaction: Interaction) -> int:
         """Add the interaction's points; answer the stage it enters directly (-1: none)."""
+        if self.source_channel is None:
+            self.source_channel = interaction.channel
+        if interaction.campaign:
+            self.campaigns.add(interaction.campaign)
         if interaction.profile:
             self.profile.update(
                 {k: v for k, v in interaction.profile.items() if v not in (None, "")}
@@ -381,6 +409,11 @@ class _Replay:
         )
         candidate = max(entry_stage, qualifying if qualifying is not None else -1)
         if candidate > self.stage:
+            # A lead that skips stages is counted as having passed them at that moment, so
+            # each stage of the funnel counts every lead that went beyond it.
+            for passed in model.passed_through(self.stage, candidate):
+                self._reach(model.stage_keys[passed], now, event_id, "passed_through")
+                self.stage = passed
             reason = "criteria" if candidate == qualifying else "entry_stage"
             self._reach(model.stage_keys[candidate], now, event_id, reason)
             self.stage = candidate
@@ -388,6 +421,7 @@ class _Replay:
     def send_back(self, sent_back: Return) -> None:
         self._reach(sent_back.stage, sent_back.time, sent_back.event_id, "returned")
         self.stage, self.returned_to = -1, sent_back.stage
+        self.cycle += 1
         eligible = sent_back.eligible_again
         self.blocked_until = eligible if eligible is not None else math.inf
         if sent_back.resets_score:
@@ -398,7 +432,19 @@ class _Replay:
         score = self.engagement + self.fit
         grade = self.model.grade(score, self.fit)
         self.reached.append(
-            StageReached(stage, self._stage_key(), now, event_id, score, grade, reason)
+            StageReached(
+                stage,
+                self._stage_key(),
+                now,
+                event_id,
+                score,
+                grade,
+                reason,
+                self.cycle,
+                dict(self.profile),
+                tuple(sorted(self.campaigns)),
+                self.source_channel,
+            )
         )
 
     def result(self) -> Evaluation:
@@ -424,6 +470,7 @@ class _Replay:
             hand_off_blocked_until=(
                 self.blocked_until if math.isfinite(self.blocked_until) else None
             ),
+            cycle=self.cycle,
         )
 
 
@@ -495,44 +542,149 @@ class ThresholdChange:
     grade: str
 
 
+@dataclass(frozen=True)
+class FunnelChanges:
+    """What a new evaluation means for the funnel, and what is then known to be reported."""
+
+    stages: list[StageReached]
+    crossings: list[ThresholdChange]
+    reported: frozenset[str]
+    stage: str | None
+
+
 def lifecycle_changes(
-    previous_stage: str | None,
-    already_reported: int,
-    previous_thresholds: frozenset[float],
+    model: ScoringModel,
     evaluation: Evaluation,
+    reported: frozenset[str],
+    previous_stage: str | None,
+    previous_thresholds: frozenset[float],
     *,
     rescoring: bool = False,
-) -> tuple[list[StageReached], list[ThresholdChange]]:
-    """What a new evaluation means for the funnel since the lead was last stored.
+) -> FunnelChanges:
+    """The stage entries never reported before, and the thresholds crossed since last time.
 
-    The stages entered since then (the first `already_reported` were reported before;
-    returns to nurture were reported by the router), and the thresholds the score rose to
-    or decayed below. A rescore under changed definitions reports only where the lead now
-    stands, with the reason "rescored".
+    Every stage on the lead's path is reported once, in path order, whatever order its
+    interactions arrived in: what was reported stays reported, and stages never move
+    backwards (a late interaction that would have kept the lead lower changes its score,
+    not its stage). Returns to nurture are the router's to report. A rescore under changed
+    definitions reports only where the lead now stands, with the reason "rescored".
     """
-    reached = evaluation.stages_reached
-    if rescoring or already_reported > len(reached):
+    if rescoring:
         stages = []
         if evaluation.stage is not None and evaluation.stage != previous_stage:
-            time = evaluation.last_event_time or 0.0
             stages = [
                 StageReached(
                     evaluation.stage,
                     previous_stage,
-                    time,
+                    evaluation.last_event_time or 0.0,
                     None,
                     evaluation.score,
                     evaluation.grade,
                     "rescored",
+                    evaluation.cycle,
                 )
             ]
-    else:
-        stages = [r for r in reached[already_reported:] if r.reason != "returned"]
-    crossings = [
+        path = frozenset(r.report_key for r in evaluation.stages_reached if r.reason != "returned")
+        return FunnelChanges(
+            stages, _crossings(evaluation, previous_thresholds), path, evaluation.stage
+        )
+    stages = [
+        reached
+        for reached in evaluation.stages_reached
+        if reached.reason != "returned" and reached.report_key not in reported
+    ]
+    reported = reported | {reached.report_key for reached in stages}
+    return FunnelChanges(
+        stages,
+        _crossings(evaluation, previous_thresholds),
+        reported,
+        standing_stage(model, evaluation, reported),
+    )
+
+
+def standing_stage(
+    model: ScoringModel, evaluation: Evaluation, reported: frozenset[str]
+) -> str | None:
+    """Where the lead stands: the furthest stage reported in its current climb, or further."""
+    ladder = model.ladder
+    furthest = evaluation.stage
+    prefix = f"{evaluation.cycle}:"
+    for key in reported:
+        stage = key.removeprefix(prefix)
+        if (
+            stage != key
+            and stage in ladder
+            and (furthest not in ladder or ladder[stage] > ladder[furthest])
+        ):
+            furthest = stage
+    return furthest
+
+
+def _crossings(
+    evaluation: Evaluation, previous_thresholds: frozenset[float]
+) -> list[ThresholdChange]:
+    return [
         ThresholdChange(threshold, "up", evaluation.score, evaluation.grade)
         for threshold in sorted(evaluation.thresholds_met - previous_thresholds)
     ] + [
         ThresholdChange(threshold, "down", evaluation.score, evaluation.grade)
         for threshold in sorted(previous_thresholds - evaluation.thresholds_met, reverse=True)
     ]
-    return stages, crossings
+
+
+def arrival_checkpoints(
+    history: Sequence[Interaction], arrived: Sequence[str]
+) -> list[list[Interaction]]:
+    """The histories to evaluate in turn, so that what is reported of a lead depends on the
+    order its interactions arrived in, never on how they were batched.
+
+    `history` holds everything stored, `arrived` the ids of the new interactions in arrival
+    order. Replaying in event time shows every stage a run of in-order arrivals reaches, so
+    one evaluation covers such a run; an interaction dated before one already known may
+    change the path, so the history as it stood before it arrived is evaluated first.
+    """
+    new = set(arrived)
+    current = [item for item in history if item.event_id not in new]
+    arriving = {item.event_id: item for item in history if item.event_id in new}
+    latest = max((item.order for item in current), default=None)
+    checkpoints = []
+    unevaluated = False
+    for event_id in dict.fromkeys(arrived):
+        item = arriving.get(event_id)
+        if item is None:
+            continue
+        if latest is not None and item.order < latest:
+            if unevaluated:
+                checkpoints.append(list(current))
+        else:
+            latest = item.order
+        current.append(item)
+        unevaluated = True
+    checkpoints.append(current)
+    return checkpoints
+
+
+def report_arrivals(
+    model: ScoringModel,
+    history: Sequence[Interaction],
+    arrived: Sequence[str],
+    now: float,
+    *,
+    returns: Sequence[Return] = (),
+    reported: frozenset[str] = frozenset(),
+    previous_stage: str | None = None,
+    previous_thresholds: frozenset[float] = frozenset(),
+) -> tuple[Evaluation, FunnelChanges]:
+    """Score a lead whose interactions `arrived` (ids, in arrival order; all in `history`),
+    and tell what that means for the funnel: every stage entry not reported before, in
+    path order, and the thresholds crossed since the lead was last stored."""
+    entries: list[StageReached] = []
+    for checkpoint in arrival_checkpoints(history, arrived):
+        as_of = max(now, max((item.time for item in checkpoint), default=now))
+        evaluation = evaluate(model, checkpoint, as_of, returns=returns)
+        changes = lifecycle_changes(
+            model, evaluation, reported, previous_stage, previous_thresholds
+        )
+        reported = changes.reported
+        entries += changes.stages
+    return evaluation, replace(changes, stages=entries)

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,11 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.scoring import metrics, repository
 from services.scoring.domain import (
     Evaluation,
+    FunnelChanges,
+    Interaction,
+    Return,
     ScoringModel,
     StageReached,
     ThresholdChange,
     evaluate,
     lifecycle_changes,
+    report_arrivals,
     seconds_until_below,
 )
 from services.scoring.identity import identity_keys, resolve_identities
@@ -46,10 +50,31 @@ log = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "leadflow-scoring"
 SOURCE = "/scoring"
+STAGE_ENTRIES = uuid.UUID("5f1c3a52-9b8e-4d47-a7c1-2e6f0b9d4a10")
 
 
 def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def _lead_profile(
+    known: Mapping[str, Any], campaigns: tuple[str, ...], source_channel: str | None
+) -> LeadProfile:
+    return LeadProfile(
+        email=known.get("email"),
+        company=known.get("company"),
+        job_title=known.get("job_title"),
+        industry=known.get("industry"),
+        company_size=known.get("company_size"),
+        country=known.get("country"),
+        campaigns=campaigns,
+        source_channel=source_channel,
+    )
+
+
+def _as_of(now: datetime, history: Sequence[Interaction]) -> float:
+    """Score as of now, or of the latest interaction if one is dated later."""
+    return max([now.timestamp(), *(item.time for item in history)])
 
 
 def _return_row(event: NurtureRecorded) -> dict[str, Any]:
@@ -150,17 +175,23 @@ class ScoringService:
                 for event, lead in zip(recorded, resolution.lead_of, strict=True)
             ],
         )
-        affected = {
-            lead
-            for event, lead in zip(recorded, resolution.lead_of, strict=True)
-            if event.id in new
-        } | set(resolution.merged_into.values())
-        await self.reevaluate(connection, affected | sent_back)
+        arrivals: dict[str, list[str]] = {}
+        for event, lead in zip(recorded, resolution.lead_of, strict=True):
+            if event.id in new:
+                arrivals.setdefault(lead, []).append(event.id)
+        affected = set(arrivals) | set(resolution.merged_into.values()) | sent_back
+        await self.reevaluate(connection, affected, arrivals=arrivals)
 
     async def reevaluate(
-        self, connection: AsyncConnection, lead_ids: set[str], *, rescoring: bool = False
+        self,
+        connection: AsyncConnection,
+        lead_ids: set[str],
+        *,
+        arrivals: Mapping[str, Sequence[str]] | None = None,
+        rescoring: bool = False,
     ) -> int:
-        """Score these leads afresh from their stored history; queue the events that result."""
+        """Score these leads afresh from their stored history (`arrivals`: the interactions
+        each just received, in arrival order); queue the events that result."""
         if not lead_ids:
             return 0
         now = self.clock()
@@ -170,20 +201,36 @@ class ScoringService:
         rows, events, timers = [], [], {}
         for lead_id in lead_ids:
             history = histories.get(lead_id, [])
-            as_of = max([now.timestamp(), *(i.time for i in history)])
-            evaluation = evaluate(self.model, history, as_of, returns=returns.get(lead_id, ()))
+            arrived = (arrivals or {}).get(lead_id, ())
             previous = stored.get(lead_id)
-            stages, crossings = lifecycle_changes(
-                previous.stage if previous else None,
-                previous.stages_reported if previous else 0,
-                previous.thresholds_met if previous else frozenset(),
-                evaluation,
-                rescoring=rescoring,
-            )
+            lead_returns = returns.get(lead_id, ())
+            if rescoring:
+                evaluation = evaluate(
+                    self.model, history, _as_of(now, history), returns=lead_returns
+                )
+                changes = lifecycle_changes(
+                    self.model,
+                    evaluation,
+                    frozenset(),
+                    previous.stage if previous else None,
+                    previous.thresholds_met if previous else frozenset(),
+                    rescoring=True,
+                )
+            else:
+                evaluation, changes = report_arrivals(
+                    self.model,
+                    history,
+                    arrived,
+                    now.timestamp(),
+                    returns=lead_returns,
+                    reported=self._reported_before(previous, history, arrived, lead_returns, now),
+                    previous_stage=previous.stage if previous else None,
+                    previous_thresholds=previous.thresholds_met if previous else frozenset(),
+                )
+            events += [self._stage_event(lead_id, reached) for reached in changes.stages]
+            events += [self._crossing_event(lead_id, change, now) for change in changes.crossings]
             profile = self._profile(evaluation, history)
-            events += [self._stage_event(lead_id, reached, profile) for reached in stages]
-            events += [self._crossing_event(lead_id, change, now) for change in crossings]
-            rows.append(self._lead_row(lead_id, evaluation, profile, len(history), now))
+            rows.append(self._lead_row(lead_id, evaluation, changes, profile, len(history), now))
             timers[lead_id] = self._next_decay(evaluation, now)
         metrics.LIFECYCLE_EVENTS.inc(len(events))
         await repository.save_leads(connection, rows)
@@ -192,6 +239,25 @@ class ScoringService:
             connection, outbox, [outbox_row(e, LIFECYCLE.name, e.subject) for e in events]
         )
         return len(events)
+
+    def _reported_before(
+        self,
+        previous: repository.StoredLead | None,
+        history: Sequence[Interaction],
+        arrived: Sequence[str],
+        returns: Sequence[Return],
+        now: datetime,
+    ) -> frozenset[str]:
+        if previous is None:
+            return frozenset()
+        if previous.reported is not None:
+            return previous.reported
+        # Stored before stage entries were kept by identity: what its history showed
+        # before these arrivals was reported then.
+        new = set(arrived)
+        before = [item for item in history if item.event_id not in new]
+        evaluation = evaluate(self.model, before, _as_of(now, before), returns=returns)
+        return frozenset(r.report_key for r in evaluation.stages_reached)
 
     async def handle_due_timers(self, limit: int = 500) -> int:
         """Re-score leads whose score is due to decay below a threshold; answer how many."""
@@ -216,27 +282,23 @@ class ScoringService:
         return min(moments, default=None)
 
     def _profile(self, evaluation: Evaluation, history: Sequence[Any]) -> LeadProfile:
-        known = evaluation.profile
         campaigns = sorted({i.campaign for i in history if i.campaign})
         first = min(history, key=lambda i: i.order, default=None)
-        return LeadProfile(
-            email=known.get("email"),
-            company=known.get("company"),
-            job_title=known.get("job_title"),
-            industry=known.get("industry"),
-            company_size=known.get("company_size"),
-            country=known.get("country"),
-            campaigns=tuple(campaigns),
-            source_channel=first.channel if first else None,
-        )
+        return _lead_profile(evaluation.profile, tuple(campaigns), first.channel if first else None)
 
     def _lead_row(
-        self, lead_id: str, evaluation: Evaluation, profile: LeadProfile, count: int, now: datetime
+        self,
+        lead_id: str,
+        evaluation: Evaluation,
+        changes: FunnelChanges,
+        profile: LeadProfile,
+        count: int,
+        now: datetime,
     ) -> dict[str, Any]:
         return {
             "id": lead_id,
             "email": profile.email,
-            "stage": evaluation.stage,
+            "stage": changes.stage,
             "score": evaluation.score,
             "engagement": evaluation.engagement,
             "fit": evaluation.fit,
@@ -249,7 +311,7 @@ class ScoringService:
             else None,
             "evaluated_at": now,
             "definitions_version": self.loaded.version,
-            "stages_reported": len(evaluation.stages_reached),
+            "reported_stages": sorted(changes.reported),
             "hand_off_blocked_until": (
                 _utc(evaluation.hand_off_blocked_until)
                 if evaluation.hand_off_blocked_until
@@ -258,10 +320,14 @@ class ScoringService:
         }
 
     def _envelope(
-        self, lead_id: str, payload: LeadStageChanged | ScoreThresholdCrossed, at: datetime
+        self,
+        lead_id: str,
+        payload: LeadStageChanged | ScoreThresholdCrossed,
+        at: datetime,
+        event_id: str | None = None,
     ) -> LifecycleRecorded:
         return LifecycleRecorded(
-            id=str(uuid.uuid4()),
+            id=event_id or str(uuid.uuid4()),
             source=SOURCE,
             type=lifecycle_type(payload),
             time=at,
@@ -270,10 +336,13 @@ class ScoringService:
             data=payload,
         )
 
-    def _stage_event(
-        self, lead_id: str, reached: StageReached, profile: LeadProfile
-    ) -> LifecycleRecorded:
+    def _stage_event(self, lead_id: str, reached: StageReached) -> LifecycleRecorded:
+        """A stage entry as an event whose id and content follow from the lead's history."""
         at = _utc(reached.time)
+        profile = _lead_profile(reached.profile, reached.campaigns, reached.source_channel)
+        identity = f"{lead_id}/{reached.report_key}"
+        if reached.reason == "rescored":
+            identity += f"/rescored/{self.loaded.version}"
         return self._envelope(
             lead_id,
             LeadStageChanged(
@@ -289,6 +358,7 @@ class ScoringService:
                 profile=profile,
             ),
             at,
+            str(uuid.uuid5(STAGE_ENTRIES, identity)),
         )
 
     def _crossing_event(

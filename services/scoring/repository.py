@@ -47,7 +47,9 @@ class StoredLead:
     id: str
     stage: str | None
     thresholds_met: frozenset[float]
-    stages_reported: int
+    # The stage entries reported so far (see `StageReached.report_key`); None for a lead
+    # stored before they were kept (migration scoring_0004).
+    reported: frozenset[str] | None
 
 
 async def lock_identities(connection: AsyncConnection, keys: Iterable[str]) -> None:
@@ -105,7 +107,7 @@ LEAD_STATE_COLUMNS = (
     "last_event_time",
     "evaluated_at",
     "definitions_version",
-    "stages_reported",
+    "reported_stages",
     "hand_off_blocked_until",
 )
 _UPSERT_LEAD = _upsert(leads, leads.c.id, LEAD_STATE_COLUMNS)
@@ -200,12 +202,17 @@ async def stored_leads(
 ) -> dict[str, StoredLead]:
     """The leads as last stored, locked until the transaction ends."""
     rows = await connection.execute(
-        select(leads.c.id, leads.c.stage, leads.c.thresholds_met, leads.c.stages_reported)
+        select(leads.c.id, leads.c.stage, leads.c.thresholds_met, leads.c.reported_stages)
         .where(leads.c.id == any_(_uuids(set(lead_ids))))
         .with_for_update()
     )
     return {
-        row.id: StoredLead(row.id, row.stage, frozenset(row.thresholds_met), row.stages_reported)
+        row.id: StoredLead(
+            row.id,
+            row.stage,
+            frozenset(row.thresholds_met),
+            frozenset(row.reported_stages) if row.reported_stages is not None else None,
+        )
         for row in rows
     }
 

@@ -62,7 +62,7 @@ leads = Table(
     Column("last_event_time", DateTime(timezone=True)),
     Column("evaluated_at", DateTime(timezone=True)),
     Column("definitions_version", Text),
-    Column("stages_reported", Integer, nullable=False, server_default="0"),
+    Column("reported_stages", ARRAY(Text), server_default="{}"),
     Column("hand_off_blocked_until", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -109,7 +109,7 @@ async def test_interactions_become_a_scored_lead_with_stage_and_threshold_events
         for c in changes
         if c["kind"] == "stage_changed"
     ]
-    assert stages == [(None, "mql", False), ("mql", "sql", True)]
+    assert stages == [(None, "inquiry", False), ("inquiry", "mql", False), ("mql", "sql", True)]
     crossings = [
         (c["threshold"], c["direction"]) for c in changes if c["kind"] == "threshold_crossed"
     ]

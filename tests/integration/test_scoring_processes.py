@@ -178,7 +178,7 @@ async def test_kill_9_between_steps_loses_nothing_and_doubles_no_effect(
     ids = await lead_ids(database_url, emails)
     assert len(ids) == len(emails)
 
-    expected_facts = len(emails) * 4  # mql, sql, threshold 50 up, threshold 100 up
+    expected_facts = len(emails) * 5  # inquiry, mql, sql, threshold 50 up, threshold 100 up
     records = await read_until(
         configured.require_broker(),
         LIFECYCLE.name,
@@ -216,10 +216,10 @@ async def test_two_instances_share_the_partitions_and_agree_with_one(
     records = await read_until(
         configured.require_broker(),
         LIFECYCLE.name,
-        lambda rs: len(transitions(rs, ids)) >= len(emails) * 4,
+        lambda rs: len(transitions(rs, ids)) >= len(emails) * 5,
     )
     facts = transitions(records, ids)
-    assert len(facts) == len(emails) * 4
+    assert len(facts) == len(emails) * 5
     assert all(len(event_ids) == 1 for event_ids in facts.values())
     logs = [(tmp_path / name).read_text() for name in ("a.log", "b.log")]
     assert all(service.process.poll() is None for service in services)

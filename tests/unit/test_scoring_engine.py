@@ -76,11 +76,12 @@ def test_engagement_and_fit_together_reach_mql_then_the_hand_off() -> None:
         event(3, "tradeshow", "meeting", 1),
     ]
     result = evaluate(DEFAULT, lead, T0 + DAY)
-    assert [(s.previous, s.stage) for s in result.stages_reached] == [
-        (None, "mql"),
-        ("mql", "sql"),
+    assert [(s.previous, s.stage, s.reason) for s in result.stages_reached] == [
+        (None, "inquiry", "passed_through"),  # the form made it an MQL at once
+        ("inquiry", "mql", "criteria"),
+        ("mql", "sql", "criteria"),
     ]
-    assert result.stages_reached[1].event_id == "e0003"
+    assert result.stages_reached[2].event_id == "e0003"
     assert result.grade == "A"
 
 
@@ -88,7 +89,11 @@ def test_a_demo_request_campaign_enters_the_hand_off_directly() -> None:
     lead = [event(1, "web", "page_view", campaign="demo-request", url="/demo", profile=KNOWN)]
     result = evaluate(DEFAULT, lead, T0)
     assert result.stage == "sql"
-    assert result.stages_reached[0].reason == "entry_stage"
+    assert [(s.stage, s.reason) for s in result.stages_reached] == [
+        ("inquiry", "passed_through"),
+        ("mql", "passed_through"),
+        ("sql", "entry_stage"),
+    ]
 
 
 def test_stages_do_not_move_back_when_points_decay() -> None:
@@ -229,7 +234,7 @@ def test_the_waterfall_hands_off_at_mql_and_the_ladder_at_qualified() -> None:
     ]
     assert evaluate(waterfall, engaged, T0 + 2 * DAY).stage == "mql"
     result = evaluate(ladder, engaged, T0 + 2 * DAY)
-    assert [s.stage for s in result.stages_reached] == ["inquiries", "qualified"]
+    assert [s.stage for s in result.stages_reached] == ["contacts", "inquiries", "qualified"]
 
 
 def test_a_returned_lead_is_not_handed_off_again_before_its_cool_off_ends() -> None:
@@ -239,10 +244,13 @@ def test_a_returned_lead_is_not_handed_off_again_before_its_cool_off_ends() -> N
     nurture = Return("r1", T0 + DAY, "nurture", resets_score=False, eligible_again=T0 + 10 * DAY)
     during = lead + [event(n, "tradeshow", "meeting", n) for n in (2, 3, 4)]
     result = evaluate(DEFAULT, during, T0 + 5 * DAY, returns=[nurture])
-    assert [(s.previous, s.stage, s.reason) for s in result.stages_reached] == [
-        (None, "sql", "entry_stage"),
-        ("sql", "nurture", "returned"),
-        ("nurture", "mql", "criteria"),
+    assert [(s.previous, s.stage, s.reason, s.cycle) for s in result.stages_reached] == [
+        (None, "inquiry", "passed_through", 0),
+        ("inquiry", "mql", "passed_through", 0),
+        ("mql", "sql", "entry_stage", 0),
+        ("sql", "nurture", "returned", 0),
+        ("nurture", "inquiry", "passed_through", 1),  # climbing again, from the top
+        ("inquiry", "mql", "criteria", 1),
     ]
     assert result.stage == "mql"
     after = evaluate(DEFAULT, during, T0 + 11 * DAY, returns=[nurture])

@@ -20,7 +20,7 @@ def upgrade() -> None:
     # The tables as they were at this revision: later columns and tables come with 0003.
     metadata.create_all(op.get_bind(), tables=[t for t in metadata.sorted_tables if t is not returns])
     op.drop_column("leads", "hand_off_blocked_until", schema="scoring")
-    op.drop_column("leads", "stages_reported", schema="scoring")
+    op.drop_column("leads", "reported_stages", schema="scoring")
 
 
 def downgrade() -> None:
