@@ -7,12 +7,17 @@ every new record. Each partition starts with a marker record (written when `lead
 topics` creates it); its id, stored beside the offset, names the log's incarnation. A
 different marker (or an offset beyond the end of a log without one) means the log was
 reset: the consumer rewinds to the beginning and lets deduplication by event id absorb
-what it had already seen.
+what it had already seen. A partition whose first record is not a marker (someone produced
+before the markers were written) is named by that first record instead.
+
+Topics exist only when we create them (see `shared.kafka`): a consumer that finds a topic
+missing, as after a broker that came back empty, creates it with its markers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,11 +29,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.events import LOG_STARTED_TYPE
+from shared.kafka import ensure_topics
 from shared.settings import Settings
+from shared.topics import CATALOG
 
 log = logging.getLogger(__name__)
 
 FIRST_RECORD_WAIT_SECONDS = 3.0
+TOPIC_CHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,20 @@ def resume_offset(stored: StoredPosition | None, start: LogStart) -> tuple[int, 
     if stored.next_offset > start.high_watermark:
         return 0, True
     return stored.next_offset, False
+
+
+def log_identity(record: ConsumerRecord) -> str:
+    """What names the log that starts with this record: its marker id, else its own id."""
+    marker = log_epoch_of(record)
+    if marker is not None:
+        return marker
+    try:
+        envelope = json.loads(record.value or b"")
+        if isinstance(envelope, dict) and isinstance(envelope.get("id"), str):
+            return f"record:{envelope['id']}"
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return "bytes:" + hashlib.sha256(record.value or b"").hexdigest()[:32]
 
 
 def log_epoch_of(record: ConsumerRecord) -> str | None:
@@ -92,7 +114,7 @@ async def read_log_starts(
                 break
         return {
             tp: LogStart(
-                log_epoch_of(firsts[tp]) if tp in firsts else None, reader.highwater(tp) or 0
+                log_identity(firsts[tp]) if tp in firsts else None, reader.highwater(tp) or 0
             )
             for tp in partitions
         }
@@ -211,15 +233,30 @@ class StoredOffsetConsumer:
                 finally:
                     consumer.resume(*assigned)
 
+        await self._ensure_topics()
         consumer.subscribe(list(self.topics), listener=Resume())
         await consumer.start()
         try:
+            next_check = asyncio.get_running_loop().time() + TOPIC_CHECK_SECONDS
             while not stopping.is_set():
+                if asyncio.get_running_loop().time() >= next_check:
+                    if not {topic.name for topic in CATALOG} <= await consumer.topics():
+                        await self._ensure_topics()
+                    next_check = asyncio.get_running_loop().time() + TOPIC_CHECK_SECONDS
                 fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
                 if not fetched:
                     continue
+                for tp, batch in fetched.items():
+                    if batch[0].offset == 0:  # a log we rewound to while it was empty
+                        self.epochs[tp] = log_identity(batch[0])
                 records = [record for batch in fetched.values() for record in batch]
                 next_offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
                 await self.handle(Batch(records, next_offsets, dict(self.epochs)))
         finally:
             await consumer.stop()
+
+    async def _ensure_topics(self) -> None:
+        """Every topic, not only ours: the outbox relay publishes to the others."""
+        report = await ensure_topics(self.settings)
+        if report.created:
+            log.warning("topics were missing; created", extra={"topics": report.created})

@@ -6,20 +6,42 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import aiokafka.client
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.errors import (
+    IncompatibleBrokerVersion,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.protocol.metadata import MetadataRequest
 
 from shared.events import LOG_STARTED_TYPE, CloudEvent, LogStarted
 from shared.settings import Settings
 from shared.topics import CATALOG, Topic
 
 log = logging.getLogger(__name__)
+
+
+class _MetadataRequestThatCreatesNothing(MetadataRequest):  # type: ignore[misc]
+    def __init__(
+        self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = False
+    ) -> None:
+        super().__init__(topics, allow_auto_topic_creation)
+
+
+# aiokafka asks the broker to create every unknown topic its clients name, and Tansu
+# obliges (4 partitions, no log markers), with no broker setting to refuse. A topic
+# created that way breaks the detection of a broker that lost its log, so our clients
+# never ask: topics come only from `ensure_topics`.
+aiokafka.client.MetadataRequest = _MetadataRequestThatCreatesNothing
 
 
 class BrokerUnavailable(RuntimeError):
@@ -51,33 +73,111 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
         await admin.close()
 
 
+@dataclass(frozen=True)
+class TopicsReport:
+    """What `ensure_topics` found and did."""
+
+    created: list[str] = field(default_factory=list)
+    grown: dict[str, int] = field(default_factory=dict)  # topic -> partitions before
+    too_many: dict[str, int] = field(default_factory=dict)  # topic -> partitions it has
+    cannot_grow: dict[str, int] = field(default_factory=dict)  # the broker can't add any
+
+    def operator_actions(self, configured: int) -> list[str]:
+        """What nobody but an operator can do about the topics, in words."""
+        return [
+            f"{name} has {count} partitions, {configured} configured: a topic never shrinks;"
+            f" set LEADFLOW_TOPIC_PARTITIONS={count}, or drain, delete and recreate it"
+            for name, count in self.too_many.items()
+        ] + [
+            f"{name} has {count} partitions, {configured} configured, and this broker cannot"
+            f" add partitions: drain, delete and recreate it, or set"
+            f" LEADFLOW_TOPIC_PARTITIONS={count}"
+            for name, count in self.cannot_grow.items()
+        ]
+
+
+async def ensure_topics(
+    settings: Settings, topics: tuple[Topic, ...] = CATALOG, attempts: int = 5
+) -> TopicsReport:
+    """Make every catalog topic exist with our partition count, each partition starting
+    with a log marker. Safe to call in any state and from several processes at once:
+    only the process whose request created a topic writes its markers."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with _ensuring:
+                return await _ensure_topics(settings, topics)
+        except KafkaError as error:
+            if attempt == attempts:
+                raise
+            log.warning(
+                "topics not ensured yet; retrying",
+                extra={"error": type(error).__name__, "attempt": attempt},
+            )
+            await asyncio.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 async def create_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOG) -> list[str]:
-    """Create every catalog topic that does not exist yet; answer the names created."""
+    """Create (or repair) the catalog topics; answer the names created."""
+    return (await ensure_topics(settings, topics)).created
+
+
+_ensuring = asyncio.Lock()
+
+
+async def _ensure_topics(settings: Settings, topics: tuple[Topic, ...]) -> TopicsReport:
+    wanted = settings.topic_partitions
+    report = TopicsReport()
     async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [topic.name for topic in topics if topic.name not in existing]
-        if not missing:
-            return []
-        try:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        name,
-                        num_partitions=settings.topic_partitions,
-                        replication_factor=settings.topic_replication,
-                    )
-                    for name in missing
-                ]
+        if missing:
+            report.created.extend(await _create(admin, settings, missing))
+        present = [topic.name for topic in topics if topic.name in existing]
+        described = await admin.describe_topics(present) if present else []
+        for topic in described:
+            count = len(topic["partitions"])
+            if count < wanted:
+                try:
+                    await admin.create_partitions({topic["topic"]: NewPartitions(wanted)})
+                except IncompatibleBrokerVersion:
+                    report.cannot_grow[topic["topic"]] = count
+                else:
+                    report.grown[topic["topic"]] = count
+            elif count > wanted:
+                report.too_many[topic["topic"]] = count
+    if report.created:
+        await _write_log_markers(settings, dict.fromkeys(report.created))
+    if report.grown:
+        await _write_log_markers(settings, report.grown)
+    for action in report.operator_actions(wanted):
+        log.warning("topic needs an operator", extra={"action": action})
+    return report
+
+
+async def _create(admin: AIOKafkaAdminClient, settings: Settings, names: list[str]) -> list[str]:
+    response = await admin.create_topics(
+        [
+            NewTopic(
+                name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication,
             )
-        except TopicAlreadyExistsError:
-            log.info("topics created concurrently by another process")
-            return []
-    await _write_log_markers(settings, missing)
-    return missing
+            for name in names
+        ]
+    )
+    created = []
+    for name, code, *_ in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif code != TopicAlreadyExistsError.errno:
+            raise for_code(code)(f"creating topic {name}")
+    return created
 
 
-async def _write_log_markers(settings: Settings, topics: list[str]) -> None:
-    """Start every partition of new topics with a marker naming this incarnation of the log.
+async def _write_log_markers(settings: Settings, topics: Mapping[str, int | None]) -> None:
+    """Start every new partition (of a topic: from the given partition on, None: all) with a
+    marker naming this incarnation of the log.
 
     See `shared.consumer`: consumers compare the marker with the one they stored beside
     their offsets to notice a broker that lost its data.
@@ -86,8 +186,10 @@ async def _write_log_markers(settings: Settings, topics: list[str]) -> None:
     await producer.start()
     try:
         deliveries = []
-        for topic in topics:
+        for topic, first_new in topics.items():
             for partition in sorted(await producer.partitions_for(topic)):
+                if first_new is not None and partition < first_new:
+                    continue
                 marker = CloudEvent[LogStarted](
                     id=str(uuid.uuid4()),
                     source="/leadflow/topics",

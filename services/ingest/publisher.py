@@ -1,7 +1,10 @@
 """The Kafka adapter of ingest: appends recorded interactions to `lead.interactions`.
 
 A publish returns only once the broker acknowledged every record (acks=all); a broker
-that is down or slow turns into `BrokerUnavailable` within the publish timeout.
+that is down or slow turns into `BrokerUnavailable` within the publish timeout. Records
+go only to a topic we created (with its partitions and log markers): no client of ours
+lets the broker create one, so a broker that came back empty refuses the publish until
+the topics are made again, which a failed publish sets off.
 """
 
 from __future__ import annotations
@@ -9,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from shared.events import InteractionRecorded
-from shared.kafka import BrokerUnavailable, new_producer, send_in_batches
+from shared.kafka import BrokerUnavailable, ensure_topics, new_producer, send_in_batches
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
 
@@ -36,14 +40,40 @@ class KafkaPublisher:
         self._timeout = settings.publish_timeout_seconds
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
+        self._repairing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         try:
             await self._connected()
-        except BrokerUnavailable:
+            await self._ensure_topics()
+        except (BrokerUnavailable, TimeoutError, KafkaError, OSError):
             log.warning("broker unreachable at start; will retry on the first publish")
 
+    async def _ensure_topics(self) -> None:
+        async with asyncio.timeout(self._timeout):
+            report = await ensure_topics(self._settings, attempts=1)
+        if report.created:
+            log.warning("topics were missing; created", extra={"topics": report.created})
+
+    def _repair_topics(self) -> None:
+        """Make the topics again in the background, once at a time: the failed publish
+        answers at once, and the sender's retry finds them."""
+        if self._repairing is None or self._repairing.done():
+            self._repairing = asyncio.create_task(self._repair())
+
+    async def _repair(self) -> None:
+        try:
+            await self._ensure_topics()
+        except (TimeoutError, KafkaError, OSError) as error:
+            log.info(
+                "topics not checked: broker unavailable", extra={"error": type(error).__name__}
+            )
+
     async def stop(self) -> None:
+        if self._repairing is not None:
+            self._repairing.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._repairing
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -79,6 +109,7 @@ class KafkaPublisher:
                     ),
                 )
         except (TimeoutError, KafkaError) as error:
+            self._repair_topics()  # a broker that lost its log knows no topic
             raise BrokerUnavailable("the broker did not acknowledge in time") from error
 
     async def is_ready(self) -> bool:

@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.embedded import free_port, start_broker
-from shared.kafka import create_topics
+from shared.kafka import admin_client, create_topics
 from shared.settings import Settings
-from shared.topics import LIFECYCLE
+from shared.topics import CATALOG, LIFECYCLE
 from tests.integration.test_scoring import lead_by_email
 from tests.kafka_reader import read_until
 from tests.stacks import ingest_and_scoring
@@ -112,3 +113,61 @@ async def test_decay_below_a_threshold_is_found_by_a_timer(
         assert later["score"] < 50
         assert later["stage"] == "mql"  # stages do not move back when points decay
         await asyncio.sleep(0)
+
+
+async def post_until_accepted(ingest: httpx.AsyncClient, event: dict[str, Any]) -> None:
+    """What a real sender does: retry a refused post until it is accepted."""
+    for _ in range(200):
+        response = await ingest.post("/v1/events", json=event)
+        if response.status_code == 202:
+            return
+        assert response.status_code == 503, response.text
+        await asyncio.sleep(0.1)
+    raise AssertionError("ingest never accepted the event")
+
+
+async def test_a_broker_that_comes_back_empty_under_load_heals_without_an_operator(
+    settings: Settings, database_url: str
+) -> None:
+    """Nothing recreates the topics but the services, and no accepted interaction is lost."""
+    port = free_port()
+    configured = settings.model_copy(
+        update={"kafka_bootstrap_servers": f"127.0.0.1:{port}", "database_url": database_url}
+    )
+    broker = start_broker(port)
+    try:
+        await create_topics(configured)
+        async with ingest_and_scoring(configured) as (ingest, scoring):
+            before = [f"load-before-{n}@example.com" for n in range(20)]
+            for email in before:
+                await post_until_accepted(ingest, {**visit(email), "id": f"id-{email}"})
+            for email in before:
+                await lead_by_email(scoring, email)
+
+            broker.stop()
+            broker = start_broker(port)  # empty: no topics, no groups, offsets from 0
+            after = [f"load-after-{n}@example.com" for n in range(50)]
+            for email in after:
+                await post_until_accepted(ingest, visit(email))
+            # A sender that never heard back sends an old event again: counted once.
+            await post_until_accepted(ingest, {**visit(before[0]), "id": f"id-{before[0]}"})
+
+            deadline = asyncio.get_running_loop().time() + 30
+            missing = set(after)
+            while missing and asyncio.get_running_loop().time() < deadline:
+                for email in list(missing):
+                    page = (await scoring.get("/v1/leads", params={"email": email})).json()
+                    if page["items"]:
+                        missing.discard(email)
+                await asyncio.sleep(0.2)
+            assert not missing, f"{len(missing)} accepted interactions never scored"
+            for email in before:
+                assert (await lead_by_email(scoring, email))["interaction_count"] == 1
+
+        async with admin_client(configured) as admin:
+            described = await admin.describe_topics([topic.name for topic in CATALOG])
+        assert {t["topic"]: len(t["partitions"]) for t in described} == {
+            topic.name: configured.topic_partitions for topic in CATALOG
+        }
+    finally:
+        broker.stop()
