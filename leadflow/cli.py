@@ -67,11 +67,29 @@ def migrate() -> None:
 
 @app.command()
 def topics() -> None:
-    """Create every leadflow topic that does not exist yet (KAFKA_BOOTSTRAP_SERVERS)."""
-    from shared.kafka import create_topics
+    """Create or repair every leadflow topic (KAFKA_BOOTSTRAP_SERVERS): missing topics are
+    created with LEADFLOW_TOPIC_PARTITIONS partitions and their log markers."""
+    from aiokafka.errors import KafkaError
 
-    created = asyncio.run(create_topics(_settings()))
-    typer.echo(f"created: {', '.join(created)}" if created else "every topic exists")
+    from shared.kafka import ensure_topics
+
+    settings = _settings()
+    try:
+        report = asyncio.run(ensure_topics(settings))
+    except (KafkaError, OSError) as error:
+        typer.echo(f"the broker at {settings.require_broker()} did not answer: {error}", err=True)
+        raise typer.Exit(1) from error
+    if report.created:
+        typer.echo(f"created: {', '.join(report.created)}")
+    for name, count in report.grown.items():
+        typer.echo(f"{name}: grown from {count} to {settings.topic_partitions} partitions")
+    actions = report.operator_actions(settings.topic_partitions)
+    for action in actions:
+        typer.echo(f"needs an operator: {action}", err=True)
+    if actions:
+        raise typer.Exit(1)
+    if not (report.created or report.grown):
+        typer.echo("every topic exists with its partitions")
 
 
 @app.command()
