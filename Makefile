@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install tools lint typecheck unit integration e2e schema bench clean
+.PHONY: run test install tools lint typecheck unit integration e2e schema bench clean chaos
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest -q -m e2e
+
+# The full chaos suite (tests/chaos): ~20,000 interactions, several faults of each kind,
+# compared with a fault-free run; the report goes to tests/artifacts/chaos-report.json.
+chaos: $(STAMP)
+	LEADFLOW_CHAOS=full $(BIN)/pytest -q -s -m chaos -k full tests/chaos
 
 schema: $(STAMP)
 	$(BIN)/leadflow schema

@@ -1,0 +1,165 @@
+"""The faults of a chaos run: when each is injected (seeded), how, and how long the system
+takes to recover from it.
+
+Right after each fault a probe (a demo request of a person of its own) is posted and
+followed: the time until ingest answers 202 for it, until scoring has stored it, and until
+the router has assigned the lead. Each is counted from the moment of the fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+
+from tests.chaos.observe import TopicObserver
+from tests.chaos.stack import ChaosStack
+from tests.chaos.workload import Sender, probe_event
+
+KILL_INGEST, KILL_SCORING, KILL_ROUTER = "kill -9 ingest", "kill -9 scoring", "kill -9 router"
+DROP_CONNECTIONS = "PostgreSQL connections terminated"
+BROKER_RESTART = "broker restarted empty"
+DATABASE_STOP = "PostgreSQL stopped"
+KINDS = (KILL_INGEST, KILL_SCORING, KILL_ROUTER, DROP_CONNECTIONS, BROKER_RESTART, DATABASE_STOP)
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class PlannedFault:
+    kind: str
+    at: float  # seconds after the load started
+
+
+def fault_schedule(seed: int, counts: dict[str, int], window: float) -> list[PlannedFault]:
+    """`counts` faults of each kind in a seeded order, one in each equal slice of the first
+    85% of `window` (at a seeded moment within its slice), so they do not bunch up."""
+    rng = random.Random(f"faults:{seed}")
+    kinds = [kind for kind in KINDS for _ in range(counts.get(kind, 0))]
+    rng.shuffle(kinds)
+    start, span = 0.05 * window, 0.8 * window
+    return [
+        PlannedFault(kind, round(start + span * (index + rng.uniform(0.1, 0.9)) / len(kinds), 2))
+        for index, kind in enumerate(kinds)
+    ]
+
+
+@dataclass
+class FaultRecord:
+    """One injected fault: when (seconds after the load started), what it did, and the time
+    from the fault until the probe was accepted, stored by scoring and assigned."""
+
+    kind: str
+    planned_at: float
+    injected_at: float
+    detail: str = ""
+    probe: str = ""
+    accepted_after: float | None = None
+    scored_after: float | None = None
+    assigned_after: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        def seconds(value: float | None) -> str:
+            return f"{value:.1f}s" if value is not None else "never"
+
+        return (
+            f"{self.kind} at {self.injected_at:.1f}s ({self.detail or 'done'}): probe accepted "
+            f"after {seconds(self.accepted_after)}, scored after {seconds(self.scored_after)}, "
+            f"assigned after {seconds(self.assigned_after)}"
+        )
+
+
+@dataclass
+class FaultInjector:
+    stack: ChaosStack
+    observer: TopicObserver
+    sender: Sender
+    seed: int
+    outage_seconds: float  # how long PostgreSQL stays stopped
+    recovery_within: float  # how long a probe is followed
+    records: list[FaultRecord] = field(default_factory=list)
+    _probes: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def run(self, schedule: list[PlannedFault], started: float) -> None:
+        """Inject each fault at its moment, once the previous probe got through (or gave up
+        waiting for half of `recovery_within`); then follow the probes to the end."""
+        try:
+            for planned in schedule:
+                if self._probes:
+                    await asyncio.wait([self._probes[-1]], timeout=self.recovery_within / 2)
+                delay = started + planned.at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                record = FaultRecord(planned.kind, planned.at, time.monotonic() - started)
+                self.records.append(record)
+                await self._inject(record, started)
+            await asyncio.gather(*self._probes)
+        finally:
+            for probe in self._probes:
+                probe.cancel()
+            await asyncio.gather(*self._probes, return_exceptions=True)
+
+    async def _inject(self, record: FaultRecord, started: float) -> None:
+        fault_time = time.monotonic()
+        kind = record.kind
+        if kind in (KILL_INGEST, KILL_SCORING, KILL_ROUTER):
+            self.stack.kill(kind.rpartition(" ")[2])
+        elif kind == DROP_CONNECTIONS:
+            record.detail = f"{await self.stack.terminate_connections()} sessions ended"
+        elif kind == BROKER_RESTART:
+            await self.observer.pause()
+            fault_time = time.monotonic()
+            record.injected_at = fault_time - started
+            await asyncio.to_thread(self.stack.restart_broker)
+            self.observer.resume()
+        elif kind == DATABASE_STOP:
+            await asyncio.to_thread(self.stack.stop_database)
+        self._probes.append(asyncio.create_task(self._follow_probe(record, fault_time)))
+        if kind == DATABASE_STOP:
+            await asyncio.sleep(self.outage_seconds)
+            await self.stack.start_database()
+            record.detail = f"stopped for {time.monotonic() - fault_time:.1f}s"
+
+    async def _follow_probe(self, record: FaultRecord, fault_time: float) -> None:
+        number = len(self.records)
+        event = probe_event(number, self.seed)
+        record.probe = event["contact"]["email"]
+        deadline = fault_time + self.recovery_within
+        accepted = await self.sender.post_one(event)
+        if accepted is None:
+            record.notes.append("the probe was never accepted")
+            return
+        record.accepted_after = accepted - fault_time
+        checks = {
+            "scored_after": (
+                "SELECT count(*) FROM scoring.interactions WHERE event_id = :key",
+                event["id"],
+            ),
+            "assigned_after": (
+                "SELECT count(*) FROM router.handoff_log h JOIN scoring.identities i"
+                " ON i.lead_id = h.lead_id WHERE i.identity = :key AND h.kind = 'assigned'",
+                f"email:{record.probe}",
+            ),
+        }
+        for name, (query, key) in checks.items():
+            while time.monotonic() < deadline:
+                if await self._found(query, key):
+                    setattr(record, name, time.monotonic() - fault_time)
+                    break
+                await asyncio.sleep(POLL_SECONDS)
+            else:
+                record.notes.append(f"{name}: not within {self.recovery_within:.0f}s")
+                return
+
+    async def _found(self, query: str, key: str) -> bool:
+        engine = self.stack.engine()
+        try:
+            async with engine.connect() as connection:
+                return bool(await connection.scalar(text(query), {"key": key}))
+        except Exception:  # the database may be down or restarting: look again
+            return False
+        finally:
+            await engine.dispose()

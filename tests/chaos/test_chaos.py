@@ -1,0 +1,135 @@
+"""The chaos suite: the same seeded traffic through a fault-free stack and through one where
+services are killed, PostgreSQL drops connections and stops, and the broker comes back
+empty; the chaos run must end as the reference does.
+
+`make test` runs the short version (one fault of each kind, a few thousand interactions);
+`make chaos` the full one (about 20,000 interactions of 2,000 people, several faults of each
+kind), which plain `pytest` skips. The report is written to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shared.definitions import load_definitions
+from tests.chaos.compare import Rules, compared, invariants
+from tests.chaos.faults import (
+    BROKER_RESTART,
+    DATABASE_STOP,
+    DROP_CONNECTIONS,
+    KILL_INGEST,
+    KILL_ROUTER,
+    KILL_SCORING,
+    KINDS,
+    fault_schedule,
+)
+from tests.chaos.report import build_report, render, write_report
+from tests.chaos.run import RunSettings, run_plan
+from tests.chaos.stack import DEFINITIONS
+from tests.chaos.workload import make_plan
+
+pytestmark = pytest.mark.chaos
+
+SEED = int(os.environ.get("LEADFLOW_CHAOS_SEED", "20261127"))
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+@dataclass(frozen=True)
+class Scale:
+    mode: str
+    interactions: int
+    people: int
+    rate: float  # interactions per second, the same in both runs
+    faults: dict[str, int]
+    outage_seconds: float  # how long PostgreSQL is stopped
+    recovery_within: float  # how long each fault's probe is followed
+    settle_within: float
+    progress_every: float
+    report: str
+
+
+SHORT = Scale(
+    "short",
+    interactions=2_500,
+    people=250,
+    rate=125.0,
+    faults=dict.fromkeys(KINDS, 1),
+    outage_seconds=5.0,
+    recovery_within=30.0,
+    settle_within=45.0,
+    progress_every=10.0,
+    report="chaos-report-short.json",
+)
+FULL = Scale(
+    "full",
+    interactions=20_000,
+    people=2_000,
+    rate=100.0,
+    faults={
+        KILL_INGEST: 3,
+        KILL_SCORING: 3,
+        KILL_ROUTER: 3,
+        DROP_CONNECTIONS: 3,
+        BROKER_RESTART: 1,
+        DATABASE_STOP: 1,
+    },
+    outage_seconds=30.0,
+    recovery_within=90.0,
+    settle_within=180.0,
+    progress_every=10.0,
+    report="chaos-report.json",
+)
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)
+
+
+async def chaos_suite(scale: Scale, directory: Path) -> None:
+    plan = make_plan(SEED, scale.interactions, scale.people, datetime.now(UTC))
+    window = len(plan.events) / scale.rate
+    common = {
+        "rate": scale.rate,
+        "recovery_within": scale.recovery_within,
+        "settle_within": scale.settle_within,
+        "progress_every": scale.progress_every,
+    }
+    say(f"chaos suite ({scale.mode}): {len(plan.events):,} interactions at {scale.rate:g}/s")
+    reference = await run_plan(
+        plan, RunSettings("reference", faults=[], **common), directory / "reference", say
+    )
+    schedule = fault_schedule(SEED, scale.faults, window)
+    chaos = await run_plan(
+        plan,
+        RunSettings("chaos", faults=schedule, outage_seconds=scale.outage_seconds, **common),
+        directory / "chaos",
+        say,
+    )
+    rules = Rules.of(load_definitions(DEFINITIONS).definitions)
+    findings = (
+        invariants("reference", reference.snapshot, set(reference.sender.accepted), rules)
+        + invariants("chaos", chaos.snapshot, set(chaos.sender.accepted), rules)
+        + compared(reference.snapshot, chaos.snapshot, rules)
+    )
+    report = build_report(plan, scale.mode, reference, chaos, findings)
+    write_report(report, ARTIFACTS / scale.report)
+    text = render(report)
+    say(text)
+    assert report["passed"], f"{text}\n(report: {ARTIFACTS / scale.report})"
+
+
+async def test_short_chaos_run_ends_as_the_fault_free_run(tmp_path: Path) -> None:
+    await chaos_suite(SHORT, tmp_path)
+
+
+@pytest.mark.skipif(
+    os.environ.get("LEADFLOW_CHAOS") != "full", reason="the full chaos run: `make chaos`"
+)
+async def test_full_chaos_run_ends_as_the_fault_free_run(tmp_path: Path) -> None:
+    await chaos_suite(FULL, tmp_path)
