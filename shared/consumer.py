@@ -187,6 +187,8 @@ class StoredOffsetConsumer:
     group: str
     topics: tuple[str, ...]
     handle: BatchHandler
+    # Called once a reset log is noticed: the service publishes again what it had sent.
+    on_log_reset: Callable[[], Awaitable[object]] | None = None
     max_records: int = 2_000
     epochs: dict[TopicPartition, str | None] = field(default_factory=dict)
 
@@ -195,15 +197,19 @@ class StoredOffsetConsumer:
             return
         stored = await load_positions(self.engine, self.offsets, self.group, assigned)
         starts = await read_log_starts(self.settings.require_broker(), assigned)
+        any_reset = False
         for tp in assigned:
             offset, was_reset = resume_offset(stored.get(tp), starts[tp])
             if was_reset:
+                any_reset = True
                 log.warning(
                     "log reset detected; rewinding to the beginning",
                     extra={"topic": tp.topic, "partition": tp.partition, "group": self.group},
                 )
             self.epochs[tp] = starts[tp].epoch
             consumer.seek(tp, offset)
+        if any_reset and self.on_log_reset is not None:
+            await self.on_log_reset()
 
     async def run(self, stopping: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(

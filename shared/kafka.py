@@ -22,6 +22,7 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.structs import RecordMetadata
 
 from shared.events import LOG_STARTED_TYPE, CloudEvent, LogStarted
 from shared.settings import Settings
@@ -226,8 +227,9 @@ FEW_RECORDS = 32
 
 async def send_in_batches(
     producer: AIOKafkaProducer, records: Iterable[tuple[str, bytes | None, bytes]]
-) -> None:
-    """Send (topic, key, value) records; return once all are acknowledged.
+) -> list[RecordMetadata]:
+    """Send (topic, key, value) records; return once all are acknowledged, with where the
+    broker put them (one answer per record or per batch).
 
     Many records are grouped in one batch per partition (keys go where `send(key=...)`
     would put them), which costs far less than a future per record. A few records go
@@ -236,8 +238,7 @@ async def send_in_batches(
     records = list(records)
     if len(records) < FEW_RECORDS:
         deliveries = [await producer.send(t, value, key=key) for t, key, value in records]
-        await asyncio.gather(*deliveries)
-        return
+        return list(await asyncio.gather(*deliveries))
     partitions: dict[str, list[int]] = {}
     grouped: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = defaultdict(list)
     for topic, key, value in records:
@@ -255,4 +256,4 @@ async def send_in_batches(
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
         deliveries.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*deliveries)
+    return list(await asyncio.gather(*deliveries))

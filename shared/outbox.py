@@ -98,6 +98,22 @@ class OutboxRelay:
             )
         return len(rows)
 
+    async def resend_retained(self) -> int:
+        """Publish again every row still kept after it was sent (the last day's): the
+        broker lost its log, and what no consumer had read yet went with it. Consumers
+        deduplicate by event id, so sending twice costs nothing."""
+        table = self._table
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                update(table).where(table.c.sent_at.is_not(None)).values(sent_at=None)
+            )
+        log.warning(
+            "broker lost its log; publishing retained outbox rows again",
+            extra={"table": table.fullname, "rows": result.rowcount},
+        )
+        self.wake()
+        return int(result.rowcount)
+
     async def purge_sent(self) -> None:
         table = self._table
         async with self._engine.begin() as connection:

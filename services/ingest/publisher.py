@@ -18,6 +18,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from services.ingest.recent import RecentlyAccepted
 from shared.events import InteractionRecorded
 from shared.kafka import BrokerUnavailable, ensure_topics, new_producer, send_in_batches
 from shared.settings import Settings
@@ -41,6 +42,7 @@ class KafkaPublisher:
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
         self._repairing: asyncio.Task[None] | None = None
+        self._recent = RecentlyAccepted()
 
     async def start(self) -> None:
         try:
@@ -64,6 +66,7 @@ class KafkaPublisher:
     async def _repair(self) -> None:
         try:
             await self._ensure_topics()
+            await self._send_again()
         except (TimeoutError, KafkaError, OSError) as error:
             log.info(
                 "topics not checked: broker unavailable", extra={"error": type(error).__name__}
@@ -95,22 +98,29 @@ class KafkaPublisher:
 
     async def publish(self, events: Sequence[InteractionRecorded]) -> None:
         producer = await self._connected()
+        records = [
+            (
+                INTERACTIONS.name,
+                event.subject.encode(),
+                event.model_dump_json(exclude_none=True).encode(),
+            )
+            for event in events
+        ]
         try:
             async with asyncio.timeout(self._timeout):
-                await send_in_batches(
-                    producer,
-                    (
-                        (
-                            INTERACTIONS.name,
-                            event.subject.encode(),
-                            event.model_dump_json(exclude_none=True).encode(),
-                        )
-                        for event in events
-                    ),
-                )
+                acknowledged = await send_in_batches(producer, records)
         except (TimeoutError, KafkaError) as error:
             self._repair_topics()  # a broker that lost its log knows no topic
             raise BrokerUnavailable("the broker did not acknowledge in time") from error
+        self._recent.add(records)
+        if self._recent.log_went_back((a.topic, a.partition, a.offset) for a in acknowledged):
+            self._repair_topics()
+
+    async def _send_again(self) -> None:
+        records = self._recent.to_send_again()
+        if records:
+            log.warning("broker lost its log; publishing again", extra={"records": len(records)})
+            await send_in_batches(await self._connected(), records)
 
     async def is_ready(self) -> bool:
         try:

@@ -31,7 +31,10 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
 
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
         service.on_committed = relay.wake
-        return {"lifecycle": lifecycle_consumer(settings, service), "follow-up": follow_up(service)}
+        return {
+            "lifecycle": lifecycle_consumer(settings, service, relay.resend_retained),
+            "follow-up": follow_up(service),
+        }
 
     app = consuming_service_app(
         settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 from services.router.handlers import CONSUMER_GROUP, RouterService
@@ -15,7 +16,10 @@ from shared.topics import LIFECYCLE
 FOLLOW_UP_POLL_SECONDS = 1.0
 
 
-def lifecycle_consumer(settings: Settings, service: RouterService) -> Loop:
+def lifecycle_consumer(
+    settings: Settings, service: RouterService, on_log_reset: Callable[[], Awaitable[object]]
+) -> Loop:
+    """Consume lead.lifecycle; a broker that lost its log gets the router's outbox again."""
     consumer = StoredOffsetConsumer(
         settings,
         service.engine,
@@ -23,6 +27,7 @@ def lifecycle_consumer(settings: Settings, service: RouterService) -> Loop:
         CONSUMER_GROUP,
         (LIFECYCLE.name,),
         service.handle_lifecycle,
+        on_log_reset,
     )
     return consumer.run
 

@@ -24,7 +24,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
         service.on_committed = relay.wake
         return {
-            "interactions": interaction_consumer(settings, service),
+            "interactions": interaction_consumer(settings, service, relay.resend_retained),
             "decay-timers": decay_timers(service),
         }
 

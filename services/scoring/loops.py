@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 from services.scoring.handlers import CONSUMER_GROUP, ScoringService
@@ -15,7 +16,11 @@ from shared.topics import INTERACTIONS, NURTURE
 TIMER_POLL_SECONDS = 1.0
 
 
-def interaction_consumer(settings: Settings, service: ScoringService) -> Loop:
+def interaction_consumer(
+    settings: Settings, service: ScoringService, on_log_reset: Callable[[], Awaitable[object]]
+) -> Loop:
+    """Consume interactions and returns; a broker that lost its log gets scoring's outbox
+    again."""
     consumer = StoredOffsetConsumer(
         settings,
         service.engine,
@@ -23,6 +28,7 @@ def interaction_consumer(settings: Settings, service: ScoringService) -> Loop:
         CONSUMER_GROUP,
         (INTERACTIONS.name, NURTURE.name),
         service.handle_interactions,
+        on_log_reset,
     )
     return consumer.run
 

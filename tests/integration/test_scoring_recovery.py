@@ -13,14 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from services.ingest.bootstrap import create_app as create_ingest
 from shared.embedded import free_port, start_broker
 from shared.kafka import admin_client, create_topics
 from shared.settings import Settings
 from shared.topics import CATALOG, LIFECYCLE
 from tests.integration.test_scoring import lead_by_email
 from tests.kafka_reader import read_until
-from tests.stacks import ingest_and_scoring
+from tests.stacks import API_KEY, ingest_and_scoring
 
 pytestmark = pytest.mark.integration
 
@@ -152,14 +154,7 @@ async def test_a_broker_that_comes_back_empty_under_load_heals_without_an_operat
             # A sender that never heard back sends an old event again: counted once.
             await post_until_accepted(ingest, {**visit(before[0]), "id": f"id-{before[0]}"})
 
-            deadline = asyncio.get_running_loop().time() + 30
-            missing = set(after)
-            while missing and asyncio.get_running_loop().time() < deadline:
-                for email in list(missing):
-                    page = (await scoring.get("/v1/leads", params={"email": email})).json()
-                    if page["items"]:
-                        missing.discard(email)
-                await asyncio.sleep(0.2)
+            missing = await scored_within(scoring, after, 30)
             assert not missing, f"{len(missing)} accepted interactions never scored"
             for email in before:
                 assert (await lead_by_email(scoring, email))["interaction_count"] == 1
@@ -169,5 +164,50 @@ async def test_a_broker_that_comes_back_empty_under_load_heals_without_an_operat
         assert {t["topic"]: len(t["partitions"]) for t in described} == {
             topic.name: configured.topic_partitions for topic in CATALOG
         }
+    finally:
+        broker.stop()
+
+
+async def scored_within(scoring: httpx.AsyncClient, emails: list[str], seconds: float) -> set[str]:
+    """The emails that have no lead yet when `seconds` are up."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    missing = set(emails)
+    while missing and asyncio.get_running_loop().time() < deadline:
+        for email in list(missing):
+            page = (await scoring.get("/v1/leads", params={"email": email})).json()
+            if page["items"]:
+                missing.discard(email)
+        await asyncio.sleep(0.2)
+    return missing
+
+
+async def test_what_ingest_accepted_but_nobody_read_survives_a_broker_that_lost_it(
+    settings: Settings, database_url: str
+) -> None:
+    port = free_port()
+    configured = settings.model_copy(
+        update={"kafka_bootstrap_servers": f"127.0.0.1:{port}", "database_url": database_url}
+    )
+    broker = start_broker(port)
+    try:
+        await create_topics(configured)
+        async with (
+            LifespanManager(create_ingest(configured)) as app,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app.app),
+                base_url="http://ingest",
+                headers=API_KEY,
+            ) as ingest,
+        ):
+            unread = [f"unread-{n}@example.com" for n in range(10)]
+            for email in unread:
+                await post_until_accepted(ingest, visit(email))  # scoring is not running
+            broker.stop()
+            broker = start_broker(port)
+            later = [f"later-{n}@example.com" for n in range(5)]
+            for email in later:
+                await post_until_accepted(ingest, visit(email))
+            async with ingest_and_scoring(configured) as (_, scoring):
+                assert not await scored_within(scoring, unread + later, 30)
     finally:
         broker.stop()

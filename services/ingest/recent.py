@@ -1,0 +1,49 @@
+"""What ingest acknowledged lately, kept to publish again if the broker loses its log.
+
+A replicated Kafka keeps what it acknowledged (acks=all). A broker that comes back empty
+(the embedded one keeps its log in memory) loses whatever no consumer had read yet, and
+ingest, being stateless, would have said 202 for events that exist nowhere. So ingest
+keeps the last minute of what it published, notices a new log (offsets that go back, or
+topics that had to be made again), and sends it all again; scoring deduplicates by id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+
+Record = tuple[str, bytes | None, bytes]  # topic, key, value
+
+KEEP_SECONDS = 60.0
+KEEP_AT_MOST = 100_000
+
+
+class RecentlyAccepted:
+    def __init__(self, keep_seconds: float = KEEP_SECONDS, at_most: int = KEEP_AT_MOST) -> None:
+        self._keep_seconds = keep_seconds
+        self._records: deque[tuple[float, Record]] = deque(maxlen=at_most)
+        self._highest: dict[tuple[str, int], int] = {}
+
+    def add(self, records: Iterable[Record]) -> None:
+        now = time.monotonic()
+        self._records.extend((now, record) for record in records)
+        horizon = now - self._keep_seconds
+        while self._records and self._records[0][0] < horizon:
+            self._records.popleft()
+
+    def log_went_back(self, acknowledged: Iterable[tuple[str, int, int]]) -> bool:
+        """Note where the broker put records (topic, partition, offset); answer whether a
+        partition's offsets went back, which only a new log does."""
+        went_back = False
+        for topic, partition, offset in acknowledged:
+            highest = self._highest.get((topic, partition), -1)
+            if offset < highest:
+                went_back = True
+            self._highest[(topic, partition)] = max(offset, highest)
+        return went_back
+
+    def to_send_again(self) -> list[Record]:
+        """Everything kept, oldest first; offsets are forgotten, as a new log starts low."""
+        self._highest.clear()
+        return [record for _, record in self._records]
