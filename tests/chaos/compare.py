@@ -124,12 +124,43 @@ def _counted(lead: str) -> bool:
     return not is_probe(lead.removeprefix("email:"))
 
 
-def invariants(run: str, snapshot: Snapshot, accepted: set[str], rules: Rules) -> list[Finding]:
+@dataclass(frozen=True)
+class Sent:
+    """What a run sent: each accepted interaction's moment of 202 (seconds after the load
+    started), the faults (moment, kind), and which lead each interaction is of."""
+
+    accepted: dict[str, float]
+    faults: list[tuple[float, str]]
+    lead_of: dict[str, str]
+
+    def after_fault(self, moment: float) -> str:
+        before = [(at, kind) for at, kind in self.faults if at <= moment]
+        if not before:
+            return "before any fault"
+        at, kind = before[-1]
+        return f"{moment - at:.1f}s after {kind} (at {at:.1f}s)"
+
+    def unstored(self, snapshot: Snapshot) -> dict[str, list[str]]:
+        """Accepted but not stored, by lead."""
+        by_lead: dict[str, list[str]] = defaultdict(list)
+        for event_id in sorted(set(self.accepted) - snapshot.stored_ids):
+            by_lead[self.lead_of.get(event_id, "")].append(event_id)
+        return by_lead
+
+
+def invariants(run: str, snapshot: Snapshot, sent: Sent, rules: Rules) -> list[Finding]:
     """What must hold in any run, faults or not."""
     found = [Finding("state not readable", run, "", problem) for problem in snapshot.problems]
     found += [
-        Finding("not stored", run, "", f"interaction {event_id}")
-        for event_id in sorted(accepted - snapshot.stored_ids)
+        Finding(
+            "not stored",
+            run,
+            lead,
+            f"interaction {event_id} answered 202 at {sent.accepted[event_id]:.1f}s, "
+            + sent.after_fault(sent.accepted[event_id]),
+        )
+        for lead, ids in sorted(sent.unstored(snapshot).items())
+        for event_id in ids
     ]
     events, routed = stage_events(snapshot), handoff_kinds(snapshot)
     for lead in sorted(set(snapshot.leads) | set(events) | set(routed)):
@@ -203,8 +234,32 @@ def _path(events: list[dict[str, Any]]) -> str:
     return "stage events: " + (", ".join(steps) or "none")
 
 
-def compared(reference: Snapshot, chaos: Snapshot, rules: Rules) -> list[Finding]:
-    """Where the chaos run's end state differs from the reference's."""
+def compared(
+    reference: Snapshot,
+    chaos: Snapshot,
+    rules: Rules,
+    unstored: dict[str, list[str]] | None = None,
+) -> list[Finding]:
+    """Where the chaos run's end state differs from the reference's; a lead with
+    interactions the chaos run accepted but lost (`unstored`, by lead) says so."""
+    found = _compare_leads(reference, chaos, rules)
+    found += _compare_router(reference, chaos)
+    found += _compare_stage_events(reference, chaos)
+    lost = unstored or {}
+    return [
+        Finding(
+            f.check,
+            f.run,
+            f.lead,
+            f"{f.detail} [{len(lost[f.lead])} of its interactions lost: {', '.join(lost[f.lead])}]",
+        )
+        if lost.get(f.lead)
+        else f
+        for f in found
+    ]
+
+
+def _compare_leads(reference: Snapshot, chaos: Snapshot, rules: Rules) -> list[Finding]:
     found = []
     for lead in sorted(set(reference.leads) | set(chaos.leads)):
         if not _counted(lead):
@@ -227,8 +282,6 @@ def compared(reference: Snapshot, chaos: Snapshot, rules: Rules) -> list[Finding
                     f"{theirs.grade} (score {theirs.score:.2f})",
                 )
             )
-    found += _compare_router(reference, chaos)
-    found += _compare_stage_events(reference, chaos, rules)
     return found
 
 
@@ -250,7 +303,7 @@ def _compare_router(reference: Snapshot, chaos: Snapshot) -> list[Finding]:
     return found
 
 
-def _compare_stage_events(reference: Snapshot, chaos: Snapshot, rules: Rules) -> list[Finding]:
+def _compare_stage_events(reference: Snapshot, chaos: Snapshot) -> list[Finding]:
     found = []
     ours_by_lead, theirs_by_lead = stage_events(reference), stage_events(chaos)
     for lead in sorted(set(ours_by_lead) | set(theirs_by_lead)):

@@ -80,16 +80,17 @@ class FaultInjector:
     seed: int
     outage_seconds: float  # how long PostgreSQL stays stopped
     recovery_within: float  # how long a probe is followed
+    wait_for_recovery: float  # how long the next fault waits for the previous probe
     records: list[FaultRecord] = field(default_factory=list)
     _probes: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def run(self, schedule: list[PlannedFault], started: float) -> None:
-        """Inject each fault at its moment, once the previous probe got through (or gave up
-        waiting for half of `recovery_within`); then follow the probes to the end."""
+        """Inject each fault at its moment, once the previous probe got through (or after
+        `wait_for_recovery`); then follow the probes to the end."""
         try:
             for planned in schedule:
                 if self._probes:
-                    await asyncio.wait([self._probes[-1]], timeout=self.recovery_within / 2)
+                    await asyncio.wait([self._probes[-1]], timeout=self.wait_for_recovery)
                 delay = started + planned.at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)

@@ -30,6 +30,7 @@ REPS = (
 )
 ON_HOLIDAY = "americas"
 SETTLED_FOR_SECONDS = 2.0
+STUCK_SECONDS = 15.0  # nothing changes while something is still missing: it will not come
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class RunSettings:
     faults: list[PlannedFault]
     outage_seconds: float = 0.0
     recovery_within: float = 60.0
+    wait_for_recovery: float = 30.0  # at most this long before the next fault
     settle_within: float = 120.0
     progress_every: float = 10.0
 
@@ -82,6 +84,7 @@ async def settle(stack: ChaosStack, sender: Sender, within: float) -> tuple[floa
     started = time.monotonic()
     ids = list(sender.accepted)
     previous: tuple[Any, ...] | None = None
+    unchanged_since = started
     left = "nothing read yet"
     while time.monotonic() - started < within:
         engine = stack.engine()
@@ -100,6 +103,10 @@ async def settle(stack: ChaosStack, sender: Sender, within: float) -> tuple[floa
             )
             if stored == len(ids) and now[0] == 0 and now[1] == 0 and now == previous:
                 return time.monotonic() - started - SETTLED_FOR_SECONDS, ""
+        if now != previous:
+            unchanged_since = time.monotonic()
+        elif time.monotonic() - unchanged_since >= STUCK_SECONDS:
+            return None, f"{left}; nothing changed for {STUCK_SECONDS:.0f}s"
         previous = now
         await asyncio.sleep(SETTLED_FOR_SECONDS)
     return None, left
@@ -133,7 +140,13 @@ async def run_plan(
         observing = asyncio.create_task(observer.run(stopping), name="observer")
         sender = Sender(stack.port("ingest"), settings.rate)
         injector = FaultInjector(
-            stack, observer, sender, plan.seed, settings.outage_seconds, settings.recovery_within
+            stack,
+            observer,
+            sender,
+            plan.seed,
+            settings.outage_seconds,
+            settings.recovery_within,
+            settings.wait_for_recovery,
         )
         progress = asyncio.create_task(
             _report_progress(
