@@ -202,8 +202,8 @@ class Sender:
 
 def progress_line(sender: Sender, total: int, extra: Callable[[], str]) -> str:
     elapsed = time.monotonic() - sender.started
-    retries = sender.attempts - len(sender.accepted) - len(sender.rejected)
+    refused = sum(count for answer, count in sender.answers.items() if answer != "202")
     return (
         f"{elapsed:6.1f}s posted {sender.taken:,}/{total:,}, accepted {len(sender.accepted):,}, "
-        f"retried {max(retries, 0):,} {extra()}"
+        f"not accepted at first {refused:,} {extra()}"
     )
