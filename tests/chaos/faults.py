@@ -60,15 +60,18 @@ class FaultRecord:
     scored_after: float | None = None
     assigned_after: float | None = None
     notes: list[str] = field(default_factory=list)
+    followed: bool = False  # the probe's journey is over (arrived, or given up on)
 
     def summary(self) -> str:
         def seconds(value: float | None) -> str:
-            return f"{value:.1f}s" if value is not None else "never"
+            if value is not None:
+                return f"after {value:.1f}s"
+            return "never" if self.followed else "not yet"
 
         return (
             f"{self.kind} at {self.injected_at:.1f}s ({self.detail or 'done'}): probe accepted "
-            f"after {seconds(self.accepted_after)}, scored after {seconds(self.scored_after)}, "
-            f"assigned after {seconds(self.assigned_after)}"
+            f"{seconds(self.accepted_after)}, scored {seconds(self.scored_after)}, "
+            f"assigned {seconds(self.assigned_after)}"
         )
 
 
@@ -125,11 +128,17 @@ class FaultInjector:
             record.detail = f"stopped for {time.monotonic() - fault_time:.1f}s"
 
     async def _follow_probe(self, record: FaultRecord, fault_time: float) -> None:
+        try:
+            await self._probe(record, fault_time)
+        finally:
+            record.followed = True
+
+    async def _probe(self, record: FaultRecord, fault_time: float) -> None:
         number = len(self.records)
         event = probe_event(number, self.seed)
         record.probe = event["contact"]["email"]
         deadline = fault_time + self.recovery_within
-        accepted = await self.sender.post_one(event)
+        accepted = await self.sender.post_one(event, self.recovery_within)
         if accepted is None:
             record.notes.append("the probe was never accepted")
             return

@@ -117,7 +117,9 @@ async def chaos_suite(scale: Scale, directory: Path) -> None:
     reference = await run_plan(
         plan, RunSettings("reference", faults=[], **common), directory / "reference", say
     )
-    schedule = fault_schedule(SEED, scale.faults, window)
+    # LEADFLOW_CHAOS_FAULTS=none: a second fault-free run, to see what differs without faults
+    without_faults = os.environ.get("LEADFLOW_CHAOS_FAULTS") == "none"
+    schedule = [] if without_faults else fault_schedule(SEED, scale.faults, window)
     chaos = await run_plan(
         plan,
         RunSettings("chaos", faults=schedule, outage_seconds=scale.outage_seconds, **common),

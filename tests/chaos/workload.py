@@ -131,12 +131,17 @@ class Sender:
         head = request_head("POST", self.port, "/v1/events", {"X-API-Key": API_KEY}, len(body))
         return head + body
 
-    async def post(self, event: dict[str, Any], connection: list[HttpConnection | None]) -> bool:
-        """Post until 202 (True), a 4xx other than 429 (False) or `give_up_after` (False).
-
-        `connection` holds the worker's connection, opened again whenever it breaks.
-        """
-        request, deadline, delay = self._request(event), time.monotonic() + self.give_up_after, 0.1
+    async def post(
+        self,
+        event: dict[str, Any],
+        connection: list[HttpConnection | None],
+        within: float | None = None,
+    ) -> bool:
+        """Post until 202 (True), a 4xx other than 429 (False) or for `within` seconds
+        (`give_up_after` by default; False). `connection` holds the worker's connection,
+        opened again whenever it breaks."""
+        request, delay = self._request(event), 0.1
+        deadline = time.monotonic() + (self.give_up_after if within is None else within)
         while time.monotonic() < deadline:
             self.attempts += 1
             status, answer = await self._attempt(request, connection)
@@ -188,11 +193,11 @@ class Sender:
 
         await asyncio.gather(*(worker() for _ in range(self.connections)))
 
-    async def post_one(self, event: dict[str, Any]) -> float | None:
+    async def post_one(self, event: dict[str, Any], within: float) -> float | None:
         """One event on a connection of its own; the monotonic time of its 202, if any."""
         holder: list[HttpConnection | None] = [None]
         try:
-            if await self.post(event, holder):
+            if await self.post(event, holder, within):
                 return self.accepted[event["id"]]
             return None
         finally:
