@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.definitions import LeadDefinitions
-from shared.definitions.model import hand_off_stage, stage_keys
+from shared.definitions.model import hand_off_stage
 from tests.chaos.observe import Snapshot
 from tests.chaos.workload import is_probe
 
@@ -47,7 +47,8 @@ MEANING = {
     "router status differs": "the router's status of the lead differs",
     "team differs": "the router routed the lead to another team",
     "stage events differ": "the (from_stage, to_stage) pairs reported for the lead differ",
-    "stage event payload differs": "the same stage event carries other values",
+    "stage event payload differs": "the same stage event carries other values (what scoring "
+    "knew of the lead when it first reached the stage differed)",
 }
 
 
@@ -61,8 +62,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Rules:
-    stages: tuple[str, ...]
-    hand_off: str
+    sales_stages: frozenset[str]  # the hand-off stage and the sales stages after it
     grade_edges: tuple[float, ...]
     score_absolute: float = 0.05
     score_relative: float = 0.001
@@ -75,13 +75,14 @@ class Rules:
             for edge in (band.score.min, band.score.max)
             if edge is not None
         }
-        return cls(
-            tuple(stage_keys(definitions)), hand_off_stage(definitions).key, tuple(sorted(edges))
-        )
+        stages = list(definitions.stages)
+        after = stages[stages.index(hand_off_stage(definitions)) :]
+        sales = frozenset(stage.key for stage in after if stage.owner == "sales")
+        return cls(sales, tuple(sorted(edges)))
 
     def sales_ready(self, stage: str | None) -> bool:
         """At the hand-off stage or past it (the sales stages after it)."""
-        return stage in self.stages and self.stages.index(stage) >= self.stages.index(self.hand_off)
+        return stage in self.sales_stages
 
     def scores_differ(self, first: float, second: float) -> bool:
         allowed = self.score_absolute + self.score_relative * max(abs(first), abs(second))

@@ -3,7 +3,8 @@ takes to recover from it.
 
 Right after each fault a probe (a demo request of a person of its own) is posted and
 followed: the time until ingest answers 202 for it, until scoring has stored it, and until
-the router has assigned the lead. Each is counted from the moment of the fault.
+the router has assigned the lead; and the time until scoring has stored everything
+accepted before the fault (its backlog). Each is counted from the moment of the fault.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from tests.chaos.observe import TopicObserver
+from tests.chaos.observe import TopicObserver, stored_count
 from tests.chaos.stack import ChaosStack
 from tests.chaos.workload import Sender, probe_event
 
@@ -25,6 +26,7 @@ BROKER_RESTART = "broker restarted empty"
 DATABASE_STOP = "PostgreSQL stopped"
 KINDS = (KILL_INGEST, KILL_SCORING, KILL_ROUTER, DROP_CONNECTIONS, BROKER_RESTART, DATABASE_STOP)
 POLL_SECONDS = 0.25
+BACKLOG_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class FaultRecord:
     accepted_after: float | None = None
     scored_after: float | None = None
     assigned_after: float | None = None
+    caught_up_after: float | None = None  # scoring stored all that was accepted before
     notes: list[str] = field(default_factory=list)
     followed: bool = False  # the probe's journey is over (arrived, or given up on)
 
@@ -71,7 +74,8 @@ class FaultRecord:
         return (
             f"{self.kind} at {self.injected_at:.1f}s ({self.detail or 'done'}): probe accepted "
             f"{seconds(self.accepted_after)}, scored {seconds(self.scored_after)}, "
-            f"assigned {seconds(self.assigned_after)}"
+            f"assigned {seconds(self.assigned_after)}; backlog stored "
+            f"{seconds(self.caught_up_after)}"
         )
 
 
@@ -129,9 +133,27 @@ class FaultInjector:
 
     async def _follow_probe(self, record: FaultRecord, fault_time: float) -> None:
         try:
-            await self._probe(record, fault_time)
+            await asyncio.gather(self._probe(record, fault_time), self._backlog(record, fault_time))
         finally:
             record.followed = True
+
+    async def _backlog(self, record: FaultRecord, fault_time: float) -> None:
+        """How long until scoring stored everything accepted before the fault (its lag)."""
+        ids = [event_id for event_id, at in self.sender.accepted.items() if at <= fault_time]
+        missing = len(ids)
+        while time.monotonic() < fault_time + self.recovery_within:
+            engine = self.stack.engine()
+            try:
+                missing = len(ids) - await stored_count(engine, ids)
+            except Exception:  # the database may be down or restarting: look again
+                pass
+            finally:
+                await engine.dispose()
+            if missing == 0:
+                record.caught_up_after = time.monotonic() - fault_time
+                return
+            await asyncio.sleep(BACKLOG_POLL_SECONDS)
+        record.notes.append(f"{missing} interactions accepted before it not stored in time")
 
     async def _probe(self, record: FaultRecord, fault_time: float) -> None:
         number = len(self.records)

@@ -116,7 +116,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"  {fault['injected_at']:7.1f}s {fault['kind']:<36} {fault['detail']:<22} "
             f"accepted {_seconds(fault['accepted_after'])}, scored "
-            f"{_seconds(fault['scored_after'])}, assigned {_seconds(fault['assigned_after'])}"
+            f"{_seconds(fault['scored_after'])}, assigned {_seconds(fault['assigned_after'])}, "
+            f"backlog stored {_seconds(fault['caught_up_after'])}"
             + (f" ({'; '.join(fault['notes'])})" if fault["notes"] else "")
         )
     if report["passed"]:
