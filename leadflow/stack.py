@@ -11,15 +11,22 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from leadflow.supervisor import Child, GiveUp, Supervisor
 from shared.db import create_database, migrate, wait_until_ready
 from shared.definitions import load_definitions
-from shared.embedded import LOCALHOST, start_broker, start_postgres, stop_process
+from shared.embedded import (
+    LOCALHOST,
+    POSTGRES_STOP_SIGNAL,
+    start_broker,
+    start_postgres,
+)
 from shared.kafka import create_topics
 from shared.settings import Settings
 
@@ -42,41 +49,89 @@ class Stack:
 
 
 def _write_private(path: Path, content: dict[str, Any]) -> None:
+    """Write a file only its owner may read, whole: a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(content, indent=2) + "\n")
-    path.chmod(0o600)
+    draft = path.with_name(f".{path.name}.draft")
+    draft.write_text(json.dumps(content, indent=2) + "\n")
+    draft.chmod(0o600)
+    draft.replace(path)
 
 
-def read_stack_file(state_dir: Path) -> dict[str, str]:
-    """The addresses a running `leadflow up` wrote, so other commands find its broker/DB."""
+def read_stack_file(state_dir: Path) -> dict[str, Any]:
+    """The addresses (and child pids) a running `leadflow up` wrote, so other commands find it."""
     path = state_dir / STACK_FILE
     if not path.exists():
         return {}
-    content: dict[str, str] = json.loads(path.read_text())
+    content: dict[str, Any] = json.loads(path.read_text())
     return content
 
 
-@contextmanager
-def _embedded_dependencies(settings: Settings, say: Callable[[str], None]) -> Iterator[Settings]:
-    """Start what the environment does not provide; stop it again on exit."""
-    with ExitStack() as stack:
-        updates: dict[str, Any] = {}
-        state_dir = settings.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
-        if not settings.kafka_bootstrap_servers:
-            log = (state_dir / "broker.log").open("ab")
-            stack.callback(log.close)
-            broker = start_broker(log=log)
-            stack.callback(broker.stop)
-            updates["kafka_bootstrap_servers"] = broker.bootstrap_servers
-            say(f"embedded Kafka broker (tansu, memory) at {broker.bootstrap_servers}")
-        if not settings.database_url:
-            postgres = start_postgres(state_dir / "postgres")
-            stack.callback(postgres.stop)
-            asyncio.run(wait_until_ready(postgres.url()))
-            updates["database_url"] = asyncio.run(create_database(postgres.url(), DATABASE_NAME))
-            say(f"embedded PostgreSQL at {LOCALHOST}:{postgres.port} (data in {postgres.data_dir})")
-        yield settings.model_copy(update=updates)
+def _embedded_dependencies(
+    settings: Settings, supervisor: Supervisor, logs: ExitStack, say: Callable[[str], None]
+) -> Settings:
+    """Start what the environment does not provide, supervised; `logs` closes the broker's log."""
+    updates: dict[str, Any] = {}
+    state_dir = settings.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.kafka_bootstrap_servers:
+        log = logs.enter_context((state_dir / "broker.log").open("ab"))
+        broker = start_broker(log=log)
+        updates["kafka_bootstrap_servers"] = broker.bootstrap_servers
+        say(f"embedded Kafka broker (tansu, memory) at {broker.bootstrap_servers}")
+        restart = partial(_restart_broker, settings.model_copy(update=updates), log, say)
+        supervisor.dependencies.append(
+            Child(
+                "broker",
+                restart,
+                pause_services_while_starting=True,
+                process=broker.process,
+                started_at=time.monotonic(),
+            )
+        )
+    if not settings.database_url:
+        postgres = start_postgres(state_dir / "postgres")
+        supervisor.dependencies.append(
+            Child(
+                "postgres",
+                partial(_restart_postgres, postgres.data_dir, postgres.port),
+                stop_signal=POSTGRES_STOP_SIGNAL,
+                process=postgres.process,
+                started_at=time.monotonic(),
+            )
+        )
+        asyncio.run(wait_until_ready(postgres.url()))
+        updates["database_url"] = asyncio.run(create_database(postgres.url(), DATABASE_NAME))
+        say(f"embedded PostgreSQL at {LOCALHOST}:{postgres.port} (data in {postgres.data_dir})")
+    return settings.model_copy(update=updates)
+
+
+def _restart_broker(
+    settings: Settings, log: IO[bytes], say: Callable[[str], None]
+) -> subprocess.Popen[bytes]:
+    """The broker again on its port, empty (memory storage), with our topics created again.
+
+    The services are paused meanwhile (see leadflow.supervisor), so no client can have a
+    topic auto-created with the broker's default partition count and no log markers.
+    """
+    broker = start_broker(port=int(settings.require_broker().rpartition(":")[2]), log=log)
+    try:
+        created = asyncio.run(create_topics(settings))
+    except Exception as error:
+        broker.stop()
+        raise RuntimeError(f"creating the topics failed: {type(error).__name__}") from error
+    say(f"embedded Kafka broker is back, empty; topics created: {', '.join(created) or 'none'}")
+    return broker.process
+
+
+def _restart_postgres(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """PostgreSQL again on the same data directory and port, once it accepts sessions."""
+    postgres = start_postgres(data_dir, port)
+    try:
+        asyncio.run(wait_until_ready(postgres.url()))
+    except Exception as error:
+        postgres.stop()
+        raise RuntimeError(f"it accepted no session: {type(error).__name__}") from error
+    return postgres.process
 
 
 def _dev_credentials(settings: Settings) -> tuple[Settings, dict[str, Any]]:
@@ -124,27 +179,28 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 3
     raise RuntimeError(f"{url} did not answer /healthz within {timeout:.0f}s")
 
 
-@contextmanager
-def _services(settings: Settings) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name, port_field in SERVICE_PORTS.items():
-            process = subprocess.Popen(
-                [sys.executable, "-m", "leadflow", "serve", name],
-                env=service_environment(settings),
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            processes[name] = process
-            _wait_healthy(f"http://{settings.http_host}:{getattr(settings, port_field)}", process)
-        yield processes
-    finally:
-        for process in processes.values():
-            stop_process(process)
+def _spawn_service(name: str, settings: Settings) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "leadflow", "serve", name],
+        env=service_environment(settings),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _start_services(settings: Settings, supervisor: Supervisor, urls: dict[str, str]) -> None:
+    """Start each service and wait for its /healthz; from then on the supervisor keeps it."""
+    for name in SERVICE_PORTS:
+        child = Child(name, partial(_spawn_service, name, settings), health_url=urls[name])
+        supervisor.services.append(child)
+        _wait_healthy(urls[name], child.start())
 
 
 def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
-    """Run everything until Ctrl-C / SIGTERM or until a service dies; answer the exit status."""
+    """Run everything until Ctrl-C / SIGTERM, restarting children that die; the exit status.
+
+    It gives up (status 1) only when one child keeps dying right after it starts.
+    """
     stopping = False
 
     def request_stop(signum: int, _: object) -> None:
@@ -156,7 +212,16 @@ def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
     signal.signal(signal.SIGINT, request_stop)
     loaded = load_definitions(configured.definitions_path)  # a broken file stops us here
     say(f"lead definitions {configured.definitions_path}: version {loaded.version}")
-    with _embedded_dependencies(configured, say) as reachable:
+    stack_file: dict[str, Any] = {}
+
+    def write_stack_file() -> None:
+        stack_file["pids"] = supervisor.pids()
+        _write_private(configured.state_dir / STACK_FILE, stack_file)
+
+    supervisor = Supervisor(say, on_started=write_stack_file)
+    # closing(supervisor) stops every child, by pid, before the broker's log is closed.
+    with ExitStack() as logs, closing(supervisor):
+        reachable = _embedded_dependencies(configured, supervisor, logs, say)
         migrate(reachable.require_database())
         created = asyncio.run(create_topics(reachable))
         say(f"migrations applied; topics created: {', '.join(created) or 'all existed'}")
@@ -166,23 +231,25 @@ def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
             for name, port in SERVICE_PORTS.items()
         }
         _write_private(settings.state_dir / CREDENTIALS_FILE, credentials)
-        _write_private(
-            settings.state_dir / STACK_FILE,
+        stack_file.update(
             {
                 "kafka_bootstrap_servers": settings.require_broker(),
                 "database_url": settings.require_database(),
                 **{f"{name}_url": url for name, url in urls.items()},
-            },
+            }
         )
-        with _services(settings) as processes:
-            say(_banner(Stack(settings, urls, credentials)))
-            while not stopping:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        say(f"{name} exited with status {process.returncode}; stopping")
-                        return 1
-                time.sleep(0.5)
-            say("stopping")
+        write_stack_file()
+        _start_services(settings, supervisor, urls)
+        write_stack_file()
+        say(_banner(Stack(settings, urls, credentials)))
+        while not stopping:
+            try:
+                supervisor.check()
+            except GiveUp as reason:
+                say(str(reason))
+                return 1
+            time.sleep(0.2)
+        say("stopping")
     return 0
 
 

