@@ -231,6 +231,19 @@ def test_kafka_bootstrap_servers_point_at_the_kafka_service() -> None:
             assert f"//{host}:{port}" in advertised, f"{server} is not advertised: {advertised}"
 
 
+def test_kafka_creates_no_topic_on_its_own() -> None:
+    """Only `leadflow topics` creates topics: with the partitions we configure, and the log
+    markers consumers use to notice a broker that lost its data. An auto-created topic gets
+    the broker's default partition count and no markers."""
+    for host in {
+        server.strip().rpartition(":")[0]
+        for service in leadflow_services().values()
+        for server in environment(service)["KAFKA_BOOTSTRAP_SERVERS"].split(",")
+    }:
+        kafka = environment(service_with_image(host, "apache/kafka:"))
+        assert kafka.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false", host
+
+
 def test_every_command_is_one_the_cli_has() -> None:
     known = cli_commands()
     for name, service in leadflow_services().items():
