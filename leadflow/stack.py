@@ -83,7 +83,6 @@ def _embedded_dependencies(
             Child(
                 "broker",
                 restart,
-                pause_services_while_starting=True,
                 process=broker.process,
                 started_at=time.monotonic(),
             )
@@ -108,11 +107,7 @@ def _embedded_dependencies(
 def _restart_broker(
     settings: Settings, log: IO[bytes], say: Callable[[str], None]
 ) -> subprocess.Popen[bytes]:
-    """The broker again on its port, empty (memory storage), with our topics created again.
-
-    The services are paused meanwhile (see leadflow.supervisor), so no client can have a
-    topic auto-created with the broker's default partition count and no log markers.
-    """
+    """The broker again on its port, empty (memory storage), with our topics created again."""
     broker = start_broker(port=int(settings.require_broker().rpartition(":")[2]), log=log)
     try:
         created = asyncio.run(create_topics(settings))

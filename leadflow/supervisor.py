@@ -7,15 +7,12 @@ restarting will not fix: the supervisor gives up and `up` stops everything.
 
 Dependencies (the embedded broker and PostgreSQL) are started again before any service;
 the services ride out their absence (ingest answers 503, consumers retry). The embedded
-broker comes back empty, and a client that names a topic before `up` has created the
-topics again gets one created with the broker's default partition count and no log
-markers: so the services are paused (SIGSTOP) from just before the broker starts until
-its topics exist, then continued (SIGCONT).
+broker comes back empty: `up` creates the topics again, and so would the services (no
+client of ours lets the broker create a topic, see `shared.kafka`).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -68,7 +65,6 @@ class Child:
     name: str
     launch: Callable[[], subprocess.Popen[bytes]]
     stop_signal: int = signal.SIGTERM
-    pause_services_while_starting: bool = False
     health_url: str | None = None
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
@@ -162,27 +158,11 @@ class Supervisor:
         self.say(f"{who} {how}; restarting it in {delay:g} s")
 
     def _restart(self, child: Child) -> None:
-        paused = [service for service in self.services if service.process is not None]
-        if not child.pause_services_while_starting:
-            paused = []
-        elif paused:
-            names = ", ".join(service.name for service in paused)
-            self.say(f"pausing {names} while {child.name} starts")
-        _signal_each(paused, signal.SIGSTOP)
         try:
             child.start()
         except (RuntimeError, OSError) as error:
             self._died(child, f"did not start ({error})", ran_for=0.0)
             return
-        finally:
-            _signal_each(paused, signal.SIGCONT)
         child.awaiting_health = child.health_url is not None
-        resumed = f"; {', '.join(service.name for service in paused)} continued" if paused else ""
-        self.say(f"{child.name} restarted (pid {child.pid}){resumed}")
+        self.say(f"{child.name} restarted (pid {child.pid})")
         self.on_started()
-
-
-def _signal_each(children: list[Child], sig: int) -> None:
-    for child in children:
-        if child.process is not None and child.process.poll() is None:
-            os.kill(child.process.pid, sig)

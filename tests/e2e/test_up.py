@@ -208,8 +208,7 @@ def test_up_restarts_the_embedded_broker_and_postgres(tmp_path: Path) -> None:
         broker = up.pid("broker")
         os.kill(broker, signal.SIGKILL)
         up.wait_for_output(rf"broker \(pid {broker}\) was killed by SIGKILL; restarting it in")
-        up.wait_for_output(r"pausing ingest, scoring, router while broker starts")
-        up.wait_for_output(r"broker restarted \(pid \d+\); ingest, scoring, router continued")
+        up.wait_for_output(r"broker restarted \(pid \d+\)")
         assert up.pid("broker") != broker
         ids: list[str] = []
         up.wait_for("an accepted event", _accepted(up, "hopper@example.com", ids))
