@@ -27,6 +27,7 @@ DATABASE_STOP = "PostgreSQL stopped"
 KINDS = (KILL_INGEST, KILL_SCORING, KILL_ROUTER, DROP_CONNECTIONS, BROKER_RESTART, DATABASE_STOP)
 POLL_SECONDS = 0.25
 BACKLOG_POLL_SECONDS = 1.0
+BACKLOG_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -132,16 +133,28 @@ class FaultInjector:
             record.detail = f"stopped for {time.monotonic() - fault_time:.1f}s"
 
     async def _follow_probe(self, record: FaultRecord, fault_time: float) -> None:
+        probe_done = asyncio.Event()
         try:
-            await asyncio.gather(self._probe(record, fault_time), self._backlog(record, fault_time))
+            await asyncio.gather(
+                self._probe(record, fault_time, probe_done),
+                self._backlog(record, fault_time, probe_done),
+            )
         finally:
             record.followed = True
 
-    async def _backlog(self, record: FaultRecord, fault_time: float) -> None:
-        """How long until scoring stored everything accepted before the fault (its lag)."""
+    async def _backlog(
+        self, record: FaultRecord, fault_time: float, probe_done: asyncio.Event
+    ) -> None:
+        """How long until scoring stored everything accepted before the fault (its lag).
+
+        Once the probe's journey is over, the rest of the backlog gets a few seconds more:
+        what is still missing then was lost, and is named by the checks at the end.
+        """
         ids = [event_id for event_id, at in self.sender.accepted.items() if at <= fault_time]
-        missing = len(ids)
-        while time.monotonic() < fault_time + self.recovery_within:
+        missing, deadline = len(ids), fault_time + self.recovery_within
+        while time.monotonic() < deadline:
+            if probe_done.is_set():
+                deadline = min(deadline, time.monotonic() + BACKLOG_GRACE_SECONDS)
             engine = self.stack.engine()
             try:
                 missing = len(ids) - await stored_count(engine, ids)
@@ -155,7 +168,13 @@ class FaultInjector:
             await asyncio.sleep(BACKLOG_POLL_SECONDS)
         record.notes.append(f"{missing} interactions accepted before it not stored in time")
 
-    async def _probe(self, record: FaultRecord, fault_time: float) -> None:
+    async def _probe(self, record: FaultRecord, fault_time: float, done: asyncio.Event) -> None:
+        try:
+            await self._follow(record, fault_time)
+        finally:
+            done.set()
+
+    async def _follow(self, record: FaultRecord, fault_time: float) -> None:
         number = len(self.records)
         event = probe_event(number, self.seed)
         record.probe = event["contact"]["email"]

@@ -30,7 +30,7 @@ REPS = (
 )
 ON_HOLIDAY = "americas"
 SETTLED_FOR_SECONDS = 2.0
-STUCK_SECONDS = 15.0  # nothing changes while something is still missing: it will not come
+STUCK_SECONDS = 10.0  # nothing changes while something is still missing: it will not come
 
 
 @dataclass(frozen=True)

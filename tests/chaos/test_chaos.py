@@ -32,7 +32,7 @@ from tests.chaos.faults import (
 from tests.chaos.report import build_report, render, write_report
 from tests.chaos.run import RunResult, RunSettings, run_plan
 from tests.chaos.stack import DEFINITIONS
-from tests.chaos.workload import Plan, identity_of, make_plan
+from tests.chaos.workload import Plan, leads_of, make_plan
 
 pytestmark = pytest.mark.chaos
 
@@ -99,7 +99,7 @@ def what_was_sent(plan: Plan, result: RunResult) -> Sent:
     return Sent(
         {event_id: at - started for event_id, at in result.sender.accepted.items()},
         [(fault.injected_at, fault.kind) for fault in result.faults],
-        {event["id"]: identity_of(event) for event in plan.events},
+        leads_of(plan.events),
     )
 
 

@@ -14,7 +14,7 @@ from tests.chaos.compare import Rules, Sent, compared, counts, invariants
 from tests.chaos.faults import KINDS, fault_schedule
 from tests.chaos.observe import LeadState, RepLoad, RoutedLead, Snapshot
 from tests.chaos.stack import DEFINITIONS
-from tests.chaos.workload import identity_of, make_plan
+from tests.chaos.workload import identity_of, leads_of, make_plan
 
 pytestmark = pytest.mark.unit
 
@@ -135,3 +135,12 @@ def test_a_grade_that_differs_only_on_a_band_edge_is_decay_not_a_difference() ->
 def test_identity_is_the_email_else_the_anonymous_id() -> None:
     assert identity_of({"contact": {"email": "Ada@X.test"}}) == "email:ada@x.test"
     assert identity_of({"contact": {"anonymous_id": "c1"}}) == "anon:c1"
+
+
+def test_a_visitor_who_gives_their_email_is_that_emails_lead() -> None:
+    events = [
+        {"id": "1", "contact": {"anonymous_id": "c1"}},
+        {"id": "2", "contact": {"anonymous_id": "c1", "email": "ada@x.test"}},
+        {"id": "3", "contact": {"anonymous_id": "c2"}},
+    ]
+    assert leads_of(events) == {"1": "email:ada@x.test", "2": "email:ada@x.test", "3": "anon:c2"}

@@ -86,6 +86,20 @@ def identity_of(event: dict[str, Any]) -> str:
     return f"email:{email.lower()}" if email else f"anon:{contact['anonymous_id']}"
 
 
+def leads_of(events: list[dict[str, Any]]) -> dict[str, str]:
+    """Event id -> the identity of the lead it ends up in: an anonymous visitor who later
+    gives their email (an interaction with both) is that email's lead."""
+    known_as = {
+        event["contact"]["anonymous_id"]: identity_of(event)
+        for event in events
+        if event["contact"].get("anonymous_id") and event["contact"].get("email")
+    }
+    return {
+        event["id"]: known_as.get(event["contact"].get("anonymous_id"), identity_of(event))
+        for event in events
+    }
+
+
 def probe_event(number: int, seed: int) -> dict[str, Any]:
     """A demo request of a person of its own: posted right after a fault, it shows when the
     system accepts, scores and assigns again. Probes are left out of every comparison."""
