@@ -104,21 +104,31 @@ def stage_events(snapshot: Snapshot) -> dict[str, list[dict[str, Any]]]:
     by_lead: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for envelope in snapshot.events.values():
         if envelope.get("type") == STAGE_CHANGED:
-            data = _data(envelope)
+            data = {**_data(envelope), "written": envelope.get("time")}
             by_lead[snapshot.key(str(data.get("lead_id")))].append(data)
     for events in by_lead.values():
         events.sort(key=lambda data: (str(data.get("occurred_at")), str(data.get("to_stage"))))
     return by_lead
 
 
-def handoff_kinds(snapshot: Snapshot) -> dict[str, Counter[str]]:
-    """How many events of each kind (assigned, queued, ...) `lead.handoffs` has per lead."""
-    by_lead: dict[str, Counter[str]] = defaultdict(Counter)
+def handoffs(snapshot: Snapshot) -> dict[str, list[tuple[str, str]]]:
+    """Each lead's events on `lead.handoffs` as (kind, time written), in time order."""
+    by_lead: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for envelope in snapshot.events.values():
         if str(envelope.get("type", "")).startswith(HANDOFF_PREFIX):
             data = _data(envelope)
-            by_lead[snapshot.key(str(data.get("lead_id")))][str(data.get("kind"))] += 1
+            lead = snapshot.key(str(data.get("lead_id")))
+            by_lead[lead].append((str(data.get("kind")), str(envelope.get("time"))))
+    for events in by_lead.values():
+        events.sort(key=lambda event: event[1])
     return by_lead
+
+
+def handoff_kinds(snapshot: Snapshot) -> dict[str, Counter[str]]:
+    """How many events of each kind (assigned, queued, ...) `lead.handoffs` has per lead."""
+    return {
+        lead: Counter(kind for kind, _ in events) for lead, events in handoffs(snapshot).items()
+    }
 
 
 def _counted(lead: str) -> bool:
@@ -133,6 +143,15 @@ class Sent:
     accepted: dict[str, float]
     faults: list[tuple[float, str]]
     lead_of: dict[str, str]
+    started_wall: float = 0.0  # time.time() when the load started
+
+    def moment(self, written: object) -> str:
+        """An envelope's `time` as seconds after the load started, with the fault before."""
+        try:
+            at = datetime.fromisoformat(str(written)).timestamp() - self.started_wall
+        except ValueError:
+            return "?"
+        return f"{at:.1f}s ({self.after_fault(at)})"
 
     def after_fault(self, moment: float) -> str:
         before = [(at, kind) for at, kind in self.faults if at <= moment]
@@ -163,15 +182,15 @@ def invariants(run: str, snapshot: Snapshot, sent: Sent, rules: Rules) -> list[F
         for lead, ids in sorted(sent.unstored(snapshot).items())
         for event_id in ids
     ]
-    events, routed = stage_events(snapshot), handoff_kinds(snapshot)
+    events, routed = stage_events(snapshot), handoffs(snapshot)
     for lead in sorted(set(snapshot.leads) | set(events) | set(routed)):
         if not _counted(lead):
             continue
         state = snapshot.leads.get(lead)
         ready = state is not None and rules.sales_ready(state.stage)
-        found += _hand_off_findings(run, lead, events.get(lead, []), ready)
+        found += _hand_off_findings(run, lead, events.get(lead, []), ready, sent)
         if ready or routed.get(lead):
-            found += _routing_findings(run, lead, routed.get(lead, Counter()), snapshot)
+            found += _routing_findings(run, lead, routed.get(lead, []), snapshot, sent)
     found += [
         Finding("rep over capacity", run, "", f"{rep.name}: {rep.open_leads}/{rep.capacity}")
         for rep in snapshot.reps
@@ -181,14 +200,17 @@ def invariants(run: str, snapshot: Snapshot, sent: Sent, rules: Rules) -> list[F
 
 
 def _hand_off_findings(
-    run: str, lead: str, events: list[dict[str, Any]], ready: bool
+    run: str, lead: str, events: list[dict[str, Any]], ready: bool, sent: Sent
 ) -> list[Finding]:
     found = []
     hand_offs = [data for data in events if data.get("is_hand_off")]
     if ready and not hand_offs:
         found.append(Finding("hand-off event missing", run, lead, _path(events)))
     if len(hand_offs) > 1:
-        found.append(Finding("hand-off event repeated", run, lead, _path(events)))
+        written = ", ".join(sent.moment(data.get("written")) for data in hand_offs)
+        found.append(
+            Finding("hand-off event repeated", run, lead, f"{_path(events)}; written {written}")
+        )
     if hand_offs and not ready:
         found.append(
             Finding("hand-off event for a lead before the hand-off stage", run, lead, _path(events))
@@ -208,11 +230,13 @@ def _hand_off_findings(
 
 
 def _routing_findings(
-    run: str, lead: str, kinds: Counter[str], snapshot: Snapshot
+    run: str, lead: str, events: list[tuple[str, str]], snapshot: Snapshot, sent: Sent
 ) -> list[Finding]:
     found = []
+    kinds = Counter(kind for kind, _ in events)
     assigned, queued = kinds.get("assigned", 0), kinds.get("queued", 0)
-    summary = ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items())) or "none"
+    summary = ", ".join(f"{kind} at {sent.moment(written)}" for kind, written in events)
+    summary = summary or "none"
     if assigned == 0 and queued == 0:
         found.append(Finding("not routed", run, lead, f"lead.handoffs: {summary}"))
     if assigned > 1:

@@ -100,6 +100,7 @@ def what_was_sent(plan: Plan, result: RunResult) -> Sent:
         {event_id: at - started for event_id, at in result.sender.accepted.items()},
         [(fault.injected_at, fault.kind) for fault in result.faults],
         leads_of(plan.events),
+        result.sender.started_wall,
     )
 
 

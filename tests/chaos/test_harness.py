@@ -68,6 +68,7 @@ def _handoff(lead_id: str, kind: str, number: int = 0) -> Any:
     return {
         "id": f"{lead_id}:{kind}:{number}",
         "type": f"leadflow.handoff.{kind}",
+        "time": f"2026-11-27T12:00:0{number}+00:00",
         "data": {"lead_id": lead_id, "kind": kind},
     }
 
@@ -84,7 +85,7 @@ def _snapshot(events: list[Any], stage: str = "sql", score: float = 104.0) -> Sn
 
 
 HEALTHY = [_stage_event("L1", None, "inquiry"), _stage_event("L1", "inquiry", "sql")]
-SENT = Sent({"e1": 1.0}, [], {"e1": "email:ada@x.test"})
+SENT = Sent({"e1": 1.0}, [(1.0, "kill -9 router")], {"e1": "email:ada@x.test"}, NOW.timestamp())
 
 
 def test_a_sales_ready_lead_has_one_hand_off_and_one_assignment() -> None:
@@ -98,10 +99,13 @@ def test_a_sales_ready_lead_has_one_hand_off_and_one_assignment() -> None:
         "chaos: hand-off event repeated": 1,
         "chaos: queued more than once": 1,
     }
+    queued = next(f for f in found if f.check == "queued more than once")
+    assert "queued at 2.0s (1.0s after kill -9 router (at 1.0s))" in queued.detail
 
 
 def test_an_accepted_interaction_scoring_never_stored_is_named_with_the_fault_before_it() -> None:
-    sent = Sent({"e1": 1.0, "e2": 12.5}, [(7.4, "broker restarted empty")], SENT.lead_of)
+    faults = [(7.4, "broker restarted empty")]
+    sent = Sent({"e1": 1.0, "e2": 12.5}, faults, SENT.lead_of, NOW.timestamp())
     snapshot = _snapshot([*HEALTHY, _handoff("L1", "assigned")])
     (finding,) = invariants("chaos", snapshot, sent, RULES)
     assert finding.check == "not stored"

@@ -138,7 +138,8 @@ class Sender:
     rejected: dict[str, str] = field(default_factory=dict)  # id -> the answer (4xx)
     abandoned: list[str] = field(default_factory=list)  # never accepted in time
     taken: int = 0  # slots started
-    started: float = 0.0
+    started: float = 0.0  # time.monotonic() when the load started
+    started_wall: float = 0.0  # and time.time()
 
     def _request(self, event: dict[str, Any]) -> bytes:
         body = json.dumps(event, separators=(",", ":")).encode()
@@ -190,7 +191,7 @@ class Sender:
     async def run(self, events: list[dict[str, Any]], started: float) -> None:
         """Every event at its slot (`started` + index / rate), retried until accepted."""
         slots = iter(range(len(events)))
-        self.started = started
+        self.started, self.started_wall = started, time.time() - (time.monotonic() - started)
 
         async def worker() -> None:
             holder: list[HttpConnection | None] = [None]
