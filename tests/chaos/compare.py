@@ -46,6 +46,7 @@ MEANING = {
     "grade": "the lead's grade differs (and no score is near a grade band's edge)",
     "router status differs": "the router's status of the lead differs",
     "team differs": "the router routed the lead to another team",
+    "team's statuses differ": "a team short of capacity assigned or queued another number of leads",
     "stage events differ": "the (from_stage, to_stage) pairs reported for the lead differ",
     "stage event payload differs": "the same stage event carries other values (what scoring "
     "knew of the lead when it first reached the stage differed)",
@@ -64,11 +65,14 @@ class Finding:
 class Rules:
     sales_stages: frozenset[str]  # the hand-off stage and the sales stages after it
     grade_edges: tuple[float, ...]
+    # teams short of capacity: which of their leads wait depends on arrival order, so only
+    # how many are assigned and how many queued is compared
+    limited_teams: frozenset[str] = frozenset()
     score_absolute: float = 0.05
     score_relative: float = 0.001
 
     @classmethod
-    def of(cls, definitions: LeadDefinitions) -> Rules:
+    def of(cls, definitions: LeadDefinitions, limited_teams: frozenset[str] = frozenset()) -> Rules:
         edges = {
             edge
             for band in definitions.grades.bands
@@ -78,7 +82,7 @@ class Rules:
         stages = list(definitions.stages)
         after = stages[stages.index(hand_off_stage(definitions)) :]
         sales = frozenset(stage.key for stage in after if stage.owner == "sales")
-        return cls(sales, tuple(sorted(edges)))
+        return cls(sales, tuple(sorted(edges)), limited_teams)
 
     def sales_ready(self, stage: str | None) -> bool:
         """At the hand-off stage or past it (the sales stages after it)."""
@@ -268,7 +272,7 @@ def compared(
     """Where the chaos run's end state differs from the reference's; a lead with
     interactions the chaos run accepted but lost (`unstored`, by lead) says so."""
     found = _compare_leads(reference, chaos, rules)
-    found += _compare_router(reference, chaos)
+    found += _compare_router(reference, chaos, rules.limited_teams)
     found += _compare_stage_events(reference, chaos)
     lost = unstored or {}
     return [
@@ -314,18 +318,39 @@ def _differs(check: str, lead: str, reference: object, chaos: object) -> Finding
     return Finding(check, "compared", lead, f"reference: {reference}; chaos: {chaos}")
 
 
-def _compare_router(reference: Snapshot, chaos: Snapshot) -> list[Finding]:
+def _compare_router(
+    reference: Snapshot, chaos: Snapshot, limited_teams: frozenset[str]
+) -> list[Finding]:
     found = []
+    waiting = {"assigned", "queued"}
     for lead in sorted(set(reference.routed) | set(chaos.routed)):
         if not _counted(lead):
             continue
         ours, theirs = reference.routed.get(lead), chaos.routed.get(lead)
-        status = (ours.status if ours else None, theirs.status if theirs else None)
-        if status[0] != status[1]:
-            found.append(_differs("router status differs", lead, *status))
-        elif ours and theirs and ours.team != theirs.team:
+        if ours and theirs and ours.team != theirs.team:
             found.append(_differs("team differs", lead, ours.team, theirs.team))
+            continue
+        status = (ours.status if ours else None, theirs.status if theirs else None)
+        either_way = ours is not None and ours.team in limited_teams and set(status) <= waiting
+        if status[0] != status[1] and not either_way:
+            found.append(_differs("router status differs", lead, *status))
+    for team in sorted(limited_teams):
+        tally = [_statuses(snapshot, team) for snapshot in (reference, chaos)]
+        if tally[0] != tally[1]:
+            found.append(_differs("team's statuses differ", team, *tally))
     return found
+
+
+def _statuses(snapshot: Snapshot, team: str) -> dict[str, int]:
+    return dict(
+        sorted(
+            Counter(
+                routed.status
+                for lead, routed in snapshot.routed.items()
+                if routed.team == team and _counted(lead)
+            ).items()
+        )
+    )
 
 
 def _compare_stage_events(reference: Snapshot, chaos: Snapshot) -> list[Finding]:

@@ -42,6 +42,9 @@ def _run_figures(result: RunResult) -> dict[str, Any]:
         ),
         "handoffs_by_kind": dict(sum(routed.values(), Counter()).most_common()),
         "router_status": dict(Counter(lead.status for lead in snapshot.routed.values())),
+        "router_status_by_team": dict(
+            sorted(Counter(f"{r.team}: {r.status}" for r in snapshot.routed.values()).items())
+        ),
         "events_only_in_outbox": snapshot.only_in_outbox,
         "event_ids_repeated_on_topics": snapshot.topic_repeats,
         "reps": [asdict(rep) for rep in snapshot.reps],
@@ -107,7 +110,8 @@ def render(report: dict[str, Any]) -> str:
             f"requests: {run['answers']}), {settled}; stored {run['interactions_stored']:,}",
             f"  {run['leads']:,} leads by stage {run['leads_by_stage']}; hand-off events "
             f"{run['hand_off_events']}; lead.handoffs {run['handoffs_by_kind']}; router "
-            f"{run['router_status']}; events only in an outbox {run['events_only_in_outbox']}",
+            f"{run['router_status_by_team']}; events only in an outbox "
+            f"{run['events_only_in_outbox']}",
         ]
         if unplanned:
             lines.append(f"  services that died on their own: {unplanned}")

@@ -19,15 +19,13 @@ from tests.chaos.observe import Snapshot, TopicObserver, fingerprint, stored_cou
 from tests.chaos.stack import ADMIN_KEY, ChaosStack, Exit, running_stack
 from tests.chaos.workload import Plan, Sender, progress_line
 
-# Enough room in three teams that nothing of theirs waits; the one rep of the fourth team
-# (americas: the territory of no other team) is on holiday, so every lead routed there is
-# queued. Which leads wait is then a function of the leads, not of the arrival order.
-REPS = (
-    ("enterprise", 2, 10_000),
-    ("dach", 2, 10_000),
-    ("emea", 2, 10_000),
-    ("americas", 1, 10_000),
-)
+# Room enough in two teams that nothing of theirs waits; the one rep of the americas team
+# (the territory of no other team) is on holiday, so every lead routed there is queued; the
+# two emea reps take `RunSettings.emea_capacity` leads each and the rest of emea's queue.
+# Which leads wait depends on arrival order only in emea, and even there how many do not.
+REPS = (("enterprise", 2), ("dach", 2), ("emea", 2), ("americas", 1))
+AMPLE = 10_000  # the most the router accepts
+LIMITED_TEAM = "emea"
 ON_HOLIDAY = "americas"
 SETTLED_FOR_SECONDS = 2.0
 STUCK_SECONDS = 10.0  # nothing changes while something is still missing: it will not come
@@ -41,6 +39,7 @@ class RunSettings:
     outage_seconds: float = 0.0
     recovery_within: float = 60.0
     wait_for_recovery: float = 30.0  # at most this long before the next fault
+    emea_capacity: int = AMPLE  # of each emea rep
     settle_within: float = 120.0
     progress_every: float = 10.0
 
@@ -59,17 +58,17 @@ class RunResult:
     logs: Path | None = None
 
 
-async def hire_reps(stack: ChaosStack, plan: Plan) -> None:
+async def hire_reps(stack: ChaosStack, plan: Plan, limited_capacity: int) -> None:
     holiday = (plan.now + timedelta(days=30)).isoformat()
     async with httpx.AsyncClient(
         base_url=stack.url("router"), headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
     ) as client:
-        for team, count, capacity in REPS:
+        for team, count in REPS:
             for number in range(count):
                 body: dict[str, Any] = {
                     "name": f"{team} rep {number + 1}",
                     "team": team,
-                    "capacity": capacity,
+                    "capacity": limited_capacity if team == LIMITED_TEAM else AMPLE,
                 }
                 if team == ON_HOLIDAY:
                     body["out_of_office_until"] = holiday
@@ -134,7 +133,7 @@ async def run_plan(
     plan: Plan, settings: RunSettings, directory: Path, say: Callable[[str], None]
 ) -> RunResult:
     async with running_stack(directory) as stack:
-        await hire_reps(stack, plan)
+        await hire_reps(stack, plan, settings.emea_capacity)
         observer = TopicObserver(stack.settings.require_broker())
         stopping = asyncio.Event()
         observing = asyncio.create_task(observer.run(stopping), name="observer")

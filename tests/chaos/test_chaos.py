@@ -27,10 +27,11 @@ from tests.chaos.faults import (
     KILL_ROUTER,
     KILL_SCORING,
     KINDS,
+    PlannedFault,
     fault_schedule,
 )
 from tests.chaos.report import build_report, render, write_report
-from tests.chaos.run import RunResult, RunSettings, run_plan
+from tests.chaos.run import LIMITED_TEAM, RunResult, RunSettings, run_plan
 from tests.chaos.stack import DEFINITIONS
 from tests.chaos.workload import Plan, leads_of, make_plan
 
@@ -50,6 +51,7 @@ class Scale:
     outage_seconds: float  # how long PostgreSQL is stopped
     recovery_within: float  # how long each fault's probe is followed
     wait_for_recovery: float  # how long a fault waits for the previous one's probe
+    emea_capacity: int  # of each of the two emea reps: fewer than emea's hand-offs
     settle_within: float
     progress_every: float
     report: str
@@ -64,6 +66,7 @@ SHORT = Scale(
     outage_seconds=5.0,
     recovery_within=30.0,
     wait_for_recovery=5.0,
+    emea_capacity=12,
     settle_within=45.0,
     progress_every=10.0,
     report="chaos-report-short.json",
@@ -84,6 +87,7 @@ FULL = Scale(
     outage_seconds=30.0,
     recovery_within=90.0,
     wait_for_recovery=45.0,
+    emea_capacity=100,
     settle_within=180.0,
     progress_every=10.0,
     report="chaos-report.json",
@@ -104,30 +108,32 @@ def what_was_sent(plan: Plan, result: RunResult) -> Sent:
     )
 
 
+def run_settings(scale: Scale, name: str, faults: list[PlannedFault]) -> RunSettings:
+    return RunSettings(
+        name,
+        scale.rate,
+        faults,
+        outage_seconds=scale.outage_seconds,
+        recovery_within=scale.recovery_within,
+        wait_for_recovery=scale.wait_for_recovery,
+        emea_capacity=scale.emea_capacity,
+        settle_within=scale.settle_within,
+        progress_every=scale.progress_every,
+    )
+
+
 async def chaos_suite(scale: Scale, directory: Path) -> None:
     plan = make_plan(SEED, scale.interactions, scale.people, datetime.now(UTC))
     window = len(plan.events) / scale.rate
-    common = {
-        "rate": scale.rate,
-        "recovery_within": scale.recovery_within,
-        "wait_for_recovery": scale.wait_for_recovery,
-        "settle_within": scale.settle_within,
-        "progress_every": scale.progress_every,
-    }
     say(f"chaos suite ({scale.mode}): {len(plan.events):,} interactions at {scale.rate:g}/s")
     reference = await run_plan(
-        plan, RunSettings("reference", faults=[], **common), directory / "reference", say
+        plan, run_settings(scale, "reference", []), directory / "reference", say
     )
     # LEADFLOW_CHAOS_FAULTS=none: a second fault-free run, to see what differs without faults
     without_faults = os.environ.get("LEADFLOW_CHAOS_FAULTS") == "none"
     schedule = [] if without_faults else fault_schedule(SEED, scale.faults, window)
-    chaos = await run_plan(
-        plan,
-        RunSettings("chaos", faults=schedule, outage_seconds=scale.outage_seconds, **common),
-        directory / "chaos",
-        say,
-    )
-    rules = Rules.of(load_definitions(DEFINITIONS).definitions)
+    chaos = await run_plan(plan, run_settings(scale, "chaos", schedule), directory / "chaos", say)
+    rules = Rules.of(load_definitions(DEFINITIONS).definitions, frozenset({LIMITED_TEAM}))
     sent = {result.name: what_was_sent(plan, result) for result in (reference, chaos)}
     findings = (
         invariants("reference", reference.snapshot, sent["reference"], rules)

@@ -148,3 +148,14 @@ def test_a_visitor_who_gives_their_email_is_that_emails_lead() -> None:
         {"id": "3", "contact": {"anonymous_id": "c2"}},
     ]
     assert leads_of(events) == {"1": "email:ada@x.test", "2": "email:ada@x.test", "3": "anon:c2"}
+
+
+def test_in_a_team_short_of_capacity_only_how_many_wait_is_compared() -> None:
+    rules = Rules.of(load_definitions(DEFINITIONS).definitions, frozenset({"emea"}))
+    reference, chaos = _snapshot(HEALTHY), _snapshot(HEALTHY)
+    chaos.routed["email:ada@x.test"] = RoutedLead("queued", "emea", None)
+    chaos.routed["email:bo@x.test"] = RoutedLead("assigned", "emea", "R1")
+    reference.routed["email:bo@x.test"] = RoutedLead("queued", "emea", None)
+    assert compared(reference, chaos, rules) == []
+    chaos.routed["email:bo@x.test"] = RoutedLead("queued", "emea", None)
+    assert counts(compared(reference, chaos, rules)) == {"compared: team's statuses differ": 1}
