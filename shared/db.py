@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -75,3 +76,33 @@ async def database_ready(engine: AsyncEngine) -> bool:
     except Exception:
         return False
     return True
+
+
+# What may say that the database is down: what SQLAlchemy and sockets raise.
+DATABASE_ERRORS = (OSError, exc.DBAPIError, exc.TimeoutError)
+# SQLSTATEs of a server that is unreachable, shutting down, starting up, or full.
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _says_outage(cause: BaseException) -> bool:
+    if isinstance(cause, OSError | exc.TimeoutError):  # refused, reset, timed out; pool empty
+        return True
+    if isinstance(cause, exc.DBAPIError) and cause.connection_invalidated:
+        return True
+    sqlstate = getattr(cause, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATES)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)  # what the driver raised, under SQLAlchemy's error
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached now (not that a statement is wrong)."""
+    return any(_says_outage(cause) for cause in _causes(error))

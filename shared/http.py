@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import AfterValidator, BaseModel
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import DATABASE_ERRORS, is_database_outage
 from shared.kafka import BrokerUnavailable
-from shared.problems import install_problem_handlers, problem_response
+from shared.problems import describe_problems, install_problem_handlers, problem_response
 
 REQUESTS = Counter(
     "leadflow_http_requests_total",
@@ -25,8 +29,27 @@ REQUEST_SECONDS = Histogram(
 )
 
 RETRY_AFTER_SECONDS = 5
+# PostgreSQL cannot store NUL in text: a parameter with one is invalid input (422), not a 500.
+NO_NUL = r"^[^\x00]*$"
+
+
+def storable_time(moment: datetime) -> datetime:
+    """A time the database can take: in UTC it must still fall within years 1 to 9999."""
+    try:
+        (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("is outside the years 1 to 9999 in UTC") from error
+    return moment
+
+
+StorableTime = Annotated[datetime, AfterValidator(storable_time)]
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]
 
 
 class _BodyTooLarge(Exception):
@@ -121,19 +144,59 @@ def operations_router(readiness: ReadinessCheck) -> APIRouter:
     @router.get(
         "/readyz",
         summary="Every dependency is reachable",
-        responses={503: {"description": "A dependency is not reachable"}},
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is not reachable"}},
     )
     async def readyz() -> JSONResponse:
         checks = await readiness()
         ready = all(checks.values())
-        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        body = Readiness(status="ready" if ready else "not ready", checks=checks)
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def unavailable(detail: str) -> Response:
+    """503 with Retry-After: a dependency is down, the same request may succeed later."""
+    return problem_response(503, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def answer_database_outages(app: FastAPI) -> None:
+    """While the database cannot be reached, requests that need it answer 503, not 500."""
+
+    async def on_database_error(_: Request, error: Exception) -> Response:
+        if not is_database_outage(error):
+            raise error
+        return unavailable("the database is not reachable; try again shortly")
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, on_database_error)
+
+
+def serve_described_openapi(app: FastAPI) -> None:
+    """Serve `/openapi.json` as the app builds it, with every problem answer documented.
+
+    The document is described when served rather than in `app.openapi`, which a service
+    may replace with its own (ingest adds the schema its raw-body routes refer to).
+    """
+
+    if app.openapi_url is None:
+        return
+
+    async def openapi_document(_: Request) -> JSONResponse:
+        return JSONResponse(describe_problems(app.openapi()))
+
+    routes = app.router.routes
+    served = next(
+        index
+        for index, route in enumerate(routes)
+        if isinstance(route, Route) and route.path == app.openapi_url
+    )
+    routes[served] = Route(app.openapi_url, openapi_document, include_in_schema=False)
 
 
 def install_common(
@@ -145,9 +208,10 @@ def install_common(
 ) -> None:
     """Wire the pieces every service shares into `app`."""
     install_problem_handlers(app)
+    serve_described_openapi(app)
 
     async def on_broker_unavailable(_: object, exc: Exception) -> Response:
-        return problem_response(503, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return unavailable(str(exc))
 
     app.add_exception_handler(BrokerUnavailable, on_broker_unavailable)
     app.include_router(operations_router(readiness))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.ingest.auth import (
     channels_for_key,
@@ -71,7 +71,9 @@ class BatchResult(BaseModel):
 class BatchProblem(Problem):
     """A batch with no accepted item: the problem, plus the per-item results."""
 
-    results: list[ItemResult]
+    results: list[ItemResult] | None = Field(
+        default=None, description="each event's result; absent when the body is not JSON"
+    )
 
 
 def _json_request_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -96,8 +98,8 @@ _BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": BatchResult, "description": "Every event was accepted"},
     207: {"model": BatchResult, "description": "Some events were rejected; see each result"},
     400: {
+        **problem_responses(400, model=BatchProblem)[400],
         "description": "No event was accepted (or the body is not JSON)",
-        "content": {PROBLEM_JSON: {"schema": BatchProblem.model_json_schema()}},
     },
 }
 

@@ -187,10 +187,12 @@ class SalesDesk:
     async def update_rep(self, rep_id: str, values: dict[str, Any]) -> None:
         """Change a rep (capacity, availability, team...); deactivating hands their leads on."""
         async with self.router.routing_transaction() as connection:
-            result = await connection.execute(
-                update(reps).where(reps.c.id == rep_id).values(**values)
+            found = await connection.scalar(
+                update(reps).where(reps.c.id == rep_id).values(**values).returning(reps.c.id)
+                if values
+                else select(reps.c.id).where(reps.c.id == rep_id)
             )
-            if result.rowcount == 0:
+            if found is None:
                 raise RepNotFound(rep_id)
             if values.get("active") is False:
                 for lead in await repository.open_leads_of(connection, rep_id):

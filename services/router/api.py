@@ -36,9 +36,13 @@ from services.router.reports import (
 )
 from services.router.tables import reps
 from shared.auth import bearer_token, require_admin, same_secret
+from shared.db import is_database_outage
+from shared.http import NO_NUL, StorableTime
 from shared.problems import InvalidField, ProblemError, problem_responses
 
 STREAM_POLL_SECONDS = 0.2
+STREAM_OUTAGE_POLL_SECONDS = 2.0
+MAX_SEQ = 2**63 - 1  # hand-offs are numbered by a bigint
 
 
 async def get_service(request: Request) -> SalesDesk:
@@ -75,11 +79,11 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 class RepFields(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    team: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
+    team: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
     capacity: int | None = Field(default=None, ge=0, le=10_000)
     weight: float | None = Field(default=None, gt=0, le=1_000)
-    out_of_office_until: datetime | None = None
+    out_of_office_until: StorableTime | None = None
     timezone: str | None = None
     work_start_hour: int | None = Field(default=None, ge=0, le=23)
     work_end_hour: int | None = Field(default=None, ge=1, le=24)
@@ -87,6 +91,14 @@ class RepFields(BaseModel):
         default=None, description="0 = Monday"
     )
     active: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller sent; null leaves a field as it is, but clears an absence."""
+        return {
+            key: value
+            for key, value in self.model_dump(exclude_unset=True).items()
+            if value is not None or key == "out_of_office_until"
+        }
 
     @field_validator("timezone")
     @classmethod
@@ -100,8 +112,8 @@ class RepFields(BaseModel):
 
 
 class NewRep(RepFields):
-    name: str = Field(min_length=1, max_length=200)
-    team: str = Field(max_length=64)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    team: str = Field(max_length=64, pattern=NO_NUL)
 
 
 class RepView(BaseModel):
@@ -149,7 +161,8 @@ async def _rep_views(service: SalesDesk, rep_id: str | None = None) -> list[RepV
     ]
 
 
-router = APIRouter(prefix="/v1", tags=["router"])
+# Every route needs the database (a rep's token too): while it is down, they answer 503.
+router = APIRouter(prefix="/v1", tags=["router"], responses=problem_responses(503))
 admin = APIRouter(dependencies=[Depends(require_admin)], responses=problem_responses(401, 422))
 
 
@@ -177,7 +190,7 @@ async def list_reps(service: Service) -> list[RepView]:
 async def update_rep(service: Service, rep_id: uuid.UUID, body: RepFields) -> RepView:
     _known_team(service, body.team)
     try:
-        await service.update_rep(str(rep_id), body.model_dump(exclude_unset=True))
+        await service.update_rep(str(rep_id), body.changes())
     except RepNotFound as error:
         raise ProblemError(404, f"no rep {rep_id}") from error
     [view] = await _rep_views(service, str(rep_id))
@@ -237,21 +250,24 @@ async def rep_queue(service: Service, caller: CallerDep, rep_id: uuid.UUID) -> l
 
 class Rejection(BaseModel):
     reason: str = Field(
-        min_length=1, max_length=64, description="a nurture reason of the definitions"
+        min_length=1,
+        max_length=64,
+        pattern=NO_NUL,
+        description="a nurture reason of the definitions",
     )
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
 
 
 class Qualification(BaseModel):
-    budget: str | None = Field(default=None, max_length=500)
-    timeframe: str | None = Field(default=None, max_length=500)
-    requirements: str | None = Field(default=None, max_length=2000)
-    authority: str | None = Field(default=None, max_length=500)
+    budget: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
+    timeframe: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
+    requirements: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
+    authority: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
 
 
 class Closing(BaseModel):
     outcome: Literal["won", "lost"]
-    amount: float | None = Field(default=None, ge=0)
+    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class ActionResult(BaseModel):
@@ -348,38 +364,59 @@ async def close(
     )
 
 
+async def _handoffs_after(
+    service: SalesDesk, seq: int, rep: uuid.UUID | None, team: str | None
+) -> list[Any]:
+    async with service.router.engine.connect() as connection:
+        return await repository.handoffs_after(connection, seq, str(rep) if rep else None, team)
+
+
+def _server_sent(row: Any) -> str:
+    return f"id: {row.seq}\nevent: {row.kind}\ndata: {json.dumps(row.envelope)}\n\n"
+
+
 @router.get(
     "/handoffs/stream",
     summary="Server-Sent Events of lead.handoffs (resume with Last-Event-ID)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(401, 403)},
+    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(401, 403, 422)},
 )
 async def handoff_stream(
     request: Request,
     service: Service,
     caller: CallerDep,
     rep: Annotated[uuid.UUID | None, Query(description="only this rep's hand-offs")] = None,
-    team: Annotated[str | None, Query(max_length=64)] = None,
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    team: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_SEQ)] = None,
 ) -> StreamingResponse:
     if not caller.admin:
         if rep is not None and str(rep) != caller.rep_id:
             raise ProblemError(403, "a rep streams only their own hand-offs")
         rep = uuid.UUID(caller.rep_id)
+    seq = last_event_id or 0
+    # Read once before the stream starts, so that a database outage is a 503, not a 200.
+    first = await _handoffs_after(service, seq, rep, team)
 
     async def events() -> AsyncIterator[str]:
-        seq = last_event_id or 0
         yield "retry: 1000\n\n"
-        while not await request.is_disconnected():
-            async with service.router.engine.connect() as connection:
-                rows = await repository.handoffs_after(
-                    connection, seq, str(rep) if rep else None, team
-                )
+        rows, after = first, seq
+        while True:
             for row in rows:
-                seq = row.seq
-                yield f"id: {row.seq}\nevent: {row.kind}\ndata: {json.dumps(row.envelope)}\n\n"
+                after = row.seq
+                yield _server_sent(row)
+            if await request.is_disconnected():
+                return
             if not rows:
                 await asyncio.sleep(STREAM_POLL_SECONDS)
+            try:
+                rows = await _handoffs_after(service, after, rep, team)
+            except Exception as error:
+                if not is_database_outage(error):
+                    raise
+                # A browser's EventSource gives up on a 503: keep its stream open instead,
+                # and catch up once the database is back.
+                rows = []
+                await asyncio.sleep(STREAM_OUTAGE_POLL_SECONDS)
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
@@ -394,18 +431,33 @@ class Period:
 
 async def get_period(
     start: Annotated[
-        datetime | None, Query(alias="from", description="default: 30 days ago")
+        StorableTime | None, Query(alias="from", description="default: 30 days ago")
     ] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
+    end: Annotated[StorableTime | None, Query(alias="to", description="default: now")] = None,
 ) -> Period:
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=30)
-    if start.tzinfo is None or end.tzinfo is None:
+    naive = [
+        name
+        for name, moment in (("from", start), ("to", end))
+        if moment is not None and moment.tzinfo is None
+    ]
+    if naive:
         raise ProblemError(
             422,
             "give from and to with a time zone",
-            errors=[InvalidField(field="query.from", message="needs a UTC offset, e.g. Z")],
+            errors=[
+                InvalidField(field=f"query.{name}", message="needs a UTC offset, e.g. Z")
+                for name in naive
+            ],
         )
+    end = end or datetime.now(UTC)
+    try:
+        start = start or end - timedelta(days=30)
+    except OverflowError as error:
+        raise ProblemError(
+            422,
+            "30 days before `to` is before the year 1",
+            errors=[InvalidField(field="query.to", message="give `from` too")],
+        ) from error
     return Period(start, end)
 
 

@@ -14,6 +14,7 @@ from services.scoring.handlers import ScoringService
 from services.scoring.queries import LeadDetail, LeadPage, lead_detail, lead_page
 from shared.auth import require_admin
 from shared.definitions.render import document, to_html, to_markdown
+from shared.http import NO_NUL
 from shared.problems import ProblemError, problem_responses
 
 
@@ -26,13 +27,16 @@ Service = Annotated[ScoringService, Depends(get_service)]
 StageKey = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-.]*$")]
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
-leads_router = APIRouter(dependencies=[Depends(require_admin)], responses=problem_responses(401))
+# Leads live in the database: while it is down, their routes answer 503.
+leads_router = APIRouter(
+    dependencies=[Depends(require_admin)], responses=problem_responses(401, 422, 503)
+)
 
 
 @leads_router.get(
     "/leads/{lead_id}",
     summary="A lead's score, grade and stage, with which rule gave which points",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404),
 )
 async def get_lead(service: Service, lead_id: Annotated[uuid.UUID, Path()]) -> LeadDetail:
     detail = await lead_detail(
@@ -43,15 +47,13 @@ async def get_lead(service: Service, lead_id: Annotated[uuid.UUID, Path()]) -> L
     return detail
 
 
-@leads_router.get(
-    "/leads", summary="Leads by stage, grade, campaign or email", responses=problem_responses(422)
-)
+@leads_router.get("/leads", summary="Leads by stage, grade, campaign or email")
 async def list_leads(
     service: Service,
     stage: StageKey = None,
     grade: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9+\-]?$")] = None,
     campaign: StageKey = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
+    email: Annotated[str | None, Query(max_length=254, pattern=NO_NUL)] = None,
     after: Annotated[
         uuid.UUID | None, Query(description="next_cursor of the previous page")
     ] = None,
