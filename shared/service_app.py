@@ -4,30 +4,72 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import database_ready
-from shared.http import install_common
+from shared.db import database_ready, is_database_outage
+from shared.http import answer_database_outages, install_common
 from shared.kafka import broker_ready, new_producer
-from shared.outbox import OutboxRelay
+from shared.outbox import IDLE_POLL_SECONDS, OutboxRelay
 from shared.settings import Settings
-from shared.supervise import Loop, running
+from shared.supervise import Dependency, Loop, running
+
+PURGE_SENT_EVERY_ROUNDS = 1_000
+
+
+class SupervisedRelay(OutboxRelay):
+    """The outbox relay, leaving its failures to the supervisor.
+
+    `OutboxRelay.run` logs and retries every failure itself, a traceback a second while
+    the database is down; here a failure ends the loop, so that the supervisor pauses it
+    during an outage and backs off from anything else.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._committed = asyncio.Event()
+
+    def wake(self) -> None:
+        self._committed.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        rounds = 0
+        while not stopping.is_set():
+            # Cleared before looking, so a commit during this round wakes the next one.
+            self._committed.clear()
+            published = await self.publish_pending()
+            rounds += 1
+            if rounds % PURGE_SENT_EVERY_ROUNDS == 0:
+                await self.purge_sent()
+            if published == 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._committed.wait(), IDLE_POLL_SECONDS)
 
 
 def outbox_publisher(producer: AIOKafkaProducer, relay: OutboxRelay) -> Loop:
+    """Start the producer once (a stopped aiokafka producer cannot start again), then relay."""
+    started = False
+
     async def publish(stopping: asyncio.Event) -> None:
-        await producer.start()
-        try:
-            await relay.run(stopping)
-        finally:
-            await producer.stop()
+        nonlocal started
+        if not started:
+            await producer.start()
+            started = True
+        await relay.run(stopping)
 
     return publish
+
+
+def database_dependency(engine: AsyncEngine) -> Dependency:
+    async def answers() -> bool:
+        return await database_ready(engine)
+
+    return Dependency("database", is_database_outage, answers)
 
 
 def consuming_service_app(
@@ -44,19 +86,21 @@ def consuming_service_app(
     """A FastAPI app whose lifespan runs `loops` and the outbox relay, supervised.
 
     `loops` receives the relay (to wake it after each commit) and answers the service's
-    own background loops. `background=False` serves HTTP only.
+    own background loops. `background=False` serves HTTP only. While the database is
+    down, the loops pause and the routes answer 503.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = new_producer(settings, linger_ms=5)  # aiokafka clients need a running loop
-        relay = OutboxRelay(engine, outbox, producer)
+        relay = SupervisedRelay(engine, outbox, producer)
         app.state.producer = producer
         every = {"outbox": outbox_publisher(producer, relay), **loops(relay)}
         try:
-            async with running(every if background else {}):
+            async with running(every if background else {}, pause_on=database_dependency(engine)):
                 yield
         finally:
+            await producer.stop()
             await engine.dispose()
 
     app = FastAPI(title=title, version="1.0.0", description=description, lifespan=lifespan)
@@ -69,5 +113,6 @@ def consuming_service_app(
         }
 
     install_common(app, readiness, body_limits={})
+    answer_database_outages(app)
     app.include_router(routes)
     return app
