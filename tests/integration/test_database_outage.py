@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -136,6 +137,30 @@ def demo_request(email: str) -> dict[str, Any]:
     }
 
 
+class HandoffStream:
+    """The router's hand-off stream read in a thread, the way a dashboard keeps it open.
+
+    The thread ends when the router stops (the end of the module's stack).
+    """
+
+    def __init__(self, router_url: str) -> None:
+        self.kinds: list[str] = []
+        self.status: int | None = None
+        self._url = f"{router_url}/v1/handoffs/stream"
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self) -> None:
+        timeout = httpx.Timeout(10, read=None)
+        try:
+            with httpx.stream("GET", self._url, headers=ADMIN, timeout=timeout) as response:
+                self.status = response.status_code
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        self.kinds.append(line.removeprefix("event: "))
+        except (httpx.HTTPError, httpx.StreamError):
+            return  # the router stopped
+
+
 def queued_emails(router: httpx.Client, rep_id: str, rep: dict[str, str]) -> set[str]:
     return {lead["email"] for lead in router.get(f"/v1/reps/{rep_id}/queue", headers=rep).json()}
 
@@ -149,6 +174,7 @@ def test_an_outage_answers_503_pauses_the_loops_and_loses_nothing(
         assert created.status_code == 201, created.text
         rep_id = created.json()["id"]
         rep = {"Authorization": f"Bearer {created.json()['token']}"}
+        stream = HandoffStream(stack["router"].url)
         # A first lead through the whole stack: both consumers are in their groups.
         sent = ingest.post("/v1/events", json=demo_request("before@example.com"), headers=API_KEY)
         assert sent.status_code == 202, sent.text
@@ -156,6 +182,7 @@ def test_an_outage_answers_503_pauses_the_loops_and_loses_nothing(
             lambda: "before@example.com" in queued_emails(router, rep_id, rep),
             "the stack hands off a lead before the outage",
         )
+        wait_until(lambda: stream.kinds == ["assigned"], "the dashboard's stream shows it")
 
         assert asyncio.run(drop_every_connection(configured.require_database())) > 0
         assert scoring.get("/v1/leads", headers=ADMIN).status_code == 200  # a new connection
@@ -185,6 +212,11 @@ def test_an_outage_answers_503_pauses_the_loops_and_loses_nothing(
             lambda: "during@example.com" in queued_emails(router, rep_id, rep),
             "the interaction sent during the outage is scored and handed off",
         )
+        wait_until(
+            lambda: stream.kinds == ["assigned", "assigned"],
+            "the stream opened before the outage shows the hand-off made after it",
+        )
+        assert stream.status == 200
         [lead] = scoring.get(
             "/v1/leads", params={"email": "during@example.com"}, headers=ADMIN
         ).json()["items"]
