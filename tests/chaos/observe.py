@@ -279,14 +279,17 @@ async def take_snapshot(engine: AsyncEngine, router_url: str, observer: TopicObs
 # --- is the run over? ------------------------------------------------------------------------
 
 
-async def stored_count(engine: AsyncEngine, ids: list[str]) -> int:
-    """How many of `ids` scoring has stored."""
+async def not_stored(engine: AsyncEngine, ids: list[str]) -> set[str]:
+    """Those of `ids` that scoring has not stored."""
     async with engine.connect() as connection:
-        found = await connection.scalar(
-            text("SELECT count(*) FROM scoring.interactions WHERE event_id = ANY(:ids)"),
+        rows = await connection.execute(
+            text(
+                "SELECT id FROM unnest(CAST(:ids AS text[])) AS id WHERE NOT EXISTS"
+                " (SELECT 1 FROM scoring.interactions i WHERE i.event_id = id)"
+            ),
             {"ids": ids},
         )
-    return int(found or 0)
+        return {row.id for row in rows}
 
 
 async def fingerprint(engine: AsyncEngine) -> tuple[Any, ...]:

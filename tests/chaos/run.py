@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.chaos.faults import FaultInjector, FaultRecord, PlannedFault
-from tests.chaos.observe import Snapshot, TopicObserver, fingerprint, stored_count, take_snapshot
+from tests.chaos.observe import Snapshot, TopicObserver, fingerprint, not_stored, take_snapshot
 from tests.chaos.stack import ADMIN_KEY, ChaosStack, Exit, running_stack
 from tests.chaos.workload import Plan, Sender, progress_line
 
@@ -88,7 +88,7 @@ async def settle(stack: ChaosStack, sender: Sender, within: float) -> tuple[floa
     while time.monotonic() - started < within:
         engine = stack.engine()
         try:
-            stored = await stored_count(engine, ids)
+            stored = len(ids) - len(await not_stored(engine, ids))
             now = await fingerprint(engine)
         except Exception as error:
             left = f"state not readable: {error!r}"[:300]
@@ -158,6 +158,7 @@ async def run_plan(
                 sender.run(plan.events, started), injector.run(settings.faults, started)
             )
             load_seconds = time.monotonic() - started
+            progress.cancel()
             say(f"[{settings.name}] load done in {load_seconds:.1f}s; waiting to settle")
             settled_after, unsettled = await settle(stack, sender, settings.settle_within)
             await observer.quiet(SETTLED_FOR_SECONDS, within=15)
