@@ -173,7 +173,10 @@ class FaultInjector:
                 return
             await asyncio.sleep(BACKLOG_POLL_SECONDS)
         self.lost |= missing
-        record.notes.append(f"{len(missing)} interactions accepted before it not stored by then")
+        record.notes.append(
+            f"{len(missing)} interactions accepted before it still not stored"
+            f" {BACKLOG_GRACE_SECONDS:.0f}s after the probe"
+        )
 
     async def _probe(self, record: FaultRecord, fault_time: float, done: asyncio.Event) -> None:
         try:
