@@ -50,9 +50,6 @@ CHECKS = [
 MAX_EXAMPLES = int(os.environ.get("LEADFLOW_FUZZ_EXAMPLES", "15"))
 # An endless response: schemathesis would wait for its end forever.
 STREAM = "GET /v1/handoffs/stream"
-# A known 500, left out of fuzzing until its fix lands (test_leads_filter_by_campaign):
-# services/scoring/queries.py calls ARRAY.contains on the generic ARRAY of tables.py.
-NOT_YET_FUZZED_QUERY = {"GET /v1/leads": "campaign"}
 
 
 def holds_under_fuzzing(
@@ -68,8 +65,6 @@ def holds_under_fuzzing(
         suppress_health_check=list(HealthCheck),
     )
     def holds(case: Any) -> None:
-        if case.query and operation.label in NOT_YET_FUZZED_QUERY:
-            case.query.pop(NOT_YET_FUZZED_QUERY[operation.label], None)
         case.call_and_validate(headers=dict(headers), checks=CHECKS)
 
     holds()
@@ -257,11 +252,6 @@ def test_router_openapi_holds(router_process: ServiceProcess, handed_off: Handed
     assert_holds(failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="500: services/scoring/queries.py filters campaigns with ARRAY.contains, which the "
-    "generic sqlalchemy ARRAY in services/scoring/tables.py does not implement",
-)
 def test_leads_filter_by_campaign(scoring_process: ServiceProcess) -> None:
     response = httpx.get(
         f"{scoring_process.url}/v1/leads", params={"campaign": "demo-request"}, headers=ADMIN
