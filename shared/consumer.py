@@ -191,6 +191,7 @@ class StoredOffsetConsumer:
     on_log_reset: Callable[[], Awaitable[object]] | None = None
     max_records: int = 2_000
     epochs: dict[TopicPartition, str | None] = field(default_factory=dict)
+    assignment_failure: Exception | None = None
 
     async def _resume(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
         if not assigned:
@@ -236,8 +237,12 @@ class StoredOffsetConsumer:
                 consumer.pause(*assigned)
                 try:
                     await outer._resume(consumer, list(assigned))
-                finally:
-                    consumer.resume(*assigned)
+                except Exception as error:
+                    # aiokafka would log it and read from the start: stay paused, and let
+                    # the run end with it, so the supervisor waits for the database.
+                    outer.assignment_failure = error
+                    return
+                consumer.resume(*assigned)
 
         await self._ensure_topics()
         consumer.subscribe(list(self.topics), listener=Resume())
@@ -245,6 +250,9 @@ class StoredOffsetConsumer:
         try:
             next_check = asyncio.get_running_loop().time() + TOPIC_CHECK_SECONDS
             while not stopping.is_set():
+                if self.assignment_failure is not None:
+                    failure, self.assignment_failure = self.assignment_failure, None
+                    raise failure
                 if asyncio.get_running_loop().time() >= next_check:
                     if not {topic.name for topic in CATALOG} <= await consumer.topics():
                         await self._ensure_topics()

@@ -34,6 +34,7 @@ from shared.kafka import send_in_batches
 log = logging.getLogger(__name__)
 
 PURGE_SENT_AFTER = "1 day"
+PURGE_SENT_EVERY_ROUNDS = 1_000
 IDLE_POLL_SECONDS = 0.5
 
 
@@ -124,22 +125,16 @@ class OutboxRelay:
             )
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Publish until `stopping` is set; errors are logged and retried, never fatal."""
+        """Publish until `stopping` is set. A failure ends the run: the supervisor (see
+        `shared.supervise`) logs it, pauses through a database outage and starts it again."""
         rounds = 0
         while not stopping.is_set():
             # Cleared before looking, so a commit during this round wakes the next one.
             self._wakeup.clear()
-            try:
-                published = await self.publish_pending()
-                rounds += 1
-                if rounds % 1_000 == 0:
-                    await self.purge_sent()
-            except Exception:
-                log.exception(
-                    "outbox relay failed; retrying", extra={"table": self._table.fullname}
-                )
-                await asyncio.sleep(1)
-                continue
+            published = await self.publish_pending()
+            rounds += 1
+            if rounds % PURGE_SENT_EVERY_ROUNDS == 0:
+                await self.purge_sent()
             if published == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL_SECONDS)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
-from typing import Any
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
@@ -15,40 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import database_ready, is_database_outage
 from shared.http import answer_database_outages, install_common
 from shared.kafka import broker_ready, new_producer
-from shared.outbox import IDLE_POLL_SECONDS, OutboxRelay
+from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.supervise import Dependency, Loop, running
-
-PURGE_SENT_EVERY_ROUNDS = 1_000
-
-
-class SupervisedRelay(OutboxRelay):
-    """The outbox relay, leaving its failures to the supervisor.
-
-    `OutboxRelay.run` logs and retries every failure itself, a traceback a second while
-    the database is down; here a failure ends the loop, so that the supervisor pauses it
-    during an outage and backs off from anything else.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._committed = asyncio.Event()
-
-    def wake(self) -> None:
-        self._committed.set()
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        rounds = 0
-        while not stopping.is_set():
-            # Cleared before looking, so a commit during this round wakes the next one.
-            self._committed.clear()
-            published = await self.publish_pending()
-            rounds += 1
-            if rounds % PURGE_SENT_EVERY_ROUNDS == 0:
-                await self.purge_sent()
-            if published == 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._committed.wait(), IDLE_POLL_SECONDS)
 
 
 def outbox_publisher(producer: AIOKafkaProducer, relay: OutboxRelay) -> Loop:
@@ -93,7 +61,7 @@ def consuming_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = new_producer(settings, linger_ms=5)  # aiokafka clients need a running loop
-        relay = SupervisedRelay(engine, outbox, producer)
+        relay = OutboxRelay(engine, outbox, producer)
         app.state.producer = producer
         every = {"outbox": outbox_publisher(producer, relay), **loops(relay)}
         try:
