@@ -117,14 +117,15 @@ def stage_events(snapshot: Snapshot) -> dict[str, list[dict[str, Any]]]:
     return by_lead
 
 
-def handoffs(snapshot: Snapshot) -> dict[str, list[tuple[str, str]]]:
-    """Each lead's events on `lead.handoffs` as (kind, time written), in time order."""
-    by_lead: dict[str, list[tuple[str, str]]] = defaultdict(list)
+def handoffs(snapshot: Snapshot) -> dict[str, list[tuple[str, str, str]]]:
+    """Each lead's events on `lead.handoffs` as (kind, time written, id), in time order."""
+    by_lead: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for envelope in snapshot.events.values():
         if str(envelope.get("type", "")).startswith(HANDOFF_PREFIX):
             data = _data(envelope)
             lead = snapshot.key(str(data.get("lead_id")))
-            by_lead[lead].append((str(data.get("kind")), str(envelope.get("time"))))
+            event = (str(data.get("kind")), str(envelope.get("time")), str(envelope.get("id")))
+            by_lead[lead].append(event)
     for events in by_lead.values():
         events.sort(key=lambda event: event[1])
     return by_lead
@@ -133,7 +134,7 @@ def handoffs(snapshot: Snapshot) -> dict[str, list[tuple[str, str]]]:
 def handoff_kinds(snapshot: Snapshot) -> dict[str, Counter[str]]:
     """How many events of each kind (assigned, queued, ...) `lead.handoffs` has per lead."""
     return {
-        lead: Counter(kind for kind, _ in events) for lead, events in handoffs(snapshot).items()
+        lead: Counter(kind for kind, _, _ in events) for lead, events in handoffs(snapshot).items()
     }
 
 
@@ -236,12 +237,14 @@ def _hand_off_findings(
 
 
 def _routing_findings(
-    run: str, lead: str, events: list[tuple[str, str]], snapshot: Snapshot, sent: Sent
+    run: str, lead: str, events: list[tuple[str, str, str]], snapshot: Snapshot, sent: Sent
 ) -> list[Finding]:
     found = []
-    kinds = Counter(kind for kind, _ in events)
+    kinds = Counter(kind for kind, _, _ in events)
     assigned, queued = kinds.get("assigned", 0), kinds.get("queued", 0)
-    summary = ", ".join(f"{kind} at {sent.moment(written)}" for kind, written in events)
+    summary = ", ".join(
+        f"{kind} {event_id} at {sent.moment(written)}" for kind, written, event_id in events
+    )
     summary = summary or "none"
     if assigned == 0 and queued == 0:
         found.append(Finding("not routed", run, lead, f"lead.handoffs: {summary}"))

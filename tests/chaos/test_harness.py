@@ -100,7 +100,7 @@ def test_a_sales_ready_lead_has_one_hand_off_and_one_assignment() -> None:
         "chaos: queued more than once": 1,
     }
     queued = next(f for f in found if f.check == "queued more than once")
-    assert "queued at 2.0s (1.0s after kill -9 router (at 1.0s))" in queued.detail
+    assert "queued L1:queued:2 at 2.0s (1.0s after kill -9 router (at 1.0s))" in queued.detail
 
 
 def test_an_accepted_interaction_scoring_never_stored_is_named_with_the_fault_before_it() -> None:
