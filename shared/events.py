@@ -103,6 +103,9 @@ class EmailProperties(Properties):
     message_id: Text | None = None
     url: Url | None = None
     subject: Text | None = None
+    delta: int | float | None = Field(
+        default=None, description="points_changed: how much the sender's own score changed"
+    )
 
 
 class TradeshowProperties(Properties):
@@ -114,6 +117,7 @@ class TradeshowProperties(Properties):
 class SocialProperties(Properties):
     network: Literal["linkedin", "x", "facebook", "instagram", "youtube", "tiktok", "xing", "other"]
     url: Url | None = None
+    form: Text | None = None
 
 
 class _Interaction(FrozenModel):
@@ -155,8 +159,14 @@ class WebInteraction(_Interaction):
 
 
 class EmailInteraction(_Interaction):
+    """Email and marketing automation: what a contact did with an email, and what the
+    automation tool learnt about them (`profile_update` carries contact fields and scores
+    nothing unless a rule says so; `points_changed` carries the tool's own score change)."""
+
     channel: Literal["email"]
-    type: Literal["open", "click", "reply", "unsubscribe", "bounce"]
+    type: Literal[
+        "open", "click", "reply", "unsubscribe", "bounce", "profile_update", "points_changed"
+    ]
     properties: EmailProperties = Field(default=EmailProperties(), validate_default=True)
 
     @field_validator("properties")
@@ -164,6 +174,8 @@ class EmailInteraction(_Interaction):
     def _clicked_link(cls, properties: EmailProperties, info: ValidationInfo) -> EmailProperties:
         if info.data.get("type") == "click" and not properties.url:
             raise ValueError("url is required for a click")
+        if info.data.get("type") == "points_changed" and properties.delta is None:
+            raise ValueError("delta is required for points_changed")
         return properties
 
 
@@ -175,7 +187,7 @@ class TradeshowInteraction(_Interaction):
 
 class SocialInteraction(_Interaction):
     channel: Literal["social"]
-    type: Literal["follow", "share", "mention", "comment", "message"]
+    type: Literal["follow", "share", "mention", "comment", "message", "form_submit"]
     properties: SocialProperties
 
 

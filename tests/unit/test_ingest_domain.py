@@ -38,9 +38,17 @@ def valid(**overrides: Any) -> AnyInteraction:
 def test_every_channel_has_its_documented_types() -> None:
     assert CHANNEL_TYPES == {
         "web": ("page_view", "form_submit", "content_download", "demo_request"),
-        "email": ("open", "click", "reply", "unsubscribe", "bounce"),
+        "email": (
+            "open",
+            "click",
+            "reply",
+            "unsubscribe",
+            "bounce",
+            "profile_update",
+            "points_changed",
+        ),
         "tradeshow": ("badge_scan", "booth_visit", "demo", "meeting"),
-        "social": ("follow", "share", "mention", "comment", "message"),
+        "social": ("follow", "share", "mention", "comment", "message", "form_submit"),
     }
 
 
@@ -139,7 +147,12 @@ def test_every_channel_type_pair_round_trips_through_the_envelope(
     channel: str, data: st.DataObject, email: str
 ) -> None:
     kind = data.draw(st.sampled_from(CHANNEL_TYPES[channel]))
-    properties = {"url": "https://example.com/x", "asset": "a.pdf", "network": "linkedin"}
+    properties = {
+        "url": "https://example.com/x",
+        "asset": "a.pdf",
+        "network": "linkedin",
+        "delta": 5,
+    }
     if channel == "tradeshow":
         properties = {}
     outcome = parse_interaction(
