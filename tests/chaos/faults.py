@@ -123,7 +123,8 @@ class FaultInjector:
             await self.observer.pause()
             fault_time = time.monotonic()
             record.injected_at = fault_time - started
-            await asyncio.to_thread(self.stack.restart_broker)
+            away = await asyncio.to_thread(self.stack.restart_broker)
+            record.detail = f"away {away:.2f}s"
             self.observer.resume()
         elif kind == DATABASE_STOP:
             await asyncio.to_thread(self.stack.stop_database)

@@ -31,6 +31,7 @@ from shared.embedded import (
     free_port,
     start_broker,
     start_postgres,
+    stop_process,
 )
 from shared.kafka import create_topics
 from shared.settings import Settings
@@ -166,11 +167,14 @@ class ChaosStack:
             await engine.dispose()
         return int(ended or 0)
 
-    def restart_broker(self) -> None:
-        """The broker stops and comes back empty on the same port. No topic is created here:
-        healing is the services' job."""
-        self.broker.stop()
+    def restart_broker(self) -> float:
+        """The broker dies (kill -9: a graceful stop lingers ~5 s while clients are connected)
+        and comes back empty on the same port; answer how long it was away. No topic is
+        created here: healing is the services' job."""
+        started = time.monotonic()
+        stop_process(self.broker.process, signal.SIGKILL)
         self.broker = start_broker(self.broker.port, log=self.broker_log)
+        return time.monotonic() - started
 
     def stop_database(self) -> None:
         self.database_down = True
