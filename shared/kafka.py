@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import aiokafka.admin.client
 import aiokafka.client
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
@@ -43,6 +44,7 @@ class _MetadataRequestThatCreatesNothing(MetadataRequest):  # type: ignore[misc]
 # created that way breaks the detection of a broker that lost its log, so our clients
 # never ask: topics come only from `ensure_topics`.
 aiokafka.client.MetadataRequest = _MetadataRequestThatCreatesNothing
+aiokafka.admin.client.MetadataRequest = _MetadataRequestThatCreatesNothing
 
 
 class BrokerUnavailable(RuntimeError):
@@ -238,7 +240,7 @@ async def send_in_batches(
     records = list(records)
     if len(records) < FEW_RECORDS:
         deliveries = [await producer.send(t, value, key=key) for t, key, value in records]
-        return list(await asyncio.gather(*deliveries))
+        return _in_marked_logs(await asyncio.gather(*deliveries))
     partitions: dict[str, list[int]] = {}
     grouped: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = defaultdict(list)
     for topic, key, value in records:
@@ -256,4 +258,18 @@ async def send_in_batches(
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
         deliveries.append(await producer.send_batch(batch, topic, partition=partition))
-    return list(await asyncio.gather(*deliveries))
+    return _in_marked_logs(await asyncio.gather(*deliveries))
+
+
+class UnmarkedLog(KafkaError):  # type: ignore[misc]
+    """The broker put a record first in a partition, where our marker belongs: the topic was
+    not made by `ensure_topics`, or (Tansu, just restarted) does not exist at all and the
+    record was acknowledged into nothing. Either way it is not safely stored."""
+
+    retriable = True
+
+
+def _in_marked_logs(acknowledged: list[RecordMetadata]) -> list[RecordMetadata]:
+    if any(record.offset == 0 for record in acknowledged):
+        raise UnmarkedLog("a record landed at offset 0, before any log marker")
+    return acknowledged

@@ -42,6 +42,7 @@ class KafkaPublisher:
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
         self._repairing: asyncio.Task[None] | None = None
+        self._repair_wanted = False
         self._recent = RecentlyAccepted()
 
     async def start(self) -> None:
@@ -58,19 +59,22 @@ class KafkaPublisher:
             log.warning("topics were missing; created", extra={"topics": report.created})
 
     def _repair_topics(self) -> None:
-        """Make the topics again in the background, once at a time: the failed publish
-        answers at once, and the sender's retry finds them."""
+        """Make the topics again and send the recent records again, in the background (the
+        failed publish answers at once; the sender's retry finds the topics). Asked for
+        while it runs, it runs once more after."""
+        self._repair_wanted = True
         if self._repairing is None or self._repairing.done():
             self._repairing = asyncio.create_task(self._repair())
 
     async def _repair(self) -> None:
-        try:
-            await self._ensure_topics()
-            await self._send_again()
-        except (TimeoutError, KafkaError, OSError) as error:
-            log.info(
-                "topics not checked: broker unavailable", extra={"error": type(error).__name__}
-            )
+        while self._repair_wanted:
+            self._repair_wanted = False
+            try:
+                await self._ensure_topics()
+                await self._send_again()
+            except (TimeoutError, KafkaError, OSError) as error:
+                log.info("topics not checked yet", extra={"error": type(error).__name__})
+                return
 
     async def stop(self) -> None:
         if self._repairing is not None:
