@@ -3,9 +3,64 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
+import limits
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.events import CampaignKey
+
+PUBLISHABLE_KEY_PREFIX = "pk_"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def web_origin(value: str) -> str:
+    """`https://WWW.example.com:443/` -> `https://www.example.com`, as browsers send Origin."""
+    parts = urlsplit(value.strip())
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+    ):
+        raise ValueError(f"{value!r} is not an origin such as https://www.example.com")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = parts.port
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+class PublishableKey(BaseModel):
+    """What a key that web pages embed (so anyone can read it) may do: web sends only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    origins: list[str] = Field(min_length=1, description="the sites whose pages may send")
+    types: list[Literal["page_view", "form_submit"]] = Field(
+        default=["page_view", "form_submit"], min_length=1
+    )
+    campaigns: list[CampaignKey] = Field(
+        default=[], description="campaigns a form may name (data-leadflow-campaign)"
+    )
+    rate_limit: str = Field(
+        default="120/minute", description="per client address, in the `limits` notation"
+    )
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        return [web_origin(origin) for origin in origins]
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, rate_limit: str) -> str:
+        limits.parse(rate_limit)  # ValueError names what it cannot read
+        return rate_limit
 
 
 class Settings(BaseSettings):
@@ -25,6 +80,9 @@ class Settings(BaseSettings):
     )
     webhook_secrets: dict[str, str] = Field(
         default_factory=dict, validation_alias="LEADFLOW_WEBHOOK_SECRETS"
+    )
+    publishable_keys: dict[str, PublishableKey] = Field(
+        default_factory=dict, validation_alias="LEADFLOW_PUBLISHABLE_KEYS"
     )
     admin_key: str | None = Field(default=None, validation_alias="LEADFLOW_ADMIN_KEY")
     ingest_port: int = Field(default=8080, validation_alias="LEADFLOW_INGEST_PORT")
@@ -46,6 +104,19 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         default=Path(".leadflow"), validation_alias=AliasChoices("LEADFLOW_STATE_DIR")
     )
+
+    @field_validator("publishable_keys")
+    @classmethod
+    def _not_api_keys(
+        cls, keys: dict[str, PublishableKey], info: ValidationInfo
+    ) -> dict[str, PublishableKey]:
+        api_keys = info.data.get("api_keys", {})
+        for key in keys:
+            if not key.startswith(PUBLISHABLE_KEY_PREFIX) or key in api_keys:
+                raise ValueError(
+                    f"{key[:6]}… must start with {PUBLISHABLE_KEY_PREFIX!r} and not be an API key"
+                )
+        return keys
 
     def require_broker(self) -> str:
         if not self.kafka_bootstrap_servers:
