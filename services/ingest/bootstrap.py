@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from pydantic import TypeAdapter
 
 from services.ingest.api import router
+from services.ingest.browser import install_browser_routes
 from services.ingest.publisher import KafkaPublisher
 from shared.events import Interaction
 from shared.http import install_common
@@ -68,5 +69,6 @@ def create_app(settings: Settings) -> FastAPI:
         default_body_limit=EVENT_BODY_LIMIT,
     )
     app.include_router(router)
+    install_browser_routes(app)
     app.openapi = lambda: _openapi_with_interaction_schema(app)  # type: ignore[method-assign]
     return app
