@@ -29,7 +29,7 @@ from services.ingest.mautic import (
     verify_mautic_signature,
 )
 from services.ingest.publisher import Publisher
-from services.ingest.tradeshow import BadHeader
+from services.ingest.tradeshow_columns import BadHeader
 from shared.events import CampaignKey
 from shared.problems import PROBLEM_JSON, InvalidField, Problem, ProblemError, problem_responses
 from shared.settings import Settings
