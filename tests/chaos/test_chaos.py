@@ -10,6 +10,7 @@ kind), which plain `pytest` skips. The report is written to tests/artifacts/.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -143,6 +144,12 @@ async def chaos_suite(scale: Scale, directory: Path) -> None:
         )
     )
     report = build_report(plan, scale.mode, reference, chaos, findings)
+    for result in (reference, chaos):  # pytest's own directories are soon cleaned up
+        if result.logs is not None:
+            kept = ARTIFACTS / f"chaos-{scale.mode}-logs" / result.name
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(result.logs, kept)
+            report[result.name]["logs"] = str(kept)
     write_report(report, ARTIFACTS / scale.report)
     say(render(report))
     assert report["passed"], (
