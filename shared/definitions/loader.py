@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -23,8 +24,10 @@ class Located:
     message: str
 
 
-class DefinitionsError(Exception):
-    """The definitions file cannot be used; `str()` lists every problem, one per line."""
+class ProblemsInFile(Exception):
+    """A YAML file that cannot be used; `str()` lists every problem, one per line."""
+
+    subject = "the file"
 
     def __init__(self, file: Path, found: list[Located]) -> None:
         self.file = file
@@ -32,11 +35,17 @@ class DefinitionsError(Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
-        lines = [f"{self.file}: {len(self.found)} problem(s) in the lead definitions"]
+        lines = [f"{self.file}: {len(self.found)} problem(s) in {self.subject}"]
         for problem in self.found:
             where = f"{self.file}:{problem.line}" if problem.line else str(self.file)
             lines.append(f"  {where}: {problem.path or '(document)'}: {problem.message}")
         return "\n".join(lines)
+
+
+class DefinitionsError(ProblemsInFile):
+    """The definitions file cannot be used; `str()` lists every problem, one per line."""
+
+    subject = "the lead definitions"
 
 
 @dataclass(frozen=True)
@@ -71,43 +80,62 @@ def _line_index(node: yaml.Node, path: DocumentPath = ()) -> dict[DocumentPath, 
     return lines
 
 
-def _locate(found: Iterable[Problem], lines: dict[DocumentPath, int]) -> list[Located]:
+def locate(
+    found: Iterable[Problem],
+    lines: dict[DocumentPath, int],
+    where: Callable[[DocumentPath], str] = field_path,
+) -> list[Located]:
+    """Each problem with the line of its place (or of the nearest place above it)."""
     located = []
     for path, message in found:
         line = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), None)
-        located.append(Located(field_path(path), line, message))
+        located.append(Located(where(path), line, message))
     return located
+
+
+def shape_problems(error: ValidationError) -> list[tuple[DocumentPath, str]]:
+    """Pydantic's errors as (path, message) problems."""
+    return [
+        (tuple(detail["loc"]), str(detail["msg"]).removeprefix("Value error, "))
+        for detail in error.errors()
+    ]
+
+
+def read_yaml(
+    text: str, file: Path, error: type[ProblemsInFile]
+) -> tuple[Any, dict[DocumentPath, int]]:
+    """The document, and the line of each of its places; `error` if it is not YAML."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as problem:
+        mark = getattr(problem, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(problem, "problem", None) or str(problem)
+        raise error(file, [Located("", line, f"not valid YAML: {what}")]) from None
+    return document, _line_index(node) if node is not None else {}
+
+
+def read_file(file: Path, error: type[ProblemsInFile]) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as problem:
+        raise error(file, [Located("", None, f"cannot be read: {problem}")]) from None
 
 
 def parse_definitions(text: str, source: Path) -> LoadedDefinitions:
     """Validate the text of a definitions file; raise `DefinitionsError` listing what is wrong."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(error, "problem", None) or str(error)
-        raise DefinitionsError(source, [Located("", line, f"not valid YAML: {problem}")]) from None
-    lines = _line_index(node) if node is not None else {}
+    document, lines = read_yaml(text, source, DefinitionsError)
     try:
         definitions = LeadDefinitions.model_validate(document)
     except ValidationError as error:
-        found = [
-            (tuple(detail["loc"]), str(detail["msg"]).removeprefix("Value error, "))
-            for detail in error.errors()
-        ]
-        raise DefinitionsError(source, _locate(found, lines)) from None
+        raise DefinitionsError(source, locate(shape_problems(error), lines)) from None
     meaning = problems(definitions)
     if meaning:
-        raise DefinitionsError(source, _locate(meaning, lines))
+        raise DefinitionsError(source, locate(meaning, lines))
     return LoadedDefinitions(definitions, definitions_version(definitions), source)
 
 
 def load_definitions(path: Path) -> LoadedDefinitions:
     """Read and validate a definitions file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DefinitionsError(path, [Located("", None, f"cannot be read: {error}")]) from None
-    return parse_definitions(text, path)
+    return parse_definitions(read_file(path, DefinitionsError), path)
