@@ -20,18 +20,22 @@ app = typer.Typer(
 )
 definitions_app = typer.Typer(help="Check and render lead definitions.", no_args_is_help=True)
 app.add_typer(definitions_app, name="definitions")
+sources_app = typer.Typer(help="Check declared webhook sources.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
 SCHEMA_DIR = Path("schemas")
 DefinitionsFile = Annotated[Path, typer.Argument(help="a lead-definitions YAML file")]
 
 
 @contextmanager
 def _definitions_problems_reported() -> Iterator[None]:
-    """A broken definitions file ends the command with its problems listed, never a traceback."""
+    """A broken definitions (or sources) file ends the command with its problems listed,
+    never a traceback."""
+    from services.ingest.sources import SourcesError
     from shared.definitions import DefinitionsError
 
     try:
         yield
-    except DefinitionsError as error:
+    except (DefinitionsError, SourcesError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
 
@@ -165,6 +169,21 @@ def definitions_check(file: DefinitionsFile = Path("lead-definitions.yaml")) -> 
     with _definitions_problems_reported():
         loaded = load_definitions(file)
     typer.echo(f"{file}: valid, version {loaded.version}")
+
+
+@sources_app.command("check")
+def sources_check(
+    file: Annotated[Path, typer.Argument(help="a sources YAML file (LEADFLOW_SOURCES)")],
+) -> None:
+    """Validate a sources file; print every problem with its place, exit 1 if any."""
+    from services.ingest.sources import load_sources
+
+    with _definitions_problems_reported():
+        sources = load_sources(file)
+    secrets = Settings().webhook_secrets  # only to say which sources still need a secret
+    for source in sources:
+        secret = "" if source.name in secrets else " (no secret in LEADFLOW_WEBHOOK_SECRETS yet)"
+        typer.echo(f"{file}: source {source.name!r}: valid, /v1/webhooks/{source.name}{secret}")
 
 
 @definitions_app.command("render")

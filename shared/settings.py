@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     webhook_secrets: dict[str, str] = Field(
         default_factory=dict, validation_alias="LEADFLOW_WEBHOOK_SECRETS"
     )
+    # A YAML file declaring webhook senders by mapping (`leadflow sources check FILE`).
+    sources_path: Path | None = Field(default=None, validation_alias="LEADFLOW_SOURCES")
     publishable_keys: dict[str, PublishableKey] = Field(
         default_factory=dict, validation_alias="LEADFLOW_PUBLISHABLE_KEYS"
     )
