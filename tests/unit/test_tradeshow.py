@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ EXPECTED = [
 ]
 
 
-def read(data: bytes, sizes: list[int] = ()) -> list[tuple[int, list[str]]]:  # type: ignore[assignment]
+def read(data: bytes, sizes: Sequence[int] = ()) -> list[tuple[int, list[str]]]:
     reader = BadgeFileReader(known_columns)
     records: list[CsvRecord] = []
     position = 0
