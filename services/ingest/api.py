@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.ingest.auth import (
-    channels_for_key,
-    presented_key,
-    verify_standard_webhook,
-    webhook_secret,
-)
-from services.ingest.domain import MAX_CLOCK_SKEW, channel_allowed, with_default_ids
+from services.ingest.auth import channels_for_key, presented_key
+from services.ingest.domain import channel_allowed
 from services.ingest.handlers import (
     ImportReport,
     ItemResult,
     accept_interactions,
     import_badge_scans,
 )
-from services.ingest.mautic import (
-    mautic_interactions,
-    mautic_sent_at,
-    verify_mautic_signature,
-)
 from services.ingest.publisher import Publisher
-from services.ingest.tradeshow_columns import SYNONYMS, BadHeader, BadMap, parse_column_map
-from services.ingest.upload import FILE_FIELD, uploaded_file
+from services.ingest.tradeshow_columns import BadHeader
+from services.ingest.webhooks import NothingRecorded, WebhookSenders, accept_webhook_items
 from shared.events import CampaignKey
 from shared.problems import PROBLEM_JSON, InvalidField, Problem, ProblemError, problem_responses
 from shared.settings import Settings
 
 MAX_BATCH = 1_000
-WEBHOOK_PROVIDERS = ("standard", "mautic")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -53,7 +41,13 @@ async def get_channels(request: Request, settings: SettingsDep) -> list[str]:
     return channels_for_key(settings.api_keys, presented_key(request.headers))
 
 
+async def get_webhook_senders(request: Request) -> WebhookSenders:
+    senders: WebhookSenders = request.app.state.webhook_senders
+    return senders
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+WebhookSendersDep = Annotated[WebhookSenders, Depends(get_webhook_senders)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 AllowedChannels = Annotated[list[str], Depends(get_channels)]
 
@@ -139,7 +133,10 @@ def _batch_answer(results: list[ItemResult]) -> JSONResponse:
     accepted = sum(1 for result in results if result.status == 202)
     if accepted == 0:
         errors = [
-            InvalidField(field=f"events[{result.index}].{error.field}", message=error.message)
+            InvalidField(
+                field=f"{result.item or f'events[{result.index}]'}.{error.field}",
+                message=error.message,
+            )
             for result in results
             for error in result.errors or []
         ]
@@ -200,149 +197,76 @@ async def post_event_batch(
     return _batch_answer(results)
 
 
-def _webhook_items(provider: str, secret: str, body: bytes, request: Request) -> list[Any]:
-    if provider == "standard":
-        webhook_id = verify_standard_webhook(secret, body, request.headers)
-        payload = json.loads(body)
-        items = (
-            payload["events"] if isinstance(payload, dict) and "events" in payload else [payload]
-        )
-        return with_default_ids(
-            items if isinstance(items, list) else [items], f"webhook:{webhook_id}"
-        )
-    if not verify_mautic_signature(body, request.headers.get("webhook-signature"), secret):
-        raise ProblemError(401, "webhook not verified: bad or missing Webhook-Signature")
-    payload = _object(json.loads(body))
-    sent_at = mautic_sent_at(payload)
-    if sent_at is None or abs(datetime.now(UTC) - sent_at) > MAX_CLOCK_SKEW:
-        raise ProblemError(401, "webhook not verified: timestamp outside the 5-minute window")
-    return mautic_interactions(payload)
+_WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_BATCH_RESPONSES,
+    200: {
+        "model": NothingRecorded,
+        "description": "Verified, with nothing to record (a test payload, no items); says why",
+    },
+}
+_WEBHOOK_DESCRIPTION = """\
+`standard`: [Standard Webhooks](https://www.standardwebhooks.com/), one event or
+`{"events": [...]}`. `mautic`: Mautic 5 as it posts (`Webhook-Signature`, no time window;
+ids from Mautic's own ids). Any other name: a source declared in `LEADFLOW_SOURCES`.
+The secret is `LEADFLOW_WEBHOOK_SECRETS[provider]`; without one the provider is a 404.
+Each item of the body gets its own result (`item` says where it is in the body).
+"""
 
 
 @router.post(
     "/webhooks/{provider}",
     status_code=202,
-    summary="Receive a signed webhook (standard = Standard Webhooks, mautic = Mautic)",
+    summary="Receive a signed webhook: Standard Webhooks, Mautic, or a declared source",
+    description=_WEBHOOK_DESCRIPTION,
     openapi_extra=_json_request_body({"type": "object"}),
-    responses=_BATCH_RESPONSES,
+    responses=_WEBHOOK_RESPONSES,
     response_model=BatchResult,
 )
 async def post_webhook(
     request: Request,
-    settings: SettingsDep,
+    senders: WebhookSendersDep,
     publisher: PublisherDep,
     provider: Annotated[str, Path(max_length=64)],
 ) -> JSONResponse:
-    if provider not in WEBHOOK_PROVIDERS:
-        raise ProblemError(404, f"unknown webhook provider {provider!r}")
-    secret = webhook_secret(settings.webhook_secrets, provider)
-    await _json_body(request)  # content type and JSON syntax first, signature next
-    body = await request.body()
-    items = _webhook_items(provider, secret, body, request)
-    if not items:
-        raise ProblemError(422, "the webhook carried no interaction leadflow understands")
-    results = await accept_interactions(
-        items, publisher=publisher, source=f"/ingest/webhooks/{provider}", allowed_channels=["*"]
+    sender, secret = senders.sender(provider)
+    payload = await _json_body(request)  # content type and JSON syntax first, signature next
+    delivery = sender.receive(secret, await request.body(), payload, request.headers)
+    if not delivery.items:
+        answer = NothingRecorded(detail=delivery.note or "nothing to record")
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200)
+    results = await accept_webhook_items(
+        delivery.items, publisher=publisher, source=f"/ingest/webhooks/{provider}"
     )
     return _batch_answer(results)
 
 
-_TRADESHOW_FILE = {"type": "string", "format": "binary", "description": "the scanner's export"}
-_TRADESHOW_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "text/csv": {"schema": {"type": "string"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [FILE_FIELD],
-                    "properties": {FILE_FIELD: _TRADESHOW_FILE},
-                }
-            },
-        },
-    }
-}
-_TRADESHOW_DESCRIPTION = """\
-The file as a scanner or ticketing tool exports it: a raw `text/csv` body, or the field
-`file` of a `multipart/form-data` upload (`curl -F file=@scans.csv`, an HTML form). UTF-8
-with or without a byte-order mark, UTF-16 with one, else Windows-1252; `,`, `;` or tab
-between values; spreadsheet guards (`="0049 30…"`, `'+49…`) are removed.
-
-The first line names the columns. Names are compared ignoring case, spaces and punctuation
-("E-mail", "Email Address", "Company Name", "Job Title", "Checked in", "Scanned Date" with
-"Scan Time", …); `map` names the others. An email column is required; without a time
-column each scan is recorded at receipt, without an interaction column it is a
-`badge_scan`. Times are ISO 8601 or `24.10.2024 09:14`, UTC unless they say otherwise.
-Country names become ISO codes. Columns leadflow does not know become properties, and so
-does a country or company size that is none.
-
-Rows are recorded in batches of 1,000 while the file arrives; each scan's id comes from
-the campaign, email, time and interaction, so uploading a file again records nothing
-twice. The answer lists the mapping used, the counts and the line and reasons of each
-rejected row (the first 1,000); `dry_run=true` records nothing and adds the first five
-rows as they would be recorded.
-"""
-
-
-def _column_map(text: str | None) -> list[tuple[str, str]]:
-    try:
-        return parse_column_map(text or "")
-    except ValueError as error:
-        raise ProblemError(
-            422, "invalid map", errors=[InvalidField(field="query.map", message=str(error))]
-        ) from error
-
-
 @router.post(
     "/imports/tradeshow",
-    summary="Import a badge-scan file (a scanner's CSV export) for a campaign",
-    description=_TRADESHOW_DESCRIPTION,
-    openapi_extra=_TRADESHOW_BODY,
-    responses={
-        **problem_responses(400, 401, 403, 413, 415, 422, 503),
-        200: {"description": "The file was read: the mapping used, the counts, rejected rows"},
+    summary="Import a CSV file of tradeshow badge scans for a campaign",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
     },
-    response_model_exclude_none=True,  # a previewed record as it is on the topic
+    responses=problem_responses(401, 403, 413, 415, 422, 503),
 )
 async def import_tradeshow(
     request: Request,
     channels: AllowedChannels,
     publisher: PublisherDep,
     campaign: Annotated[CampaignKey, Query(description="the campaign key of the show")],
-    column_map: Annotated[
-        str | None,
-        Query(
-            alias="map",
-            max_length=4096,
-            description="`Column:field,…`: the field of a column, overriding the names "
-            "leadflow knows; field is one of " + ", ".join(SYNONYMS) + ", "
-            "`properties.<key>` or `ignore`",
-            examples=["Attendee Mail:email,Lead Source:properties.source"],
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool,
-        Query(description="answer the mapping, the counts and the first rows; record nothing"),
-    ] = False,
 ) -> ImportReport:
     if not channel_allowed(channels, "tradeshow"):
         raise ProblemError(403, "this key may not send the tradeshow channel")
-    pairs = _column_map(column_map)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("text/csv", "application/csv"):
+        raise ProblemError(415, "send the file as text/csv")
     try:
         return await import_badge_scans(
-            uploaded_file(request),
-            campaign=campaign,
-            publisher=publisher,
-            allowed_channels=channels,
-            column_map=pairs,
-            dry_run=dry_run,
+            request.stream(), campaign=campaign, publisher=publisher, allowed_channels=channels
         )
     except BadHeader as error:
         raise ProblemError(
             422, "not a badge-scan file", errors=[InvalidField(field="header", message=str(error))]
-        ) from error
-    except BadMap as error:
-        raise ProblemError(
-            422, "invalid map", errors=[InvalidField(field="query.map", message=str(error))]
         ) from error

@@ -12,6 +12,8 @@ from pydantic import TypeAdapter
 from services.ingest.api import router
 from services.ingest.browser import install_browser_routes
 from services.ingest.publisher import KafkaPublisher
+from services.ingest.sources import load_sources
+from services.ingest.webhooks import WebhookSenders
 from shared.events import Interaction
 from shared.http import install_common
 from shared.settings import Settings
@@ -54,6 +56,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.publisher = publisher
+    # A sources file with a problem stops the start with every problem named.
+    sources = load_sources(settings.sources_path) if settings.sources_path else ()
+    app.state.webhook_senders = WebhookSenders(settings.webhook_secrets, sources)
 
     async def readiness() -> dict[str, bool]:
         return {"broker": await publisher.is_ready()}

@@ -46,6 +46,7 @@ class ItemResult(BaseModel):
     status: int
     id: str | None = None
     errors: list[InvalidField] | None = None
+    item: str | None = None  # a webhook item's place in the body: mautic.form_on_submit[1]
 
 
 def _channel_label(raw: Any) -> str:

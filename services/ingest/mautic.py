@@ -1,241 +1,250 @@
-"""Mautic webhooks: signature check and Mautic events mapped to leadflow interactions.
+"""Mautic 5 webhooks, as Mautic posts them (tests/fixtures/mautic/README.md says from where).
 
-Mautic posts `{"mautic.<event>": [item, ...], ..., "timestamp": "..."}` and signs the raw
-body with `Webhook-Signature: base64(HMAC-SHA256(body, secret))`. Each supported item
-becomes a raw dict in the `POST /v1/events` shape; the caller validates them with the
-shared models, so one bad item is one per-item error.
+Mautic posts `{"mautic.<event type>": [item, ...], ...}`: one item in immediate mode,
+several types with several items each in queued mode, every item with the `timestamp` at
+which Mautic queued it. It signs the raw body only (`Webhook-Signature`, base64
+HMAC-SHA256) and sends no time and no delivery id, so no time window holds it (queued
+items come hours late); ids derived from Mautic's own ids make a redelivery record nothing
+twice. "Send test payload" posts Mautic's sample items under a top-level `timestamp`,
+which real deliveries never have: it is verified and answered, and records nothing.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeGuard
 
-SENT_AT_KEY = "timestamp"
+from services.ingest.mautic_contact import contact_fields, first_time, text
+from services.ingest.sources import Delivery, HmacSignature, ItemProblem, MappedItem
+from services.ingest.sources.items import item_digest, namespaced_id
+from shared.problems import InvalidField, ProblemError
+
+MAUTIC_SIGNATURE = HmacSignature(
+    scheme="hmac-sha256", header="Webhook-Signature", encoding="base64"
+)
 EVENT_PREFIX = "mautic."
+TEST_PAYLOAD_KEY = "timestamp"
+ITEM_TIME_KEY = "timestamp"
 
-# Contact fields and the Mautic names (lead fields or form field aliases) they come from.
-CONTACT_SOURCES: dict[str, tuple[str, ...]] = {
-    "email": ("email",),
-    "first_name": ("firstname", "first_name"),
-    "last_name": ("lastname", "last_name"),
-    "company": ("company",),
-    "job_title": ("position", "job_title"),
-    "country": ("country",),
-    "phone": ("phone", "mobile"),
+# Event types Mautic offers that are neither an interaction nor a change of the contact.
+NOT_RECORDED = {
+    "mautic.email_on_send": "an email sent is not something the contact did",
+    "mautic.sms_on_send": "a text message sent is not something the contact did",
+    "mautic.lead_post_delete": "leadflow records no deletions",
+    "mautic.lead_company_change": "contact updates carry the company",
+    "mautic.company_post_save": "a company is not a lead",
+    "mautic.company_post_delete": "a company is not a lead",
+    "mautic.lead_list_change": "segment membership is not an interaction",
 }
 
-# Mautic stores countries by English name; the common ones for our markets.
-COUNTRY_CODES = {
-    "austria": "AT",
-    "belgium": "BE",
-    "canada": "CA",
-    "denmark": "DK",
-    "france": "FR",
-    "germany": "DE",
-    "ireland": "IE",
-    "italy": "IT",
-    "netherlands": "NL",
-    "poland": "PL",
-    "spain": "ES",
-    "sweden": "SE",
-    "switzerland": "CH",
-    "united kingdom": "GB",
-    "united states": "US",
-}
+Mapper = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
-def verify_mautic_signature(body: bytes, signature: str | None, secret: str) -> bool:
-    """Whether `signature` is base64(HMAC-SHA256(body, secret)); missing or garbage is False."""
-    if not signature or not secret:
-        return False
+def mautic_delivery(payload: Any, _delivery_id: str | None = None) -> Delivery:
+    """Every item of a Mautic webhook, mapped to an interaction or refused with its reason."""
+    if not isinstance(payload, Mapping):
+        where = InvalidField(field="body", message="must be an object")
+        raise ProblemError(422, "a Mautic webhook is a JSON object", errors=[where])
+    if TEST_PAYLOAD_KEY in payload:
+        return Delivery([], _test_payload_note(payload))
+    mapped = [
+        _mapped(event_type, item, f"{event_type}[{index}]")
+        for event_type, items in payload.items()
+        for index, item in enumerate(items if isinstance(items, list) else [items])
+    ]
+    return Delivery(mapped, None if mapped else "nothing to record: the body holds no event")
+
+
+def _test_payload_note(payload: Mapping[str, Any]) -> str:
+    ticked = [event_type for event_type in payload if event_type != TEST_PAYLOAD_KEY]
+    note = "Mautic test payload: signature verified; test payloads are never recorded"
+    if recorded := [event_type for event_type in ticked if event_type in EVENT_MAPPERS]:
+        note += f"; recorded when they happen: {', '.join(recorded)}"
+    if refused := [event_type for event_type in ticked if event_type not in EVENT_MAPPERS]:
+        note += f"; not recorded (untick them): {', '.join(refused)}"
+    return note
+
+
+def _mapped(event_type: str, item: Any, label: str) -> MappedItem:
+    to_interaction = EVENT_MAPPERS.get(event_type)
+    if to_interaction is None:
+        reason = NOT_RECORDED.get(event_type, "leadflow does not know this Mautic event type")
+        message = f"{event_type} is not recorded ({reason}); untick it in Mautic's webhook"
+        return MappedItem.refused(label, "event", message)
+    if not isinstance(item, Mapping):
+        return MappedItem.refused(label, "item", "must be an object")
     try:
-        given = base64.b64decode(signature.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return hmac.compare_digest(given, expected)
+        return MappedItem(label, to_interaction(item))
+    except ItemProblem as problem:
+        return MappedItem.refused(label, problem.field, problem.message)
 
 
-def mautic_sent_at(payload: Mapping[str, Any]) -> datetime | None:
-    """When Mautic sent the webhook (the top-level `timestamp`), or None if missing/unparseable."""
-    return _parse_time(payload.get(SENT_AT_KEY))
-
-
-def unsupported_event_types(payload: Mapping[str, Any]) -> list[str]:
-    """The event types in the payload that leadflow does not map, for the caller to report."""
-    return sorted(key for key in payload if key != SENT_AT_KEY and key not in EVENT_MAPPERS)
-
-
-def mautic_interactions(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every supported Mautic event as a raw, not yet validated, `POST /v1/events` dict.
-
-    Ids are derived from Mautic's own ids, so a redelivered webhook yields the same ids.
-    """
-    interactions: list[dict[str, Any]] = []
-    for event_type, to_interaction in EVENT_MAPPERS.items():
-        items = payload.get(event_type)
-        if isinstance(items, list):
-            interactions.extend(to_interaction(item) for item in items)
-    return interactions
-
-
-def _form_submission(item: Any) -> dict[str, Any]:
-    submission = _mapping(_mapping(item).get("submission"))
-    form = _mapping(submission.get("form"))
-    return _interaction(
-        item,
-        event_type="mautic.form_on_submit",
-        source_id=submission.get("id"),
-        channel="web",
-        kind="form_submit",
-        time=submission.get("dateSubmitted"),
-        contact=_contact(_mapping(submission.get("lead")), _mapping(submission.get("results"))),
-        properties={
-            "form": _text(form.get("name")) or _text(form.get("alias")),
-            "url": _text(submission.get("referer")),
-        },
-    )
-
-
-def _email_open(item: Any) -> dict[str, Any]:
-    stat = _mapping(_mapping(item).get("stat"))
-    email = _mapping(stat.get("email"))
-    return _interaction(
-        item,
-        event_type="mautic.email_on_open",
-        source_id=stat.get("id"),
-        channel="email",
-        kind="open",
-        time=stat.get("dateRead"),
-        contact=_contact(_mapping(stat.get("lead")), {"email": stat.get("emailAddress")}),
-        properties={
-            "subject": _text(email.get("subject")),
-            "message_id": _text(stat.get("trackingHash")),
-        },
-    )
-
-
-def _page_hit(item: Any) -> dict[str, Any]:
-    hit = _mapping(_mapping(item).get("hit"))
-    return _interaction(
-        item,
-        event_type="mautic.page_on_hit",
-        source_id=hit.get("id"),
-        channel="web",
-        kind="page_view",
-        time=hit.get("dateHit"),
-        contact=_contact(_mapping(hit.get("lead"))),
-        properties={"url": _text(hit.get("url")), "referrer": _text(hit.get("referer"))},
-    )
-
-
-EVENT_MAPPERS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "mautic.form_on_submit": _form_submission,
-    "mautic.email_on_open": _email_open,
-    "mautic.page_on_hit": _page_hit,
-}
-
-
-def _interaction(
-    item: Any,
-    *,
-    event_type: str,
-    source_id: Any,
-    channel: str,
-    kind: str,
-    time: Any,
-    contact: dict[str, str],
-    properties: dict[str, str | None],
-) -> dict[str, Any]:
-    """The raw interaction, time in UTC; falls back to the item's `timestamp`, else receipt time."""
-    occurred = _parse_time(time) or _parse_time(_mapping(item).get(SENT_AT_KEY))
-    interaction: dict[str, Any] = {
-        "id": _interaction_id(event_type, source_id, item),
-        "channel": channel,
-        "type": kind,
-        "contact": contact,
-        "properties": {name: value for name, value in properties.items() if value},
-    }
-    if occurred is not None:
-        interaction["time"] = occurred.astimezone(UTC).isoformat()
-    return interaction
-
-
-def _interaction_id(event_type: str, source_id: Any, item: Any) -> str:
-    """`mautic:<event>:<Mautic id>`, else a digest of the item so redeliveries still match."""
-    name = event_type.removeprefix(EVENT_PREFIX)
-    mautic_id = _text(source_id)
-    if mautic_id is None:
-        canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), default=str)
-        mautic_id = hashlib.sha256(canonical.encode()).hexdigest()[:32]
-    return f"mautic:{name}:{mautic_id}"
-
-
-def _contact(lead: Mapping[str, Any], submitted: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """Contact fields from the Mautic lead, gaps filled from what was submitted alongside."""
-    contact: dict[str, str] = {}
-    for field, names in CONTACT_SOURCES.items():
-        value = _first(_lead_value(lead, name) for name in names)
-        if value is None and submitted:
-            value = _first(_text(submitted.get(name)) for name in names)
-        if field == "country" and value is not None:
-            value = _country_code(value)
-        if value is not None:
-            contact[field] = value
-    lead_id = _text(lead.get("id"))
-    if "email" not in contact and lead_id is not None:
-        contact["anonymous_id"] = f"mautic:{lead_id}"
-    return contact
-
-
-def _lead_value(lead: Mapping[str, Any], name: str) -> str | None:
-    """A lead field, flattened (`lead[name]`) or grouped (`lead.fields.<group>[name].value`)."""
-    flat = _text(lead.get(name))
-    if flat is not None:
-        return flat
-    for group in _mapping(lead.get("fields")).values():
-        field = _mapping(group).get(name)
-        value = _text(field.get("value")) if isinstance(field, Mapping) else _text(field)
-        if value is not None:
-            return value
-    return None
-
-
-def _country_code(country: str) -> str | None:
-    """ISO 3166-1 alpha-2 for a Mautic country name (or a code already); None if unknown."""
-    if len(country) == 2 and country.isalpha():
-        return country.upper()
-    return COUNTRY_CODES.get(country.casefold())
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """An aware datetime from Mautic's ISO-8601 or `YYYY-MM-DD HH:MM:SS` (UTC) dates."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-
-
-def _text(value: Any) -> str | None:
-    """A non-empty trimmed string from a scalar Mautic value, else None."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    return str(value).strip() or None
-
-
-def _first(values: Iterable[str | None]) -> str | None:
-    return next((value for value in values if value is not None), None)
+def _part(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    part = item.get(key)
+    if not isinstance(part, Mapping):
+        raise ItemProblem(key, "is missing: not an item of this Mautic event type")
+    return part
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _interaction(
+    item: Mapping[str, Any],
+    event: str,
+    mautic_id: str | None,
+    channel: str,
+    kind: str,
+    *,
+    times: tuple[Any, ...],
+    contact: dict[str, Any],
+    properties: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The raw interaction: time from the item's own dates, else when Mautic queued it."""
+    name = event.removeprefix(EVENT_PREFIX)
+    interaction: dict[str, Any] = {
+        "id": namespaced_id("mautic", f"{name}:{mautic_id or item_digest(item)}"),
+        "channel": channel,
+        "type": kind,
+        "contact": contact,
+        "properties": {key: value for key, value in properties.items() if value is not None},
+    }
+    occurred = first_time(*times, item.get(ITEM_TIME_KEY))
+    if occurred is not None:
+        interaction["time"] = occurred
+    return interaction
+
+
+def _form_submit(item: Mapping[str, Any]) -> dict[str, Any]:
+    submission = _part(item, "submission")
+    form = _mapping(submission.get("form"))
+    lead, results = _mapping(submission.get("lead")), _mapping(submission.get("results"))
+    return _interaction(
+        item,
+        "mautic.form_on_submit",
+        text(submission.get("id")),
+        "web",
+        "form_submit",
+        times=(submission.get("dateSubmitted"),),
+        contact=contact_fields(lead, results),
+        properties={
+            "form": text(form.get("name")) or text(form.get("alias")),
+            "form_id": text(form.get("id")),
+            "url": text(submission.get("referer")),
+        },
+    )
+
+
+def _email_open(item: Mapping[str, Any]) -> dict[str, Any]:
+    stat = _part(item, "stat")
+    email = _mapping(stat.get("email"))
+    # Every open of one sent email has the same stat; openCount tells the opens apart.
+    stat_id, opens = text(stat.get("id")), text(stat.get("openCount"))
+    return _interaction(
+        item,
+        "mautic.email_on_open",
+        f"{stat_id}:{opens}" if stat_id and opens else stat_id,
+        "email",
+        "open",
+        # dateRead stays the first open's; lastOpened is this open's.
+        times=(stat.get("lastOpened"), stat.get("dateRead")),
+        contact=contact_fields(_mapping(stat.get("lead")), {"email": stat.get("emailAddress")}),
+        properties={
+            "subject": text(email.get("subject")),
+            "email_id": text(email.get("id")),
+            "message_id": text(stat.get("trackingHash")),
+        },
+    )
+
+
+def _page_hit(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A page visit; a visit through a tracked email link is that email's click."""
+    hit = _part(item, "hit")
+    lead = _mapping(hit.get("lead"))
+    if hit.get("source") == "email":
+        email = _mapping(hit.get("email"))
+        channel, kind = "email", "click"
+        properties = {
+            "url": text(hit.get("url")),
+            "subject": text(email.get("subject")),
+            "email_id": text(hit.get("sourceId")) or text(email.get("id")),
+        }
+    else:
+        channel, kind = "web", "page_view"
+        properties = {
+            "url": text(hit.get("url")),
+            "referrer": text(hit.get("referer")),
+            "title": text(hit.get("urlTitle")),
+        }
+    return _interaction(
+        item,
+        "mautic.page_on_hit",
+        text(hit.get("id")),
+        channel,
+        kind,
+        times=(hit.get("dateHit"),),
+        contact=contact_fields(lead),
+        properties=properties,
+    )
+
+
+def _contact_change(
+    event: str, kind: str = "profile_update", **properties: Any
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A change of the contact in Mautic: the contact's fields, and what changed."""
+
+    def to_interaction(item: Mapping[str, Any]) -> dict[str, Any]:
+        contact = _part(item, "contact")
+        # Mautic has no id for a contact's change: its id and the item tell them apart.
+        change_id = f"{text(contact.get('id'))}:{item_digest(item)[:16]}"
+        return _interaction(
+            item,
+            event,
+            change_id,
+            "email",
+            kind,
+            times=(contact.get("dateModified"),),
+            contact=contact_fields(contact),
+            properties=properties,
+        )
+
+    return to_interaction
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _points_change(item: Mapping[str, Any]) -> dict[str, Any]:
+    points = _part(item, "points")
+    old, new = points.get("old_points"), points.get("new_points")
+    if not (_is_number(old) and _is_number(new)):
+        raise ItemProblem("points", "needs old_points and new_points as numbers")
+    change = _contact_change("mautic.lead_points_change", "points_changed", delta=new - old)
+    interaction = change(item)
+    interaction["properties"]["points"] = new
+    return interaction
+
+
+def _subscription_change(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An email unsubscribe or bounce; any other change of subscription is a contact change."""
+    channel, status = text(item.get("channel")), text(item.get("new_status"))
+    event = "mautic.lead_channel_subscription_changed"
+    kinds = {"unsubscribed": "unsubscribe", "bounced": "bounce"}
+    if channel == "email" and status in kinds:
+        return _contact_change(event, kinds[status])(item)
+    return _contact_change(event, change=f"{channel} subscription: {status}")(item)
+
+
+EVENT_MAPPERS: dict[str, Mapper] = {
+    "mautic.form_on_submit": _form_submit,
+    "mautic.email_on_open": _email_open,
+    "mautic.page_on_hit": _page_hit,
+    "mautic.lead_post_save_new": _contact_change("mautic.lead_post_save_new", change="created"),
+    "mautic.lead_post_save_update": _contact_change(
+        "mautic.lead_post_save_update", change="updated"
+    ),
+    "mautic.lead_points_change": _points_change,
+    "mautic.lead_channel_subscription_changed": _subscription_change,
+}

@@ -270,6 +270,95 @@ async def test_unknown_or_unconfigured_webhook_provider_is_404(settings: Setting
                 assert response.status_code == 404, provider
 
 
+BADGE_HEADER = (
+    "email,first_name,last_name,company,job_title,phone,country,scanned_at,interaction,notes"
+)
+
+
+async def test_tradeshow_csv_accepts_good_rows_and_names_the_lines_of_bad_ones(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    rows = [
+        BADGE_HEADER,
+        "grace@example.com,Grace,Hopper,Navy,Rear Admiral,,US,2026-11-20T10:00:00Z,badge_scan,",
+        'alan@example.com,Alan,Turing,NPL,,,GB,2026-11-20 11:00:00,demo,"asked about\npricing"',
+        "not-an-email,X,Y,Z,,,DE,2026-11-20T12:00:00Z,badge_scan,",
+        "linus@example.com,Linus,T,,,,FI,2026-11-20T12:00:00Z,karaoke,",
+    ]
+    body = ("\n".join(rows) + "\n").encode()
+    response = await client.post(
+        "/v1/imports/tradeshow?campaign=websummit-2026",
+        content=body,
+        headers={**ALL, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["rows"], report["accepted"], report["rejected"]) == (4, 2, 2)
+    rejected = {row["line"]: row["errors"][0]["field"] for row in report["rejected_rows"]}
+    assert rejected == {5: "contact.email", 6: "type"}
+
+    again = await client.post(
+        "/v1/imports/tradeshow?campaign=websummit-2026",
+        content=body,
+        headers={**ALL, "Content-Type": "text/csv"},
+    )
+    assert again.json()["accepted"] == 2  # same rows, same ids: downstream dedupes them
+
+
+async def test_tradeshow_import_refuses_bad_requests(client: httpx.AsyncClient) -> None:
+    csv_headers = {**ALL, "Content-Type": "text/csv"}
+    no_header = await client.post(
+        "/v1/imports/tradeshow?campaign=show", content=b"name,city\nx,y\n", headers=csv_headers
+    )
+    assert no_header.status_code == 422
+    assert no_header.json()["errors"][0]["field"] == "header"
+    assert (
+        await client.post("/v1/imports/tradeshow?campaign=show", content=b"", headers=csv_headers)
+    ).status_code == 422
+    bad_campaign = await client.post(
+        "/v1/imports/tradeshow?campaign=Bad Campaign", content=b"email\n", headers=csv_headers
+    )
+    assert bad_campaign.status_code == 422
+    assert bad_campaign.json()["errors"][0]["field"] == "query.campaign"
+    web_key = await client.post(
+        "/v1/imports/tradeshow?campaign=show",
+        content=b"email,scanned_at\n",
+        headers={**WEB_ONLY, "Content-Type": "text/csv"},
+    )
+    assert web_key.status_code == 403
+    json_body = await client.post(
+        "/v1/imports/tradeshow?campaign=show",
+        content=b"{}",
+        headers={**ALL, "Content-Type": "application/json"},
+    )
+    assert json_body.status_code == 415
+
+
+async def test_a_50000_row_badge_file_is_streamed_and_reports_progress(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def badge_file() -> AsyncIterator[bytes]:
+        yield (BADGE_HEADER + "\n").encode()
+        for start in range(0, 50_000, 5_000):
+            yield "".join(
+                f"p{n}@example.com,P,{n},Acme,CTO,,DE,2026-11-20T10:00:00Z,badge_scan,\n"
+                for n in range(start, start + 5_000)
+            ).encode()
+
+    caplog.set_level("INFO", logger="services.ingest.handlers")
+    response = await client.post(
+        "/v1/imports/tradeshow?campaign=bigshow",
+        content=badge_file(),
+        headers={**ALL, "Content-Type": "text/csv"},
+        timeout=120,
+    )
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["rows"], report["accepted"], report["rejected"]) == (50_000, 50_000, 0)
+    progress = [r for r in caplog.records if r.getMessage() == "tradeshow import progress"]
+    assert [r.__dict__["rows"] for r in progress] == list(range(10_000, 50_001, 10_000))
+
+
 async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
