@@ -18,7 +18,8 @@ from services.ingest.handlers import (
     import_badge_scans,
 )
 from services.ingest.publisher import Publisher
-from services.ingest.tradeshow_columns import BadHeader
+from services.ingest.tradeshow_columns import SYNONYMS, BadHeader, BadMap, parse_column_map
+from services.ingest.upload import FILE_FIELD, uploaded_file
 from services.ingest.webhooks import NothingRecorded, WebhookSenders, accept_webhook_items
 from shared.events import CampaignKey
 from shared.problems import PROBLEM_JSON, InvalidField, Problem, ProblemError, problem_responses
@@ -240,33 +241,102 @@ async def post_webhook(
     return _batch_answer(results)
 
 
+_TRADESHOW_FILE = {"type": "string", "format": "binary", "description": "the scanner's export"}
+_TRADESHOW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILE_FIELD],
+                    "properties": {FILE_FIELD: _TRADESHOW_FILE},
+                }
+            },
+        },
+    }
+}
+_TRADESHOW_DESCRIPTION = """\
+The file as a scanner or ticketing tool exports it: a raw `text/csv` body, or the field
+`file` of a `multipart/form-data` upload (`curl -F file=@scans.csv`, an HTML form). UTF-8
+with or without a byte-order mark, UTF-16 with one, else Windows-1252; `,`, `;` or tab
+between values; spreadsheet guards (`="0049 30…"`, `'+49…`) are removed.
+
+The first line names the columns. Names are compared ignoring case, spaces and punctuation
+("E-mail", "Email Address", "Company Name", "Job Title", "Checked in", "Scanned Date" with
+"Scan Time", …); `map` names the others. An email column is required; without a time
+column each scan is recorded at receipt, without an interaction column it is a
+`badge_scan`. Times are ISO 8601 or `24.10.2024 09:14`, UTC unless they say otherwise.
+Country names become ISO codes. Columns leadflow does not know become properties, and so
+does a country or company size that is none.
+
+Rows are recorded in batches of 1,000 while the file arrives; each scan's id comes from
+the campaign, email, time and interaction, so uploading a file again records nothing
+twice. The answer lists the mapping used, the counts and the line and reasons of each
+rejected row (the first 1,000); `dry_run=true` records nothing and adds the first five
+rows as they would be recorded.
+"""
+
+
+def _column_map(text: str | None) -> list[tuple[str, str]]:
+    try:
+        return parse_column_map(text or "")
+    except ValueError as error:
+        raise ProblemError(
+            422, "invalid map", errors=[InvalidField(field="query.map", message=str(error))]
+        ) from error
+
+
 @router.post(
     "/imports/tradeshow",
-    summary="Import a CSV file of tradeshow badge scans for a campaign",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        }
+    summary="Import a badge-scan file (a scanner's CSV export) for a campaign",
+    description=_TRADESHOW_DESCRIPTION,
+    openapi_extra=_TRADESHOW_BODY,
+    responses={
+        **problem_responses(400, 401, 403, 413, 415, 422, 503),
+        200: {"description": "The file was read: the mapping used, the counts, rejected rows"},
     },
-    responses=problem_responses(401, 403, 413, 415, 422, 503),
+    response_model_exclude_none=True,  # a previewed record as it is on the topic
 )
 async def import_tradeshow(
     request: Request,
     channels: AllowedChannels,
     publisher: PublisherDep,
     campaign: Annotated[CampaignKey, Query(description="the campaign key of the show")],
+    column_map: Annotated[
+        str | None,
+        Query(
+            alias="map",
+            max_length=4096,
+            description="`Column:field,…`: the field of a column, overriding the names "
+            "leadflow knows; field is one of " + ", ".join(SYNONYMS) + ", "
+            "`properties.<key>` or `ignore`",
+            examples=["Attendee Mail:email,Lead Source:properties.source"],
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        Query(description="answer the mapping, the counts and the first rows; record nothing"),
+    ] = False,
 ) -> ImportReport:
     if not channel_allowed(channels, "tradeshow"):
         raise ProblemError(403, "this key may not send the tradeshow channel")
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in ("text/csv", "application/csv"):
-        raise ProblemError(415, "send the file as text/csv")
+    pairs = _column_map(column_map)
     try:
         return await import_badge_scans(
-            request.stream(), campaign=campaign, publisher=publisher, allowed_channels=channels
+            uploaded_file(request),
+            campaign=campaign,
+            publisher=publisher,
+            allowed_channels=channels,
+            column_map=pairs,
+            dry_run=dry_run,
         )
     except BadHeader as error:
         raise ProblemError(
             422, "not a badge-scan file", errors=[InvalidField(field="header", message=str(error))]
+        ) from error
+    except BadMap as error:
+        raise ProblemError(
+            422, "invalid map", errors=[InvalidField(field="query.map", message=str(error))]
         ) from error
