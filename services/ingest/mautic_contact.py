@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from services.ingest.tradeshow_columns import country_code
+
 # Contact fields and the Mautic names (contact field or form field aliases) they come from.
 CONTACT_SOURCES: dict[str, tuple[str, ...]] = {
     "email": ("email",),
@@ -23,30 +25,6 @@ CONTACT_SOURCES: dict[str, tuple[str, ...]] = {
     "country": ("country",),
     "phone": ("phone", "mobile"),
     "company_size": ("company_size", "companysize"),
-}
-
-# Mautic stores countries by English name; the common ones for our markets.
-COUNTRY_CODES = {
-    "austria": "AT",
-    "belgium": "BE",
-    "canada": "CA",
-    "czech republic": "CZ",
-    "denmark": "DK",
-    "finland": "FI",
-    "france": "FR",
-    "germany": "DE",
-    "ireland": "IE",
-    "italy": "IT",
-    "luxembourg": "LU",
-    "netherlands": "NL",
-    "norway": "NO",
-    "poland": "PL",
-    "portugal": "PT",
-    "spain": "ES",
-    "sweden": "SE",
-    "switzerland": "CH",
-    "united kingdom": "GB",
-    "united states": "US",
 }
 
 # The lower bound of "250", "51-200", "1,000+", "10 000-50 000": at least that many.
@@ -89,13 +67,6 @@ def _contact_value(contact: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def _country_code(country: str) -> str | None:
-    """ISO 3166-1 alpha-2 for a Mautic country name (or a code already); None if unknown."""
-    if len(country) == 2 and country.isalpha():
-        return country.upper()
-    return COUNTRY_CODES.get(country.casefold())
-
-
 def _company_size(size: str) -> int | None:
     match = _SIZE.match(size)
     return int(re.sub(r"[,. ]", "", match.group(1))) if match else None
@@ -105,8 +76,9 @@ def _unchanged(value: str) -> str:
     return value
 
 
+# Mautic stores countries by English name.
 _CONVERSIONS: dict[str, Callable[[str], Any]] = {
-    "country": _country_code,
+    "country": country_code,
     "company_size": _company_size,
 }
 

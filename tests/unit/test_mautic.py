@@ -257,3 +257,16 @@ def test_definitions_may_match_the_new_types_and_they_score_nothing_by_default()
     result = evaluate(model, lead, 1_790_000_002.0, explain=True)
     assert result.points_by_rule == {}
     assert result.fit > 0  # the profile it carried counts as fit
+
+
+def test_mautics_own_sample_contact_maps_its_country_name_and_one_without_email_is_anonymous() -> (
+    None
+):
+    sample = fixture("test_payload.json")["mautic.lead_post_save_update"]
+    update = only({"mautic.lead_post_save_update": sample})
+    assert (update.contact.email, update.contact.country) == ("john@example.com", "CZ")
+    for group in sample[0]["contact"]["fields"].values():
+        if isinstance(group, dict):
+            group.pop("email", None)
+    anonymous = only({"mautic.lead_post_save_update": sample})
+    assert anonymous.contact.identity_key == "mautic:52"
