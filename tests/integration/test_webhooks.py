@@ -67,9 +67,8 @@ def fixture_bodies() -> list[tuple[str, str]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def sources_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The three worked examples as one sources file (LEADFLOW_SOURCES takes one)."""
+def sources_file(folder: Path, *more: dict[str, Any]) -> Path:
+    """The three worked examples (and `more`) as one sources file: LEADFLOW_SOURCES is one."""
     declared = [
         source
         for name in ("typeform", "linkedin-lead-gen", "meta-lead-ads")
@@ -77,17 +76,22 @@ def sources_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "sources"
         ]
     ]
-    path = tmp_path_factory.mktemp("sources") / "sources.yaml"
-    path.write_text(yaml.safe_dump({"sources": declared}))
+    path = folder / "sources.yaml"
+    path.write_text(yaml.safe_dump({"sources": [*declared, *more]}))
     return path
 
 
 @pytest.fixture(scope="module")
-async def client(settings: Settings, sources_file: Path) -> AsyncIterator[httpx.AsyncClient]:
+def examples_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sources_file(tmp_path_factory.mktemp("sources"))
+
+
+@pytest.fixture(scope="module")
+async def client(settings: Settings, examples_file: Path) -> AsyncIterator[httpx.AsyncClient]:
     configured = settings.model_copy(
         update={
             "webhook_secrets": {**settings.webhook_secrets, **dict.fromkeys(SIGNING, SECRET)},
-            "sources_path": sources_file,
+            "sources_path": examples_file,
         }
     )
     app = create_app(configured)
@@ -187,9 +191,9 @@ async def test_a_wrong_or_missing_signature_is_a_401(
 
 
 async def test_a_declared_source_without_a_secret_is_a_404(
-    settings: Settings, sources_file: Path
+    settings: Settings, examples_file: Path
 ) -> None:
-    app = create_app(settings.model_copy(update={"sources_path": sources_file}))
+    app = create_app(settings.model_copy(update={"sources_path": examples_file}))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:

@@ -13,11 +13,9 @@ import hmac
 import time
 from collections.abc import MutableMapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,12 +24,10 @@ from standardwebhooks import Webhook
 from services.ingest.bootstrap import create_app
 from shared.events import InteractionRecorded
 from shared.settings import Settings
+from tests.integration.test_webhooks import FIXTURES, SECRET, signed, sources_file
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures"
-SECRET = "leadflow-fixture-secret"
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"header fuzzing secret").decode()
 EXTRA_SOURCES = [
     {
@@ -97,15 +93,7 @@ class FakePublisher:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
-    declared = [
-        source
-        for name in ("typeform", "linkedin-lead-gen", "meta-lead-ads")
-        for source in yaml.safe_load((ROOT / "examples/sources" / f"{name}.yaml").read_text())[
-            "sources"
-        ]
-    ]
-    sources = tmp_path_factory.mktemp("sources") / "sources.yaml"
-    sources.write_text(yaml.safe_dump({"sources": declared + EXTRA_SOURCES}))
+    sources = sources_file(tmp_path_factory.mktemp("sources"), *EXTRA_SOURCES)
     secrets = dict.fromkeys(ROUTES, SECRET) | {
         "standard": STANDARD_SECRET,
         "standard-source": STANDARD_SECRET,
@@ -173,20 +161,12 @@ def right_headers(route: str, body: bytes) -> dict[bytes, bytes]:
             b"webhook-signature": signature.encode(),
         }
     if route == "timestamped":
-        signed = hmac.new(SECRET.encode(), f"v0:{now}:".encode() + body, hashlib.sha256)
+        digest = hmac.new(SECRET.encode(), f"v0:{now}:".encode() + body, hashlib.sha256)
         return {
-            b"x-signature": f"v0={signed.hexdigest()}".encode(),
+            b"x-signature": f"v0={digest.hexdigest()}".encode(),
             b"x-timestamp": str(now).encode(),
         }
-    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).digest()
-    encodings = {
-        "mautic": base64.b64encode(digest).decode(),
-        "typeform": "sha256=" + base64.b64encode(digest).decode(),
-        "linkedin": "hmacsha256=" + digest.hex(),
-        "meta-lead-ads": "sha256=" + digest.hex(),
-    }
-    [name] = ROUTES[route][1]
-    return {name.encode(): encodings[route].encode()}
+    return {name.lower().encode(): value.encode() for name, value in signed(route, body).items()}
 
 
 texts = st.text(max_size=300)
