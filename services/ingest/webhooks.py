@@ -52,15 +52,13 @@ def standard_delivery(payload: Any, webhook_id: str | None) -> Delivery:
         items, label = (events if isinstance(events, list) else [events]), "events[{}]"
     else:
         items, label = [payload], "body"
-    with_ids = with_default_ids(items, f"webhook:{webhook_id}")
-    return Delivery(
-        [
-            MappedItem(label.format(index), item)
-            if isinstance(item, dict)
-            else MappedItem.refused(label.format(index), "item", "must be an object")
-            for index, item in enumerate(with_ids)
-        ]
-    )
+    mapped = [
+        MappedItem(label.format(index), item)
+        if isinstance(item, dict)
+        else MappedItem.refused(label.format(index), "item", "must be an object")
+        for index, item in enumerate(with_default_ids(items, f"webhook:{webhook_id}"))
+    ]
+    return Delivery(mapped, None if mapped else "nothing to record: the body holds no event")
 
 
 @dataclass(frozen=True)

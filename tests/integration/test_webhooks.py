@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ import httpx
 import pytest
 import yaml
 from asgi_lifespan import LifespanManager
+from standardwebhooks import Webhook
 
 from services.ingest.bootstrap import create_app
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
+from tests.conftest import TEST_WEBHOOK_SECRETS
 from tests.kafka_reader import read_ids
 
 pytestmark = pytest.mark.integration
@@ -202,3 +205,30 @@ async def test_a_declared_source_without_a_secret_is_a_404(
                 "/v1/webhooks/typeform", content=body, headers=signed("typeform", body)
             )
             assert response.status_code == 404
+
+
+async def test_standard_webhooks_answer_an_empty_batch_and_each_item(
+    client: httpx.AsyncClient,
+) -> None:
+    def standard(body: bytes) -> dict[str, str]:
+        message_id, sent = "msg_webhooks_test", datetime.now(UTC)
+        signature = Webhook(TEST_WEBHOOK_SECRETS["standard"]).sign(message_id, sent, body.decode())
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(sent.timestamp())),
+            "webhook-signature": signature,
+            "content-type": "application/json",
+        }
+
+    empty = b'{"events": []}'
+    nothing = await client.post("/v1/webhooks/standard", content=empty, headers=standard(empty))
+    assert nothing.status_code == 200
+    assert nothing.json()["detail"] == "nothing to record: the body holds no event"
+
+    event = {"channel": "web", "type": "form_submit", "contact": {"anonymous_id": "a"}}
+    body = json.dumps({"events": [event, "not an event"]}).encode()
+    mixed = await client.post("/v1/webhooks/standard", content=body, headers=standard(body))
+    assert mixed.status_code == 207
+    results = mixed.json()["results"]
+    assert [(r["item"], r["status"]) for r in results] == [("events[0]", 202), ("events[1]", 422)]
+    assert results[0]["id"] == "webhook:msg_webhooks_test:0"
