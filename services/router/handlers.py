@@ -127,14 +127,15 @@ class RouterService:
             new = await repository.first_time(connection, (event_id for event_id, _ in hand_offs))
             for event_id, change in hand_offs:
                 if event_id in new:
+                    new.discard(event_id)  # a batch may hold a republished copy too
                     await self._hand_off(connection, change)
             await save_positions(connection, consumer_offsets, CONSUMER_GROUP, batch)
         self.on_committed()
 
     async def _hand_off(self, connection: AsyncConnection, change: LeadStageChanged) -> None:
         lead = await repository.lead_for_update(connection, change.lead_id)
-        if lead is not None and lead.status in repository.OPEN:
-            return  # already with a rep
+        if lead is not None and (lead.status in repository.OPEN or lead.status == "queued"):
+            return  # already with a rep, or waiting for one
         profile = change.profile.model_dump(mode="json")
         route = _route(change.lead_id, change.grade, profile, account_domain(change.profile.email))
         await repository.insert_lead(
