@@ -123,7 +123,7 @@ def test_runs_are_compared_by_identity_within_the_tolerance_of_decay() -> None:
     assert compared(reference, same, RULES) == []
     later = [HEALTHY[0], _stage_event("L1", "inquiry", "sql", caused_by="e9")]
     found = compared(reference, _snapshot(later, score=90.0), RULES, {"email:ada@x.test": ["e7"]})
-    assert sorted(f.check for f in found) == ["score", "stage event payload differs"]
+    assert sorted(f.check for f in found) == ["score", "stage moment differs"]
     assert all("1 of its interactions lost: e7" in f.detail for f in found)
 
 
