@@ -7,6 +7,8 @@ threshold without any new interaction. Neither may go unnoticed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,16 +40,41 @@ def visit(email: str) -> dict[str, Any]:
     }
 
 
+class RestartableBroker:
+    """A broker on a port of its own, which can come back empty at the same address."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.broker = start_broker(self.port)
+
+    def restart_empty(self) -> None:
+        self.broker.stop()
+        self.broker = start_broker(self.port)
+
+
+@asynccontextmanager
+async def broker_of_its_own(
+    settings: Settings, database_url: str
+) -> AsyncIterator[tuple[Settings, RestartableBroker]]:
+    """Settings for a broker of the test's own (topics created), stopped at the end."""
+    broker = RestartableBroker()
+    try:
+        configured = settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": f"127.0.0.1:{broker.port}",
+                "database_url": database_url,
+            }
+        )
+        await create_topics(configured)
+        yield configured, broker
+    finally:
+        broker.broker.stop()
+
+
 async def test_a_broker_that_lost_its_log_is_noticed_and_nothing_new_is_skipped(
     settings: Settings, database_url: str
 ) -> None:
-    port = free_port()
-    configured = settings.model_copy(
-        update={"kafka_bootstrap_servers": f"127.0.0.1:{port}", "database_url": database_url}
-    )
-    broker = start_broker(port)
-    try:
-        await create_topics(configured)
+    async with broker_of_its_own(settings, database_url) as (configured, broker):
         async with ingest_and_scoring(configured) as (ingest, scoring):
             for n in range(3):
                 assert (
@@ -55,9 +82,7 @@ async def test_a_broker_that_lost_its_log_is_noticed_and_nothing_new_is_skipped(
                 ).status_code == 202
             for n in range(3):
                 await lead_by_email(scoring, f"before-{n}@example.com")
-        broker.stop()
-
-        broker = start_broker(port)  # same address, empty memory: offsets start at 0 again
+        broker.restart_empty()  # same address, empty memory: offsets start at 0 again
         await create_topics(configured)
         async with ingest_and_scoring(configured) as (ingest, scoring):
             # More records than before, so every stored offset is inside the new log:
@@ -67,8 +92,6 @@ async def test_a_broker_that_lost_its_log_is_noticed_and_nothing_new_is_skipped(
                 assert (await ingest.post("/v1/events", json=visit(email))).status_code == 202
             for email in emails:
                 await lead_by_email(scoring, email)
-    finally:
-        broker.stop()
 
 
 async def test_decay_below_a_threshold_is_found_by_a_timer(
@@ -132,13 +155,7 @@ async def test_a_broker_that_comes_back_empty_under_load_heals_without_an_operat
     settings: Settings, database_url: str
 ) -> None:
     """Nothing recreates the topics but the services, and no accepted interaction is lost."""
-    port = free_port()
-    configured = settings.model_copy(
-        update={"kafka_bootstrap_servers": f"127.0.0.1:{port}", "database_url": database_url}
-    )
-    broker = start_broker(port)
-    try:
-        await create_topics(configured)
+    async with broker_of_its_own(settings, database_url) as (configured, broker):
         async with ingest_and_scoring(configured) as (ingest, scoring):
             before = [f"load-before-{n}@example.com" for n in range(20)]
             for email in before:
@@ -146,8 +163,7 @@ async def test_a_broker_that_comes_back_empty_under_load_heals_without_an_operat
             for email in before:
                 await lead_by_email(scoring, email)
 
-            broker.stop()
-            broker = start_broker(port)  # empty: no topics, no groups, offsets from 0
+            broker.restart_empty()  # no topics, no groups, offsets from 0
             after = [f"load-after-{n}@example.com" for n in range(50)]
             for email in after:
                 await post_until_accepted(ingest, visit(email))
@@ -164,8 +180,6 @@ async def test_a_broker_that_comes_back_empty_under_load_heals_without_an_operat
         assert {t["topic"]: len(t["partitions"]) for t in described} == {
             topic.name: configured.topic_partitions for topic in CATALOG
         }
-    finally:
-        broker.stop()
 
 
 async def scored_within(scoring: httpx.AsyncClient, emails: list[str], seconds: float) -> set[str]:
@@ -184,15 +198,10 @@ async def scored_within(scoring: httpx.AsyncClient, emails: list[str], seconds: 
 async def test_what_ingest_accepted_but_nobody_read_survives_a_broker_that_lost_it(
     settings: Settings, database_url: str
 ) -> None:
-    port = free_port()
-    configured = settings.model_copy(
-        update={"kafka_bootstrap_servers": f"127.0.0.1:{port}", "database_url": database_url}
-    )
-    broker = start_broker(port)
-    try:
-        await create_topics(configured)
+    async with broker_of_its_own(settings, database_url) as (configured, broker):
+        ingest_app = create_ingest(configured)
         async with (
-            LifespanManager(create_ingest(configured)) as app,
+            LifespanManager(ingest_app) as app,
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app.app),
                 base_url="http://ingest",
@@ -202,12 +211,9 @@ async def test_what_ingest_accepted_but_nobody_read_survives_a_broker_that_lost_
             unread = [f"unread-{n}@example.com" for n in range(10)]
             for email in unread:
                 await post_until_accepted(ingest, visit(email))  # scoring is not running
-            broker.stop()
-            broker = start_broker(port)
+            broker.restart_empty()
             later = [f"later-{n}@example.com" for n in range(5)]
             for email in later:
                 await post_until_accepted(ingest, visit(email))
             async with ingest_and_scoring(configured) as (_, scoring):
                 assert not await scored_within(scoring, unread + later, 30)
-    finally:
-        broker.stop()
