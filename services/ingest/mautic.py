@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
-from services.ingest.mautic_contact import contact_fields, first_time, text
+from services.ingest.mautic_contact import company_fields, contact_fields, first_time, text
 from services.ingest.sources import Delivery, HmacSignature, ItemProblem, MappedItem
 from services.ingest.sources.items import item_digest, namespaced_id
 from shared.problems import InvalidField, ProblemError
@@ -31,7 +31,6 @@ NOT_RECORDED = {
     "mautic.email_on_send": "an email sent is not something the contact did",
     "mautic.sms_on_send": "a text message sent is not something the contact did",
     "mautic.lead_post_delete": "leadflow records no deletions",
-    "mautic.lead_company_change": "contact updates carry the company",
     "mautic.company_post_save": "a company is not a lead",
     "mautic.company_post_delete": "a company is not a lead",
     "mautic.lead_list_change": "segment membership is not an interaction",
@@ -237,6 +236,19 @@ def _subscription_change(item: Mapping[str, Any]) -> dict[str, Any]:
     return _contact_change(event, change=f"{channel} subscription: {status}")(item)
 
 
+def _company_change(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A contact added to a company takes the company's name, industry and size."""
+    company = _part(item, "company")
+    added = item.get("added") is True
+    event = "mautic.lead_company_change"
+    interaction = _contact_change(event, change="company added" if added else "company removed")(
+        item
+    )
+    if added:
+        interaction["contact"].update(company_fields(company))
+    return interaction
+
+
 EVENT_MAPPERS: dict[str, Mapper] = {
     "mautic.form_on_submit": _form_submit,
     "mautic.email_on_open": _email_open,
@@ -247,4 +259,5 @@ EVENT_MAPPERS: dict[str, Mapper] = {
     ),
     "mautic.lead_points_change": _points_change,
     "mautic.lead_channel_subscription_changed": _subscription_change,
+    "mautic.lead_company_change": _company_change,
 }

@@ -27,6 +27,13 @@ CONTACT_SOURCES: dict[str, tuple[str, ...]] = {
     "company_size": ("company_size", "companysize"),
 }
 
+# A company's fields (`fields.<group>[alias].value`, or the flat `name`, `industry`).
+COMPANY_SOURCES: dict[str, tuple[str, ...]] = {
+    "company": ("companyname", "name"),
+    "industry": ("companyindustry", "industry"),
+    "company_size": ("companynumber_of_employees",),
+}
+
 # The lower bound of "250", "51-200", "1,000+", "10 000-50 000": at least that many.
 _SIZE = re.compile(r"^\s*(\d{1,3}(?:[,. ]\d{3})+|\d+)\s*(?:[-\u2013+].*)?$")
 
@@ -38,23 +45,35 @@ def contact_fields(
 
     A contact without an email is known by its Mautic id (`mautic:<id>`).
     """
-    fields: dict[str, Any] = {}
-    for field, names in CONTACT_SOURCES.items():
-        value = _first(_contact_value(contact, name) for name in names)
-        if value is None and submitted:
-            value = _first(text(submitted.get(name)) for name in names)
-        if value is not None:
-            converted = _CONVERSIONS.get(field, _unchanged)(value)
-            if converted is not None:
-                fields[field] = converted
+    fields = _fields(CONTACT_SOURCES, contact, submitted or {})
     contact_id = text(contact.get("id"))
     if "email" not in fields and contact_id is not None:
         fields["anonymous_id"] = f"mautic:{contact_id}"
     return fields
 
 
+def company_fields(company: Mapping[str, Any]) -> dict[str, Any]:
+    """The contact fields a Mautic company gives: its name, industry and size."""
+    return _fields(COMPANY_SOURCES, company, {})
+
+
+def _fields(
+    sources: Mapping[str, tuple[str, ...]], entity: Mapping[str, Any], submitted: Mapping[str, Any]
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for field, names in sources.items():
+        value = _first(_contact_value(entity, name) for name in names)
+        if value is None:
+            value = _first(text(submitted.get(name)) for name in names)
+        if value is not None:
+            converted = _CONVERSIONS.get(field, _unchanged)(value)
+            if converted is not None:
+                fields[field] = converted
+    return fields
+
+
 def _contact_value(contact: Mapping[str, Any], name: str) -> str | None:
-    """A contact field, flat (`contact[name]`) or grouped (`fields.<group>[name].value`)."""
+    """A contact or company field: flat (`[name]`) or grouped (`fields.<group>[name].value`)."""
     flat = text(contact.get(name))
     if flat is not None:
         return flat

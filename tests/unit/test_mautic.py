@@ -151,6 +151,23 @@ def test_a_new_or_updated_contact_is_a_profile_update(
     assert update.properties.model_dump(exclude_none=True) == {"change": change}
 
 
+def test_a_contact_added_to_a_company_takes_its_name_industry_and_size() -> None:
+    change = only(fixture("lead_company_change.json"))
+    assert change.channel_type == ("email", "profile_update")
+    contact = change.contact
+    assert (contact.company, contact.industry, contact.company_size) == (
+        "Carter & Finch Ltd",
+        "Technology",
+        45,
+    )
+    assert change.properties.model_dump(exclude_none=True) == {"change": "company added"}
+    removed = fixture("lead_company_change.json")
+    removed["mautic.lead_company_change"][0]["added"] = False
+    left = only(removed)
+    assert left.contact.industry is None
+    assert left.properties.model_dump(exclude_none=True) == {"change": "company removed"}
+
+
 def test_a_points_change_is_recorded_with_its_delta() -> None:
     change = only(fixture("lead_points_change.json"))
     assert change.channel_type == ("email", "points_changed")
