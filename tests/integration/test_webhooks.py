@@ -26,9 +26,7 @@ from services.ingest.bootstrap import create_app
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
 from tests.conftest import TEST_WEBHOOK_SECRETS
-from tests.integration.test_scoring import lead_by_email
 from tests.kafka_reader import read_ids
-from tests.stacks import ingest_and_scoring
 
 pytestmark = pytest.mark.integration
 
@@ -234,19 +232,3 @@ async def test_standard_webhooks_answer_an_empty_batch_and_each_item(
     results = mixed.json()["results"]
     assert [(r["item"], r["status"]) for r in results] == [("events[0]", 202), ("events[1]", 422)]
     assert results[0]["id"] == "webhook:msg_webhooks_test:0"
-
-
-async def test_mautic_contact_changes_give_the_lead_its_profile_and_no_points(
-    settings: Settings, database_url: str
-) -> None:
-    configured = settings.model_copy(
-        update={"database_url": database_url, "webhook_secrets": {"mautic": SECRET}}
-    )
-    async with ingest_and_scoring(configured) as (ingest, scoring):
-        for name in ("lead_post_save_new.json", "lead_company_change.json"):
-            body = (FIXTURES / "mautic" / name).read_bytes()
-            assert (await post(ingest, "mautic", body)).status_code == 202
-        lead = await lead_by_email(scoring, "ben.carter@example.com", interaction_count=2)
-    assert lead["engagement"] == 0
-    assert lead["breakdown"]["behaviour"] == []
-    assert lead["fit"] > 0  # a CTO in a core market: the profile Mautic sent counts
