@@ -20,11 +20,20 @@ from aiokafka.errors import KafkaError
 
 from services.ingest.recent import RecentlyAccepted
 from shared.events import InteractionRecorded
-from shared.kafka import BrokerUnavailable, ensure_topics, new_producer, send_in_batches
+from shared.kafka import (
+    BrokerUnavailable,
+    UnmarkedLog,
+    ensure_topics,
+    new_producer,
+    send_in_batches,
+)
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
 
 log = logging.getLogger(__name__)
+
+REPAIR_FIRST_DELAY_SECONDS = 0.2
+REPAIR_MAX_DELAY_SECONDS = 5.0
 
 
 class Publisher(Protocol):
@@ -43,6 +52,7 @@ class KafkaPublisher:
         self._starting = asyncio.Lock()
         self._repairing: asyncio.Task[None] | None = None
         self._repair_wanted = False
+        self._log_reset = False
         self._recent = RecentlyAccepted()
 
     async def start(self) -> None:
@@ -52,29 +62,41 @@ class KafkaPublisher:
         except (BrokerUnavailable, TimeoutError, KafkaError, OSError):
             log.warning("broker unreachable at start; will retry on the first publish")
 
-    async def _ensure_topics(self) -> None:
+    async def _ensure_topics(self) -> bool:
+        """Whether topics were missing (the broker lost its log)."""
         async with asyncio.timeout(self._timeout):
             report = await ensure_topics(self._settings, attempts=1)
         if report.created:
             log.warning("topics were missing; created", extra={"topics": report.created})
+        return bool(report.created)
 
-    def _repair_topics(self) -> None:
-        """Make the topics again and send the recent records again, in the background (the
-        failed publish answers at once; the sender's retry finds the topics). Asked for
-        while it runs, it runs once more after."""
+    def _repair_topics(self, *, log_reset: bool = False) -> None:
+        """Make the topics again, and after a lost log send the recent records again, in
+        the background (the failed publish answers at once; the sender's retry finds the
+        topics). Asked for while it runs, it runs once more after."""
         self._repair_wanted = True
+        self._log_reset = self._log_reset or log_reset
         if self._repairing is None or self._repairing.done():
             self._repairing = asyncio.create_task(self._repair())
 
     async def _repair(self) -> None:
+        delay = REPAIR_FIRST_DELAY_SECONDS
         while self._repair_wanted:
             self._repair_wanted = False
             try:
-                await self._ensure_topics()
-                await self._send_again()
+                if await self._ensure_topics():
+                    self._log_reset = True
+                if self._log_reset:
+                    await self._send_again()
+                    self._log_reset = False
             except (TimeoutError, KafkaError, OSError) as error:
-                log.info("topics not checked yet", extra={"error": type(error).__name__})
-                return
+                # A broker just back may refuse for a moment: nothing kept is given up.
+                log.info(
+                    "topics or records not sent again yet", extra={"error": type(error).__name__}
+                )
+                self._repair_wanted = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REPAIR_MAX_DELAY_SECONDS)
 
     async def stop(self) -> None:
         if self._repairing is not None:
@@ -114,17 +136,19 @@ class KafkaPublisher:
             async with asyncio.timeout(self._timeout):
                 acknowledged = await send_in_batches(producer, records)
         except (TimeoutError, KafkaError) as error:
-            self._repair_topics()  # a broker that lost its log knows no topic
+            # A broker that lost its log knows no topic, or answers offset 0.
+            self._repair_topics(log_reset=isinstance(error, UnmarkedLog))
             raise BrokerUnavailable("the broker did not acknowledge in time") from error
         self._recent.add(records)
         if self._recent.log_went_back((a.topic, a.partition, a.offset) for a in acknowledged):
-            self._repair_topics()
+            self._repair_topics(log_reset=True)
 
     async def _send_again(self) -> None:
         records = self._recent.to_send_again()
         if records:
             log.warning("broker lost its log; publishing again", extra={"records": len(records)})
             await send_in_batches(await self._connected(), records)
+        self._recent.sent_again()
 
     async def is_ready(self) -> bool:
         try:

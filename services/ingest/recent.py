@@ -44,6 +44,9 @@ class RecentlyAccepted:
         return went_back
 
     def to_send_again(self) -> list[Record]:
-        """Everything kept, oldest first; offsets are forgotten, as a new log starts low."""
-        self._highest.clear()
+        """Everything kept, oldest first."""
         return [record for _, record in self._records]
+
+    def sent_again(self) -> None:
+        """The records went to the new log: forget the old log's offsets (the new starts low)."""
+        self._highest.clear()

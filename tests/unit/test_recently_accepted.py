@@ -20,8 +20,11 @@ def test_what_is_sent_again_is_everything_kept_oldest_first_and_no_older() -> No
     recent = RecentlyAccepted(keep_seconds=3600, at_most=3)
     recent.add([("t", b"a", b"1"), ("t", b"b", b"2")])
     recent.add([("t", b"c", b"3"), ("t", b"d", b"4")])
+    assert recent.log_went_back([("t", 0, 7), ("t", 0, 3)])
     assert recent.to_send_again() == [("t", b"b", b"2"), ("t", b"c", b"3"), ("t", b"d", b"4")]
-    assert not recent.log_went_back([("t", 0, 0)])  # offsets forgotten with the old log
+    assert recent.log_went_back([("t", 0, 1)])  # not sent yet: still the old log's offsets
+    recent.sent_again()
+    assert not recent.log_went_back([("t", 0, 1)])  # offsets forgotten with the old log
 
 
 def test_nothing_is_kept_past_its_time() -> None:
