@@ -40,6 +40,7 @@ DUMMY_VALUES = {
     "LEADFLOW_API_KEYS": json.dumps({"dummy-key": ["*"]}),
     "LEADFLOW_ADMIN_KEY": "dummy-admin-key",
     "LEADFLOW_WEBHOOK_SECRETS": json.dumps({"standard": "whsec_ZHVtbXk="}),
+    "LEADFLOW_PUBLISHABLE_KEYS": json.dumps({"pk_dummy": {"origins": ["https://a.example"]}}),
 }
 REQUIRED_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?")
 SUBSTITUTION = re.compile(r"\$(?:(\$)|([A-Za-z_][A-Za-z0-9_]*)|\{([^}]*)\})")
