@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
 
@@ -22,15 +22,22 @@ KEEP_AT_MOST = 100_000
 class RecentlyAccepted:
     def __init__(self, keep_seconds: float = KEEP_SECONDS, at_most: int = KEEP_AT_MOST) -> None:
         self._keep_seconds = keep_seconds
-        self._records: deque[tuple[float, Record]] = deque(maxlen=at_most)
+        self._at_most = at_most
+        # One entry per publish, not per record: this is on every request's path.
+        self._published: deque[tuple[float, Sequence[Record]]] = deque()
+        self._count = 0
         self._highest: dict[tuple[str, int], int] = {}
 
-    def add(self, records: Iterable[Record]) -> None:
+    def add(self, records: Sequence[Record]) -> None:
+        """Keep one publish's records; forget publishes past their time, or the oldest
+        ones while more than `at_most` records are kept."""
         now = time.monotonic()
-        self._records.extend((now, record) for record in records)
+        self._published.append((now, records))
+        self._count += len(records)
         horizon = now - self._keep_seconds
-        while self._records and self._records[0][0] < horizon:
-            self._records.popleft()
+        published = self._published
+        while published and (published[0][0] < horizon or self._count > self._at_most):
+            self._count -= len(published.popleft()[1])
 
     def log_went_back(self, acknowledged: Iterable[tuple[str, int, int]]) -> bool:
         """Note where the broker put records (topic, partition, offset); answer whether a
@@ -45,7 +52,7 @@ class RecentlyAccepted:
 
     def to_send_again(self) -> list[Record]:
         """Everything kept, oldest first."""
-        return [record for _, record in self._records]
+        return [record for _, records in self._published for record in records]
 
     def sent_again(self) -> None:
         """The records went to the new log: forget the old log's offsets (the new starts low)."""
