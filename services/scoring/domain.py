@@ -109,6 +109,8 @@ class Evaluation:
     fit_by_rule: Mapping[str, float] = field(default_factory=dict)
     hand_off_blocked_until: float | None = None
     cycle: int = 0
+    campaigns: tuple[str, ...] = ()
+    source_channel: str | None = None
 
 
 def _pattern(glob: str | None) -> re.Pattern[str] | None:
@@ -182,8 +184,8 @@ class ScoringModel:
             if stage.entry.automatic and index <= self.hand_off
         ]
         self._automatic_furthest_first = list(reversed(self._automatic))
-        self._automatic_indices = [index for index, _ in self._automatic]
-        self.ladder = {self.stage_keys[index]: index for index in self._automatic_indices}
+        # The stages a lead climbs by itself, up to the hand-off: key -> index.
+        self.ladder = {self.stage_keys[index]: index for index, _ in self._automatic}
         # The least score any stage past index i asks for (0 if one asks for no score):
         # below it, there is nothing to check.
         self.score_needed_past = [
@@ -284,7 +286,7 @@ class ScoringModel:
 
     def passed_through(self, since: int, reached: int) -> list[int]:
         """The automatic stages a lead skipped going from `since` straight to `reached`."""
-        return [index for index in self._automatic_indices if since < index < reached]
+        return [index for index in self.ladder.values() if since < index < reached]
 
     def decay(self, value: float, seconds: float) -> float:
         if self.half_life is None or seconds <= 0 or value == 0:
@@ -294,6 +296,11 @@ class ScoringModel:
 
 
 _by_event_time = attrgetter("time", "event_id")
+
+
+def score_as_of(now: float, interactions: Sequence[Interaction]) -> float:
+    """A lead is scored as of now, or as of its latest interaction if one is dated later."""
+    return max(now, max((item.time for item in interactions), default=now))
 
 
 def evaluate(
@@ -471,6 +478,8 @@ class _Replay:
                 self.blocked_until if math.isfinite(self.blocked_until) else None
             ),
             cycle=self.cycle,
+            campaigns=tuple(sorted(self.campaigns)),
+            source_channel=self.source_channel,
         )
 
 
@@ -680,8 +689,7 @@ def report_arrivals(
     path order, and the thresholds crossed since the lead was last stored."""
     entries: list[StageReached] = []
     for checkpoint in arrival_checkpoints(history, arrived):
-        as_of = max(now, max((item.time for item in checkpoint), default=now))
-        evaluation = evaluate(model, checkpoint, as_of, returns=returns)
+        evaluation = evaluate(model, checkpoint, score_as_of(now, checkpoint), returns=returns)
         changes = lifecycle_changes(
             model, evaluation, reported, previous_stage, previous_thresholds
         )

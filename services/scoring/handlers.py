@@ -25,6 +25,7 @@ from services.scoring.domain import (
     evaluate,
     lifecycle_changes,
     report_arrivals,
+    score_as_of,
     seconds_until_below,
 )
 from services.scoring.identity import identity_keys, resolve_identities
@@ -70,11 +71,6 @@ def _lead_profile(
         campaigns=campaigns,
         source_channel=source_channel,
     )
-
-
-def _as_of(now: datetime, history: Sequence[Interaction]) -> float:
-    """Score as of now, or of the latest interaction if one is dated later."""
-    return max([now.timestamp(), *(item.time for item in history)])
 
 
 def _return_row(event: NurtureRecorded) -> dict[str, Any]:
@@ -206,7 +202,7 @@ class ScoringService:
             lead_returns = returns.get(lead_id, ())
             if rescoring:
                 evaluation = evaluate(
-                    self.model, history, _as_of(now, history), returns=lead_returns
+                    self.model, history, score_as_of(now.timestamp(), history), returns=lead_returns
                 )
                 changes = lifecycle_changes(
                     self.model,
@@ -229,7 +225,9 @@ class ScoringService:
                 )
             events += [self._stage_event(lead_id, reached) for reached in changes.stages]
             events += [self._crossing_event(lead_id, change, now) for change in changes.crossings]
-            profile = self._profile(evaluation, history)
+            profile = _lead_profile(
+                evaluation.profile, evaluation.campaigns, evaluation.source_channel
+            )
             rows.append(self._lead_row(lead_id, evaluation, changes, profile, len(history), now))
             timers[lead_id] = self._next_decay(evaluation, now)
         metrics.LIFECYCLE_EVENTS.inc(len(events))
@@ -256,7 +254,9 @@ class ScoringService:
         # before these arrivals was reported then.
         new = set(arrived)
         before = [item for item in history if item.event_id not in new]
-        evaluation = evaluate(self.model, before, _as_of(now, before), returns=returns)
+        evaluation = evaluate(
+            self.model, before, score_as_of(now.timestamp(), before), returns=returns
+        )
         return frozenset(r.report_key for r in evaluation.stages_reached)
 
     async def handle_due_timers(self, limit: int = 500) -> int:
@@ -280,11 +280,6 @@ class ScoringService:
         if blocked is not None and blocked > now.timestamp():
             moments.append(_utc(blocked))
         return min(moments, default=None)
-
-    def _profile(self, evaluation: Evaluation, history: Sequence[Any]) -> LeadProfile:
-        campaigns = sorted({i.campaign for i in history if i.campaign})
-        first = min(history, key=lambda i: i.order, default=None)
-        return _lead_profile(evaluation.profile, tuple(campaigns), first.channel if first else None)
 
     def _lead_row(
         self,

@@ -10,7 +10,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring import repository
-from services.scoring.domain import ScoringModel, evaluate
+from services.scoring.domain import ScoringModel, evaluate, score_as_of
 from services.scoring.tables import leads
 from shared.events import normalise_email
 
@@ -82,7 +82,7 @@ async def lead_detail(
             return None
         history = (await repository.histories(connection, [lead_id])).get(lead_id, [])
         returns = (await repository.returns_of(connection, [lead_id])).get(lead_id, [])
-    as_of = max([now.timestamp(), *(i.time for i in history)])
+    as_of = score_as_of(now.timestamp(), history)
     result = evaluate(model, history, as_of, returns=returns, explain=True)
     return LeadDetail(
         **_summary(row).model_dump()
