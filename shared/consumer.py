@@ -68,28 +68,27 @@ def resume_offset(stored: StoredPosition | None, start: LogStart) -> tuple[int, 
 
 def log_identity(record: ConsumerRecord) -> str:
     """What names the log that starts with this record: its marker id, else its own id."""
-    marker = log_epoch_of(record)
-    if marker is not None:
-        return marker
-    try:
-        envelope = json.loads(record.value or b"")
-        if isinstance(envelope, dict) and isinstance(envelope.get("id"), str):
-            return f"record:{envelope['id']}"
-    except (ValueError, UnicodeDecodeError):
-        pass
-    return "bytes:" + hashlib.sha256(record.value or b"").hexdigest()[:32]
+    envelope_id, is_marker = _envelope_id(record)
+    if envelope_id is None:
+        return "bytes:" + hashlib.sha256(record.value or b"").hexdigest()[:32]
+    return envelope_id if is_marker else f"record:{envelope_id}"
 
 
 def log_epoch_of(record: ConsumerRecord) -> str | None:
     """The marker id if this is a partition's first-record marker."""
+    envelope_id, is_marker = _envelope_id(record)
+    return envelope_id if is_marker else None
+
+
+def _envelope_id(record: ConsumerRecord) -> tuple[str | None, bool]:
+    """The record's envelope id, and whether it is a log marker."""
     try:
         envelope = json.loads(record.value or b"")
     except (ValueError, UnicodeDecodeError):
-        return None
-    if isinstance(envelope, dict) and envelope.get("type") == LOG_STARTED_TYPE:
-        epoch = envelope.get("id")
-        return epoch if isinstance(epoch, str) else None
-    return None
+        return None, False
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("id"), str):
+        return None, False
+    return envelope["id"], envelope.get("type") == LOG_STARTED_TYPE
 
 
 async def read_log_starts(
@@ -271,6 +270,4 @@ class StoredOffsetConsumer:
 
     async def _ensure_topics(self) -> None:
         """Every topic, not only ours: the outbox relay publishes to the others."""
-        report = await ensure_topics(self.settings)
-        if report.created:
-            log.warning("topics were missing; created", extra={"topics": report.created})
+        await ensure_topics(self.settings)

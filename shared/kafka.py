@@ -151,6 +151,7 @@ async def _ensure_topics(settings: Settings, topics: tuple[Topic, ...]) -> Topic
                 report.too_many[topic["topic"]] = count
     if report.created:
         await _write_log_markers(settings, dict.fromkeys(report.created))
+        log.warning("topics were missing; created", extra={"topics": report.created})
     if report.grown:
         await _write_log_markers(settings, report.grown)
     for action in report.operator_actions(wanted):

@@ -66,8 +66,6 @@ class KafkaPublisher:
         """Whether topics were missing (the broker lost its log)."""
         async with asyncio.timeout(self._timeout):
             report = await ensure_topics(self._settings, attempts=1)
-        if report.created:
-            log.warning("topics were missing; created", extra={"topics": report.created})
         return bool(report.created)
 
     def _repair_topics(self, *, log_reset: bool = False) -> None:
