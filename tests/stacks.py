@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 from asgi_lifespan import LifespanManager
+from standardwebhooks import Webhook
 
 from services.ingest.bootstrap import create_app as create_ingest
 from services.router.bootstrap import create_app as create_router
 from services.scoring.bootstrap import create_app as create_scoring
 from shared.settings import Settings
-from tests.conftest import TEST_ADMIN_KEY
+from tests.conftest import TEST_ADMIN_KEY, TEST_WEBHOOK_SECRETS
 from tests.serving import served
 
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
 API_KEY = {"X-API-Key": "all-channels-key"}
+
+
+def standard_webhook_headers(
+    body: bytes, *, sent: datetime | None = None, message_id: str | None = None
+) -> dict[str, str]:
+    """The headers a Standard Webhooks sender signs `body` with (the test secret)."""
+    message_id = message_id or f"msg_{uuid.uuid4().hex}"
+    sent = sent or datetime.now(UTC)
+    signature = Webhook(TEST_WEBHOOK_SECRETS["standard"]).sign(message_id, sent, body.decode())
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(sent.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+@asynccontextmanager
+async def ingest_in_process(
+    settings: Settings, headers: dict[str, str] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Ingest in-process, and a client of it sending `headers` with every request."""
+    async with LifespanManager(create_ingest(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://ingest", headers=headers
+        ) as client:
+            yield client
 
 
 @asynccontextmanager
@@ -25,15 +56,9 @@ async def ingest_and_scoring(
     settings: Settings,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """Ingest and scoring in-process (clients already carry the API key / admin key)."""
-    ingest, scoring = create_ingest(settings), create_scoring(settings)
     async with (
-        LifespanManager(ingest) as ingest_app,
-        LifespanManager(scoring) as scoring_app,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=ingest_app.app),
-            base_url="http://ingest",
-            headers=API_KEY,
-        ) as ingest_client,
+        ingest_in_process(settings, API_KEY) as ingest_client,
+        LifespanManager(create_scoring(settings)) as scoring_app,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=scoring_app.app),
             base_url="http://scoring",

@@ -11,15 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from standardwebhooks import Webhook
 
-from services.ingest.bootstrap import create_app
 from shared.embedded import free_port, start_broker
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
-from tests.conftest import TEST_WEBHOOK_SECRETS
 from tests.kafka_reader import read_ids, read_until
+from tests.stacks import ingest_in_process, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +26,8 @@ WEB_ONLY = {"X-API-Key": "web-only-key"}
 
 @pytest.fixture(scope="module")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
-            yield http
+    async with ingest_in_process(settings) as http:
+        yield http
 
 
 def download(email: str = "Ada@Example.com ", **overrides: Any) -> dict[str, Any]:
@@ -216,25 +210,13 @@ async def test_api_keys_are_required_and_scoped_to_channels(client: httpx.AsyncC
     assert [result["status"] for result in mixed.json()["results"]] == [202, 403]
 
 
-def _standard_headers(body: bytes, *, sent: datetime | None = None) -> dict[str, str]:
-    message_id = f"msg_{uuid.uuid4().hex}"
-    sent = sent or datetime.now(UTC)
-    signature = Webhook(TEST_WEBHOOK_SECRETS["standard"]).sign(message_id, sent, body.decode())
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(sent.timestamp())),
-        "webhook-signature": signature,
-        "content-type": "application/json",
-    }
-
-
 async def test_standard_webhook_good_bad_and_stale(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     event = download()
     del event["id"]
     body = json.dumps({"events": [event]}).encode()
-    headers = _standard_headers(body)
+    headers = standard_webhook_headers(body)
     good = await client.post("/v1/webhooks/standard", content=body, headers=headers)
     assert good.status_code == 202
     expected_id = f"webhook:{headers['webhook-id']}:0"
@@ -248,7 +230,7 @@ async def test_standard_webhook_good_bad_and_stale(
     )
     assert tampered.status_code == 401
 
-    stale_headers = _standard_headers(body, sent=datetime.now(UTC) - timedelta(minutes=6))
+    stale_headers = standard_webhook_headers(body, sent=datetime.now(UTC) - timedelta(minutes=6))
     stale = await client.post("/v1/webhooks/standard", content=body, headers=stale_headers)
     assert stale.status_code == 401
 
@@ -259,15 +241,12 @@ async def test_standard_webhook_good_bad_and_stale(
 
 
 async def test_unknown_or_unconfigured_webhook_provider_is_404(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"webhook_secrets": {}}))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
-            for provider in ("standard", "mautic", "hubspot"):
-                response = await http.post(
-                    f"/v1/webhooks/{provider}", json={}, headers={"webhook-id": "x"}
-                )
-                assert response.status_code == 404, provider
+    async with ingest_in_process(settings.model_copy(update={"webhook_secrets": {}})) as http:
+        for provider in ("standard", "mautic", "hubspot"):
+            response = await http.post(
+                f"/v1/webhooks/{provider}", json={}, headers={"webhook-id": "x"}
+            )
+            assert response.status_code == 404, provider
 
 
 async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
@@ -283,33 +262,25 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
 
 async def test_broker_unreachable_answers_503_with_retry_after_quickly(settings: Settings) -> None:
     nowhere = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
-    app = create_app(nowhere)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
-            started = time.monotonic()
-            response = await http.post("/v1/events", json=download(), headers=ALL)
-            assert time.monotonic() - started < 5
-            assert response.status_code == 503
-            assert response.headers["retry-after"] == "5"
-            assert (await http.get("/readyz")).status_code == 503
+    async with ingest_in_process(nowhere) as http:
+        started = time.monotonic()
+        response = await http.post("/v1/events", json=download(), headers=ALL)
+        assert time.monotonic() - started < 5
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert (await http.get("/readyz")).status_code == 503
 
 
 async def test_broker_dying_after_start_answers_503_never_202(settings: Settings) -> None:
     own_broker = start_broker()
     try:
         own = settings.model_copy(update={"kafka_bootstrap_servers": own_broker.bootstrap_servers})
-        app = create_app(own)
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
-                assert (
-                    await http.post("/v1/events", json=download(), headers=ALL)
-                ).status_code == 202
-                own_broker.stop()
-                started = time.monotonic()
-                response = await http.post("/v1/events", json=download(), headers=ALL)
-                assert time.monotonic() - started < 5
-                assert response.status_code == 503
+        async with ingest_in_process(own) as http:
+            assert (await http.post("/v1/events", json=download(), headers=ALL)).status_code == 202
+            own_broker.stop()
+            started = time.monotonic()
+            response = await http.post("/v1/events", json=download(), headers=ALL)
+            assert time.monotonic() - started < 5
+            assert response.status_code == 503
     finally:
         own_broker.stop()

@@ -15,16 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from services.ingest.bootstrap import create_app as create_ingest
 from shared.embedded import free_port, start_broker
 from shared.kafka import admin_client, create_topics
 from shared.settings import Settings
 from shared.topics import CATALOG, LIFECYCLE
 from tests.integration.test_scoring import lead_by_email
 from tests.kafka_reader import read_until
-from tests.stacks import API_KEY, ingest_and_scoring
+from tests.stacks import API_KEY, ingest_and_scoring, ingest_in_process
 
 pytestmark = pytest.mark.integration
 
@@ -198,22 +196,16 @@ async def scored_within(scoring: httpx.AsyncClient, emails: list[str], seconds: 
 async def test_what_ingest_accepted_but_nobody_read_survives_a_broker_that_lost_it(
     settings: Settings, database_url: str
 ) -> None:
-    async with broker_of_its_own(settings, database_url) as (configured, broker):
-        ingest_app = create_ingest(configured)
-        async with (
-            LifespanManager(ingest_app) as app,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app.app),
-                base_url="http://ingest",
-                headers=API_KEY,
-            ) as ingest,
-        ):
-            unread = [f"unread-{n}@example.com" for n in range(10)]
-            for email in unread:
-                await post_until_accepted(ingest, visit(email))  # scoring is not running
-            broker.restart_empty()
-            later = [f"later-{n}@example.com" for n in range(5)]
-            for email in later:
-                await post_until_accepted(ingest, visit(email))
-            async with ingest_and_scoring(configured) as (_, scoring):
-                assert not await scored_within(scoring, unread + later, 30)
+    async with (
+        broker_of_its_own(settings, database_url) as (configured, broker),
+        ingest_in_process(configured, API_KEY) as ingest,
+    ):
+        unread = [f"unread-{n}@example.com" for n in range(10)]
+        for email in unread:
+            await post_until_accepted(ingest, visit(email))  # scoring is not running
+        broker.restart_empty()
+        later = [f"later-{n}@example.com" for n in range(5)]
+        for email in later:
+            await post_until_accepted(ingest, visit(email))
+        async with ingest_and_scoring(configured) as (_, scoring):
+            assert not await scored_within(scoring, unread + later, 30)

@@ -17,12 +17,11 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from asgi_lifespan import LifespanManager
 
-from services.ingest.bootstrap import create_app
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
 from tests.kafka_reader import ReadRecord, read_until
+from tests.stacks import ingest_in_process
 
 pytestmark = pytest.mark.integration
 
@@ -126,11 +125,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
-            yield http
+    async with ingest_in_process(settings) as http:
+        yield http
 
 
 async def upload(

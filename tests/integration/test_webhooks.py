@@ -12,21 +12,17 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from asgi_lifespan import LifespanManager
-from standardwebhooks import Webhook
 
-from services.ingest.bootstrap import create_app
 from shared.settings import Settings
 from shared.topics import INTERACTIONS
-from tests.conftest import TEST_WEBHOOK_SECRETS
 from tests.kafka_reader import read_ids
+from tests.stacks import ingest_in_process, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 
@@ -97,11 +93,8 @@ async def client(settings: Settings, examples_file: Path) -> AsyncIterator[httpx
             "sources_path": examples_file,
         }
     )
-    app = create_app(configured)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
-            yield http
+    async with ingest_in_process(configured) as http:
+        yield http
 
 
 async def post(client: httpx.AsyncClient, provider: str, body: bytes) -> httpx.Response:
@@ -196,29 +189,21 @@ async def test_a_wrong_or_missing_signature_is_a_401(
 async def test_a_declared_source_without_a_secret_is_a_404(
     settings: Settings, examples_file: Path
 ) -> None:
-    app = create_app(settings.model_copy(update={"sources_path": examples_file}))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
-            body = (FIXTURES / "typeform/form_response.json").read_bytes()
-            response = await http.post(
-                "/v1/webhooks/typeform", content=body, headers=signed("typeform", body)
-            )
-            assert response.status_code == 404
+    async with ingest_in_process(
+        settings.model_copy(update={"sources_path": examples_file})
+    ) as http:
+        body = (FIXTURES / "typeform/form_response.json").read_bytes()
+        response = await http.post(
+            "/v1/webhooks/typeform", content=body, headers=signed("typeform", body)
+        )
+        assert response.status_code == 404
 
 
 async def test_standard_webhooks_answer_an_empty_batch_and_each_item(
     client: httpx.AsyncClient,
 ) -> None:
     def standard(body: bytes) -> dict[str, str]:
-        message_id, sent = "msg_webhooks_test", datetime.now(UTC)
-        signature = Webhook(TEST_WEBHOOK_SECRETS["standard"]).sign(message_id, sent, body.decode())
-        return {
-            "webhook-id": message_id,
-            "webhook-timestamp": str(int(sent.timestamp())),
-            "webhook-signature": signature,
-            "content-type": "application/json",
-        }
+        return standard_webhook_headers(body, message_id="msg_webhooks_test")
 
     empty = b'{"events": []}'
     nothing = await client.post("/v1/webhooks/standard", content=empty, headers=standard(empty))
