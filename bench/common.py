@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.ingest.domain import Rejected, parse_interaction, record_interaction
 from shared.db import create_database, migrate, wait_until_ready
 from shared.embedded import LOCALHOST, EmbeddedBroker, start_broker, start_postgres
-from shared.events import AnyInteraction
+from shared.events import Interaction
 from shared.topics import INTERACTIONS
 
 T = TypeVar("T")
@@ -225,7 +225,7 @@ async def fresh_database(server_url: str, prefix: str) -> AsyncIterator[str]:
 # --- records as ingest publishes them --------------------------------------------------------
 
 
-def accepted(raw: dict[str, Any]) -> AnyInteraction:
+def accepted(raw: dict[str, Any]) -> Interaction:
     """`raw` as ingest parses it; the benchmark must send what ingest accepts."""
     interaction = parse_interaction(raw)
     if isinstance(interaction, Rejected):

@@ -120,7 +120,7 @@ class SocialProperties(Properties):
     form: Text | None = None
 
 
-class _Interaction(FrozenModel):
+class InteractionFields(FrozenModel):
     id: EventId | None = Field(
         default=None, description="The source's own unique id; ingest assigns a UUID if absent"
     )
@@ -142,7 +142,7 @@ class _Interaction(FrozenModel):
         return f"{INTERACTION_TYPE_PREFIX}.{channel}.{kind}"
 
 
-class WebInteraction(_Interaction):
+class WebInteraction(InteractionFields):
     channel: Literal["web"]
     type: Literal["page_view", "form_submit", "content_download", "demo_request"]
     properties: WebProperties = Field(default=WebProperties(), validate_default=True)
@@ -158,7 +158,7 @@ class WebInteraction(_Interaction):
         return properties
 
 
-class EmailInteraction(_Interaction):
+class EmailInteraction(InteractionFields):
     """Email and marketing automation: what a contact did with an email, and what the
     automation tool learnt about them (`profile_update` carries contact fields and scores
     nothing unless a rule says so; `points_changed` carries the tool's own score change)."""
@@ -179,13 +179,13 @@ class EmailInteraction(_Interaction):
         return properties
 
 
-class TradeshowInteraction(_Interaction):
+class TradeshowInteraction(InteractionFields):
     channel: Literal["tradeshow"]
     type: Literal["badge_scan", "booth_visit", "demo", "meeting"]
     properties: TradeshowProperties = TradeshowProperties()
 
 
-class SocialInteraction(_Interaction):
+class SocialInteraction(InteractionFields):
     channel: Literal["social"]
     type: Literal["follow", "share", "mention", "comment", "message", "form_submit"]
     properties: SocialProperties
@@ -195,13 +195,12 @@ Interaction = Annotated[
     WebInteraction | EmailInteraction | TradeshowInteraction | SocialInteraction,
     Field(discriminator="channel"),
 ]
-AnyInteraction = WebInteraction | EmailInteraction | TradeshowInteraction | SocialInteraction
 
 CHANNEL_TYPES: dict[str, tuple[str, ...]] = {
     get_args(model.model_fields["channel"].annotation)[0]: get_args(
         model.model_fields["type"].annotation
     )
-    for model in get_args(AnyInteraction)
+    for model in get_args(get_args(Interaction)[0])
 }
 
 DataT = TypeVar("DataT")
@@ -334,7 +333,7 @@ class LeadReturnedToNurture(FrozenModel):
     eligible_again_at: datetime | None
 
 
-class SalesActionRecorded(FrozenModel):
+class SalesActionTaken(FrozenModel):
     """A rep's action on a lead, as a fact (on `sales.actions`)."""
 
     action: Literal["accept", "reject", "qualify", "convert", "won", "lost"]
@@ -354,5 +353,5 @@ class NurtureRecorded(CloudEvent[LeadReturnedToNurture]):
     """An envelope on `lead.nurture`."""
 
 
-class SalesActionEnvelope(CloudEvent[SalesActionRecorded]):
+class SalesActionRecorded(CloudEvent[SalesActionTaken]):
     """An envelope on `sales.actions`."""

@@ -14,7 +14,7 @@ from shared.events import (
     InteractionRecorded,
     LifecycleRecorded,
     NurtureRecorded,
-    SalesActionEnvelope,
+    SalesActionRecorded,
 )
 from shared.topics import (
     CATALOG,
@@ -33,7 +33,7 @@ _PAYLOADS: dict[str, type[BaseModel]] = {
     LIFECYCLE.name: LifecycleRecorded,
     HANDOFFS.name: HandoffRecorded,
     NURTURE.name: NurtureRecorded,
-    SALES_ACTIONS.name: SalesActionEnvelope,
+    SALES_ACTIONS.name: SalesActionRecorded,
 }
 
 
@@ -46,7 +46,7 @@ def event_schemas() -> dict[str, dict[str, Any]]:
         "dead-letter-recorded.schema.json": DeadLetterRecorded.model_json_schema(),
         "handoff-recorded.schema.json": HandoffRecorded.model_json_schema(),
         "nurture-recorded.schema.json": NurtureRecorded.model_json_schema(),
-        "sales-action-recorded.schema.json": SalesActionEnvelope.model_json_schema(),
+        "sales-action-recorded.schema.json": SalesActionRecorded.model_json_schema(),
     }
 
 

@@ -29,7 +29,7 @@ from limits.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 from services.ingest.api import Accepted, PublisherDep, SettingsDep
 from services.ingest.domain import Rejected, parse_interaction
 from services.ingest.handlers import accept_interactions
-from shared.events import AnyInteraction
+from shared.events import Interaction
 from shared.http import RETRY_AFTER_SECONDS
 from shared.kafka import BrokerUnavailable
 from shared.problems import (
@@ -64,7 +64,7 @@ def _rate(limit: str) -> RateLimitItem:
     return parse(limit)
 
 
-def browser_rejection(interaction: AnyInteraction, key: PublishableKey) -> Rejected | None:
+def browser_rejection(interaction: Interaction, key: PublishableKey) -> Rejected | None:
     """What a page may send: the key's web types, about the visitor its cookie names.
 
     A page view is anonymous; a person's details arrive only with a form submit. The time

@@ -13,14 +13,14 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.events import CLOUDEVENTS_VERSION, AnyInteraction, Interaction, InteractionRecorded
+from shared.events import CLOUDEVENTS_VERSION, Interaction, InteractionRecorded
 from shared.problems import InvalidField, invalid_fields
 
 ALL_CHANNELS = "*"
 # Clocks of sources drift; an event time further ahead than this is a bug at the source.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
-_interaction_adapter: TypeAdapter[AnyInteraction] = TypeAdapter(Interaction)
+_interaction_adapter: TypeAdapter[Interaction] = TypeAdapter(Interaction)
 _CHANNEL_TAGS = frozenset({"web", "email", "tradeshow", "social"})
 
 
@@ -45,7 +45,7 @@ def _interaction_errors(error: ValidationError) -> list[InvalidField]:
     return invalid_fields(cleaned)
 
 
-def parse_interaction(raw: Any) -> AnyInteraction | Rejected:
+def parse_interaction(raw: Any) -> Interaction | Rejected:
     """Validate one submitted interaction against its channel's model."""
     try:
         return _interaction_adapter.validate_python(raw)
@@ -59,7 +59,7 @@ def channel_allowed(allowed_channels: Sequence[str], channel: str) -> bool:
 
 
 def check_interaction(
-    interaction: AnyInteraction, *, received_at: datetime, allowed_channels: Sequence[str]
+    interaction: Interaction, *, received_at: datetime, allowed_channels: Sequence[str]
 ) -> Rejected | None:
     """The rules beyond the shape: channel permission and a believable event time."""
     channel, _ = interaction.channel_type
@@ -77,7 +77,7 @@ def new_event_id() -> str:
 
 
 def record_interaction(
-    interaction: AnyInteraction,
+    interaction: Interaction,
     *,
     source: str,
     received_at: datetime,

@@ -30,8 +30,8 @@ from shared.events import (
     LeadStageChanged,
     LifecycleRecorded,
     NurtureRecorded,
-    SalesActionEnvelope,
     SalesActionRecorded,
+    SalesActionTaken,
     lifecycle_type,
 )
 from shared.outbox import add_to_outbox, outbox_row
@@ -66,7 +66,7 @@ class SalesDesk:
             else:
                 target = action_stages(definitions).get(action, lead.stage)
                 await self._move(connection, lead, action, target, details)
-            fact = SalesActionRecorded(
+            fact = SalesActionTaken(
                 action=action,
                 lead_id=lead_id,
                 rep_id=rep_id,
@@ -76,7 +76,7 @@ class SalesDesk:
                 occurred_at=self.router.clock(),
             )
             envelope = self.router.envelope(
-                SalesActionEnvelope, f"leadflow.sales.{action}", lead_id, fact
+                SalesActionRecorded, f"leadflow.sales.{action}", lead_id, fact
             )
             await connection.execute(
                 insert(sales_actions).values(

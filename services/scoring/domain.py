@@ -28,7 +28,7 @@ PROFILE_FIELDS = ("company", "job_title", "industry", "company_size", "country",
 
 
 @dataclass(frozen=True, slots=True)
-class Interaction:
+class StoredInteraction:
     """What scoring needs of one stored interaction. `time` is in epoch seconds."""
 
     event_id: str
@@ -129,7 +129,7 @@ class _CompiledRule:
     asset: re.Pattern[str] | None
     network: re.Pattern[str] | None
 
-    def matches(self, interaction: Interaction) -> bool:
+    def matches(self, interaction: StoredInteraction) -> bool:
         match = self.rule.match
         return (
             (match.channel is None or match.channel == interaction.channel)
@@ -206,7 +206,7 @@ class ScoringModel:
         ] = {}
         self._fit_cache: dict[tuple[Any, ...], tuple[float, dict[str, float]]] = {}
 
-    def hits(self, interaction: Interaction) -> tuple[RuleHit, ...]:
+    def hits(self, interaction: StoredInteraction) -> tuple[RuleHit, ...]:
         """The rules an interaction earns points from, with the campaign's multiplier applied."""
         key = (
             interaction.channel,
@@ -221,7 +221,7 @@ class ScoringModel:
             cached = self._hits[key] = self._rule_hits(interaction)
         return cached
 
-    def _rule_hits(self, interaction: Interaction) -> tuple[RuleHit, ...]:
+    def _rule_hits(self, interaction: StoredInteraction) -> tuple[RuleHit, ...]:
         campaign = self.definitions.campaigns.get(interaction.campaign or "")
         multiplier = campaign.multiplier if campaign else 1.0
         campaign_stage = (
@@ -298,14 +298,14 @@ class ScoringModel:
 _by_event_time = attrgetter("time", "event_id")
 
 
-def score_as_of(now: float, interactions: Sequence[Interaction]) -> float:
+def score_as_of(now: float, interactions: Sequence[StoredInteraction]) -> float:
     """A lead is scored as of now, or as of its latest interaction if one is dated later."""
     return max(now, max((item.time for item in interactions), default=now))
 
 
 def evaluate(
     model: ScoringModel,
-    interactions: Sequence[Interaction],
+    interactions: Sequence[StoredInteraction],
     as_of: float,
     *,
     returns: Sequence[Return] = (),
@@ -327,7 +327,7 @@ def evaluate(
         timeline = [item for item in timeline if _time_of(item) <= as_of]
     replay = _Replay(model, as_of, explain)
     for item in timeline:
-        if type(item) is Interaction:
+        if type(item) is StoredInteraction:
             replay.decay_to(item.time)
             replay.climb(item.time, replay.interact(item), item.event_id)
         else:
@@ -370,7 +370,7 @@ class _Replay:
     def _stage_key(self) -> str | None:
         return self.model.stage_keys[self.stage] if self.stage >= 0 else self.returned_to
 
-    def interact(self, interaction: Interaction) -> int:
+    def interact(self, interaction: StoredInteraction) -> int:
         """Add the interaction's points; answer the stage it enters directly (-1: none)."""
         if self.source_channel is None:
             self.source_channel = interaction.channel
@@ -487,10 +487,10 @@ _RETURNED, _ELIGIBLE_AGAIN = 0, 1
 
 
 def _time_of(item: Any) -> float:
-    return float(item.time if type(item) is Interaction else item[0])
+    return float(item.time if type(item) is StoredInteraction else item[0])
 
 
-def _with_returns(interactions: list[Interaction], returns: Sequence[Return]) -> list[Any]:
+def _with_returns(interactions: list[StoredInteraction], returns: Sequence[Return]) -> list[Any]:
     """The interactions, the moments sales returned the lead, and when each cool-off ends."""
     moments: list[tuple[float, int, Return]] = []
     for sent_back in returns:
@@ -642,8 +642,8 @@ def _crossings(
 
 
 def arrival_checkpoints(
-    history: Sequence[Interaction], arrived: Sequence[str]
-) -> list[list[Interaction]]:
+    history: Sequence[StoredInteraction], arrived: Sequence[str]
+) -> list[list[StoredInteraction]]:
     """The histories to evaluate in turn, so that what is reported of a lead depends on the
     order its interactions arrived in, never on how they were batched.
 
@@ -675,7 +675,7 @@ def arrival_checkpoints(
 
 def report_arrivals(
     model: ScoringModel,
-    history: Sequence[Interaction],
+    history: Sequence[StoredInteraction],
     arrived: Sequence[str],
     now: float,
     *,

@@ -17,10 +17,10 @@ from services.scoring import metrics, repository
 from services.scoring.domain import (
     Evaluation,
     FunnelChanges,
-    Interaction,
     Return,
     ScoringModel,
     StageReached,
+    StoredInteraction,
     ThresholdChange,
     evaluate,
     lifecycle_changes,
@@ -241,7 +241,7 @@ class ScoringService:
     def _reported_before(
         self,
         previous: repository.StoredLead | None,
-        history: Sequence[Interaction],
+        history: Sequence[StoredInteraction],
         arrived: Sequence[str],
         returns: Sequence[Return],
         now: datetime,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.domain import Interaction, ScoringModel, evaluate
+from services.scoring.domain import ScoringModel, StoredInteraction, evaluate
 from services.scoring.handlers import ScoringService
 from services.scoring.tables import interactions, leads
 from shared.db import new_engine
@@ -62,7 +62,7 @@ class FunnelProjection:
     def weeks(self) -> int:
         return max(len(self.hand_offs_by_week), 1)
 
-    def add(self, model: ScoringModel, history: list[Interaction], as_of: float) -> None:
+    def add(self, model: ScoringModel, history: list[StoredInteraction], as_of: float) -> None:
         result = evaluate(model, history, as_of)
         hand_off = model.stage_keys[model.hand_off]
         self.leads += 1
@@ -93,7 +93,7 @@ async def count_leads(engine: AsyncEngine) -> int:
 
 async def lead_histories(
     engine: AsyncEngine, lead_slice: tuple[str, str]
-) -> AsyncIterator[list[Interaction]]:
+) -> AsyncIterator[list[StoredInteraction]]:
     """The stored interactions of every lead in a slice of ids, one lead at a time, streamed."""
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
@@ -101,7 +101,7 @@ async def lead_histories(
         assert driver is not None
         async with driver.transaction():
             current: str | None = None
-            history: list[Interaction] = []
+            history: list[StoredInteraction] = []
             async for row in driver.cursor(HISTORY_QUERY, *lead_slice, prefetch=STREAM_CHUNK):
                 if row[0] != current and history:
                     yield history
@@ -109,7 +109,7 @@ async def lead_histories(
                 current = row[0]
                 profile = row[9]
                 history.append(
-                    Interaction(
+                    StoredInteraction(
                         row[1],
                         row[2],
                         row[3],

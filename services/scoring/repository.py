@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.scoring.domain import Interaction, Return
+from services.scoring.domain import Return, StoredInteraction
 from services.scoring.tables import decay_timers, identities, interactions, leads, returns
 
 
@@ -159,8 +159,8 @@ async def add_interactions(connection: AsyncConnection, rows: Sequence[dict[str,
     return {row.event_id for row in result}
 
 
-def _interaction(row: Any) -> Interaction:
-    return Interaction(
+def _interaction(row: Any) -> StoredInteraction:
+    return StoredInteraction(
         row.event_id,
         row.epoch,
         row.channel,
@@ -175,7 +175,7 @@ def _interaction(row: Any) -> Interaction:
 
 async def histories(
     connection: AsyncConnection, lead_ids: Iterable[str]
-) -> dict[str, list[Interaction]]:
+) -> dict[str, list[StoredInteraction]]:
     """Every stored interaction of these leads."""
     rows = await connection.execute(
         select(
@@ -191,7 +191,7 @@ async def histories(
             interactions.c.profile,
         ).where(interactions.c.lead_id == any_(_uuids(set(lead_ids))))
     )
-    by_lead: dict[str, list[Interaction]] = defaultdict(list)
+    by_lead: dict[str, list[StoredInteraction]] = defaultdict(list)
     for row in rows:
         by_lead[row.lead_id].append(_interaction(row))
     return by_lead

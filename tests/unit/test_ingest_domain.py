@@ -16,14 +16,14 @@ from services.ingest.domain import (
     record_interaction,
     with_default_ids,
 )
-from shared.events import CHANNEL_TYPES, AnyInteraction
+from shared.events import CHANNEL_TYPES, Interaction
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-def valid(**overrides: Any) -> AnyInteraction:
+def valid(**overrides: Any) -> Interaction:
     raw: dict[str, Any] = {
         "channel": "email",
         "type": "open",

@@ -13,10 +13,10 @@ from services.ingest.auth import check_signature
 from services.ingest.domain import Rejected, parse_interaction
 from services.ingest.mautic import MAUTIC_SIGNATURE, mautic_delivery
 from services.ingest.sources import Delivery
-from services.scoring.domain import Interaction, ScoringModel, evaluate
+from services.scoring.domain import ScoringModel, StoredInteraction, evaluate
 from shared.definitions import load_definitions
 from shared.definitions.model import RuleMatch
-from shared.events import AnyInteraction
+from shared.events import Interaction
 from shared.problems import ProblemError
 
 pytestmark = pytest.mark.unit
@@ -34,7 +34,7 @@ def delivered(payload: Any) -> Delivery:
     return mautic_delivery(payload)
 
 
-def interactions(payload: Any) -> list[AnyInteraction]:
+def interactions(payload: Any) -> list[Interaction]:
     """Every item mapped and valid, in body order."""
     valid = []
     for item in delivered(payload).items:
@@ -45,7 +45,7 @@ def interactions(payload: Any) -> list[AnyInteraction]:
     return valid
 
 
-def only(payload: Any) -> AnyInteraction:
+def only(payload: Any) -> Interaction:
     [interaction] = interactions(payload)
     return interaction
 
@@ -268,8 +268,8 @@ def test_definitions_may_match_the_new_types_and_they_score_nothing_by_default()
     model = ScoringModel(load_definitions(ROOT / "lead-definitions.yaml").definitions)
     profile = {"email": "ben.carter@example.com", "job_title": "CTO", "company_size": 500}
     lead = [
-        Interaction("e1", 1_790_000_000.0, "email", "profile_update", profile=profile),
-        Interaction("e2", 1_790_000_001.0, "email", "points_changed"),
+        StoredInteraction("e1", 1_790_000_000.0, "email", "profile_update", profile=profile),
+        StoredInteraction("e2", 1_790_000_001.0, "email", "points_changed"),
     ]
     result = evaluate(model, lead, 1_790_000_002.0, explain=True)
     assert result.points_by_rule == {}

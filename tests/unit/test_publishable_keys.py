@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from services.ingest.browser import browser_rejection
 from services.ingest.domain import Rejected, parse_interaction
-from shared.events import AnyInteraction
+from shared.events import Interaction
 from shared.settings import PublishableKey, Settings, web_origin
 
 pytestmark = pytest.mark.unit
@@ -65,7 +65,7 @@ def test_a_misconfigured_key_stops_the_start(keys: dict[str, Any], message: str)
         )
 
 
-def sent(**overrides: Any) -> AnyInteraction:
+def sent(**overrides: Any) -> Interaction:
     raw: dict[str, Any] = {
         "id": "0b6f5c1e-3f1c-4a56-9d7e-2b1f7a0c9e11",
         "channel": "web",

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from services.scoring.domain import (
     DAY,
-    Interaction,
     ScoringModel,
+    StoredInteraction,
     evaluate,
     seconds_until_below,
 )
@@ -39,8 +39,8 @@ def event(
     *,
     profile: Mapping[str, object] | None = None,
     **fields: str | None,
-) -> Interaction:
-    return Interaction(f"e{n:04d}", T0 + day * DAY, channel, kind, profile=profile, **fields)
+) -> StoredInteraction:
+    return StoredInteraction(f"e{n:04d}", T0 + day * DAY, channel, kind, profile=profile, **fields)
 
 
 def test_a_download_scores_its_points_and_halves_after_the_half_life() -> None:
@@ -131,7 +131,7 @@ CHANNEL_TYPES = [
 
 
 @st.composite
-def histories(draw: st.DrawFn, max_size: int = 25) -> list[Interaction]:
+def histories(draw: st.DrawFn, max_size: int = 25) -> list[StoredInteraction]:
     size = draw(st.integers(min_value=0, max_value=max_size))
     events = []
     for n in range(size):
@@ -153,7 +153,7 @@ AS_OF = T0 + 200 * DAY
 
 
 @given(histories(), st.randoms(use_true_random=False))
-def test_order_of_arrival_does_not_matter(history: list[Interaction], random: object) -> None:
+def test_order_of_arrival_does_not_matter(history: list[StoredInteraction], random: object) -> None:
     shuffled = list(history)
     random.shuffle(shuffled)  # type: ignore[attr-defined]
     for model in (DEFAULT, *LADDERS):
@@ -162,7 +162,7 @@ def test_order_of_arrival_does_not_matter(history: list[Interaction], random: ob
 
 @given(histories(), st.integers(min_value=0, max_value=25))
 def test_a_split_history_gives_the_same_result_as_the_whole(
-    history: list[Interaction], cut: int
+    history: list[StoredInteraction], cut: int
 ) -> None:
     """Scoring what arrived so far, then everything, agrees with scoring everything at once."""
     in_time = sorted(history, key=lambda e: e.order)
@@ -175,7 +175,7 @@ def test_a_split_history_gives_the_same_result_as_the_whole(
 
 @given(histories(), st.floats(min_value=0, max_value=400), st.floats(min_value=0, max_value=400))
 def test_with_no_new_interactions_a_positive_score_only_decays(
-    history: list[Interaction], first: float, second: float
+    history: list[StoredInteraction], first: float, second: float
 ) -> None:
     positive = [e for e in history if e.type not in ("unsubscribe", "bounce")]
     start = max((e.time for e in positive), default=T0)
@@ -203,7 +203,7 @@ def test_a_capped_rule_never_gives_more_than_its_cap_in_a_window(
 
 
 @given(histories())
-def test_caps_hold_in_every_window_of_a_long_history(history: list[Interaction]) -> None:
+def test_caps_hold_in_every_window_of_a_long_history(history: list[StoredInteraction]) -> None:
     result = evaluate(DEFAULT, history, AS_OF, explain=True)
     span_days = 121
     for rule in DEFAULT.definitions.scoring.rules:

@@ -18,7 +18,7 @@ from services.ingest.sources import (
     load_sources,
     parse_sources,
 )
-from shared.events import AnyInteraction
+from shared.events import Interaction
 from shared.problems import ProblemError
 
 pytestmark = pytest.mark.unit
@@ -38,7 +38,7 @@ def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_bytes())
 
 
-def valid(delivery: Delivery) -> list[AnyInteraction]:
+def valid(delivery: Delivery) -> list[Interaction]:
     parsed = []
     for item in delivery.items:
         assert item.raw is not None, (item.label, item.errors)

@@ -22,9 +22,9 @@ from services.scoring.domain import (
     DAY,
     Evaluation,
     FunnelChanges,
-    Interaction,
     ScoringModel,
     StageReached,
+    StoredInteraction,
     report_arrivals,
 )
 from tests.unit.test_scoring_engine import CHANNEL_TYPES, DEFAULT, KNOWN, LADDERS, T0
@@ -34,12 +34,12 @@ pytestmark = pytest.mark.unit
 Engine = Callable[..., tuple[Evaluation, FunnelChanges]]
 ENGINES: list[Engine] = [report_arrivals]
 NOW = T0 + 5 * DAY
-Arrival = tuple[str, Interaction]  # (lead, interaction)
+Arrival = tuple[str, StoredInteraction]  # (lead, interaction)
 
 
 @dataclass
 class _Lead:
-    history: list[Interaction] = field(default_factory=list)
+    history: list[StoredInteraction] = field(default_factory=list)
     reported: frozenset[str] = frozenset()
     stage: str | None = None
     thresholds: frozenset[float] = frozenset()
@@ -117,12 +117,14 @@ def split(arrivals: Sequence[Arrival], cuts: Sequence[int]) -> list[list[Arrival
     return [list(arrivals[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def download(n: int, day: float) -> Interaction:
-    return Interaction(f"e{n:04d}", T0 + day * DAY, "web", "content_download", profile=KNOWN)
+def download(n: int, day: float) -> StoredInteraction:
+    return StoredInteraction(f"e{n:04d}", T0 + day * DAY, "web", "content_download", profile=KNOWN)
 
 
-def demo_request(n: int, day: float) -> Interaction:
-    return Interaction(f"e{n:04d}", T0 + day * DAY, "web", "demo_request", campaign="demo-request")
+def demo_request(n: int, day: float) -> StoredInteraction:
+    return StoredInteraction(
+        f"e{n:04d}", T0 + day * DAY, "web", "demo_request", campaign="demo-request"
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -149,9 +151,9 @@ def test_a_late_demo_request_is_handed_off_once_however_the_stream_was_batched(
 def test_what_was_reported_stays_reported(engine: Engine) -> None:
     """A late unsubscribe would have kept the lead below MQL: its stage does not go back."""
     arrivals = [("ada", download(n, 1 + n / 10)) for n in range(3)]
-    arrivals += [("ada", Interaction("e0010", T0 + 1.5 * DAY, "web", "form_submit"))]
-    arrivals += [("ada", Interaction("e0011", T0 + 1.6 * DAY, "web", "form_submit"))]
-    unsubscribe = Interaction("e0020", T0 + 0.5 * DAY, "email", "unsubscribe")
+    arrivals += [("ada", StoredInteraction("e0010", T0 + 1.5 * DAY, "web", "form_submit"))]
+    arrivals += [("ada", StoredInteraction("e0011", T0 + 1.6 * DAY, "web", "form_submit"))]
+    unsubscribe = StoredInteraction("e0020", T0 + 0.5 * DAY, "email", "unsubscribe")
     feed = run(engine, DEFAULT, [arrivals, [("ada", unsubscribe)]])
     assert [r.stage for _, r in feed.emitted] == ["inquiry", "mql"]
     assert feed.leads["ada"].stage == "mql"
@@ -168,7 +170,7 @@ def streams(draw: st.DrawFn, kinds: Sequence[tuple[str, str]], max_leads: int = 
             day = draw(st.floats(min_value=0, max_value=4, allow_nan=False))
             campaign = draw(st.sampled_from([None, "q4-webinar", "demo-request"]))
             url = draw(st.sampled_from([None, "https://acme.test/pricing"]))
-            interaction = Interaction(
+            interaction = StoredInteraction(
                 f"lead{lead}-e{n:02d}",
                 T0 + day * DAY,
                 channel,
