@@ -49,13 +49,12 @@ def consuming_service_app(
     outbox: Table,
     routes: APIRouter,
     loops: Callable[[OutboxRelay], dict[str, Loop]],
-    background: bool = True,
 ) -> FastAPI:
     """A FastAPI app whose lifespan runs `loops` and the outbox relay, supervised.
 
     `loops` receives the relay (to wake it after each commit) and answers the service's
-    own background loops. `background=False` serves HTTP only. While the database is
-    down, the loops pause and the routes answer 503.
+    own background loops. While the database is down, the loops pause and the routes
+    answer 503.
     """
 
     @asynccontextmanager
@@ -65,7 +64,7 @@ def consuming_service_app(
         app.state.producer = producer
         every = {"outbox": outbox_publisher(producer, relay), **loops(relay)}
         try:
-            async with running(every if background else {}, pause_on=database_dependency(engine)):
+            async with running(every, pause_on=database_dependency(engine)):
                 yield
         finally:
             await producer.stop()

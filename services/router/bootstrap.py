@@ -19,8 +19,8 @@ from shared.settings import Settings
 from shared.supervise import Loop
 
 
-def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
-    """The router service; `background=False` serves HTTP only."""
+def create_app(settings: Settings) -> FastAPI:
+    """The router service."""
     loaded = load_definitions(settings.definitions_path)
     if loaded.definitions.routing is None:
         raise DefinitionsError(
@@ -44,7 +44,6 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         outbox=outbox,
         routes=router,
         loops=loops,
-        background=background,
     )
     app.state.desk = SalesDesk(service)
     app.include_router(pages)

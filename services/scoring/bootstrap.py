@@ -16,8 +16,8 @@ from shared.settings import Settings
 from shared.supervise import Loop
 
 
-def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
-    """The scoring service; `background=False` serves HTTP only (no consumer, relay, timers)."""
+def create_app(settings: Settings) -> FastAPI:
+    """The scoring service: its consumer, relay and timers, and its HTTP routes."""
     engine = new_engine(settings.require_database())
     service = ScoringService(engine, load_definitions(settings.definitions_path))
 
@@ -36,7 +36,6 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         outbox=outbox,
         routes=router,
         loops=loops,
-        background=background,
     )
     app.state.scoring = service
     return app
