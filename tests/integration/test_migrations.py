@@ -12,7 +12,7 @@ from shared.db import SERVICE_SCHEMAS, migrate
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_HEADS = {"scoring": "scoring_0004", "router": "router_0003"}
+EXPECTED_HEADS = {"scoring": "scoring_0004", "router": "router_0004"}
 
 
 async def test_migrate_creates_one_schema_per_service_and_can_run_twice(database_url: str) -> None:
