@@ -1,0 +1,166 @@
+"""What a new evaluation means for the funnel: stage entries and threshold crossings to report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from services.scoring.domain.decay import score_as_of
+from services.scoring.domain.evaluation import Evaluation, StageReached, evaluate
+from services.scoring.domain.history import Return, StoredInteraction
+from services.scoring.domain.model import ScoringModel
+
+
+@dataclass(frozen=True)
+class ThresholdChange:
+    threshold: float
+    direction: str
+    score: float
+    grade: str
+
+
+@dataclass(frozen=True)
+class FunnelChanges:
+    """What a new evaluation means for the funnel, and what is then known to be reported."""
+
+    stages: list[StageReached]
+    crossings: list[ThresholdChange]
+    reported: frozenset[str]
+    stage: str | None
+
+
+def lifecycle_changes(
+    model: ScoringModel,
+    evaluation: Evaluation,
+    reported: frozenset[str],
+    previous_stage: str | None,
+    previous_thresholds: frozenset[float],
+    *,
+    rescoring: bool = False,
+) -> FunnelChanges:
+    """The stage entries never reported before, and the thresholds crossed since last time.
+
+    Every stage on the lead's path is reported once, in path order, whatever order its
+    interactions arrived in: what was reported stays reported, and stages never move
+    backwards (a late interaction that would have kept the lead lower changes its score,
+    not its stage). Returns to nurture are the router's to report. A rescore under changed
+    definitions reports only where the lead now stands, with the reason "rescored".
+    """
+    if rescoring:
+        stages = []
+        if evaluation.stage is not None and evaluation.stage != previous_stage:
+            stages = [
+                StageReached(
+                    evaluation.stage,
+                    previous_stage,
+                    evaluation.last_event_time or 0.0,
+                    None,
+                    evaluation.score,
+                    evaluation.grade,
+                    "rescored",
+                    evaluation.cycle,
+                )
+            ]
+        path = frozenset(r.report_key for r in evaluation.stages_reached if r.reason != "returned")
+        return FunnelChanges(
+            stages, _crossings(evaluation, previous_thresholds), path, evaluation.stage
+        )
+    stages = [
+        reached
+        for reached in evaluation.stages_reached
+        if reached.reason != "returned" and reached.report_key not in reported
+    ]
+    reported = reported | {reached.report_key for reached in stages}
+    return FunnelChanges(
+        stages,
+        _crossings(evaluation, previous_thresholds),
+        reported,
+        standing_stage(model, evaluation, reported),
+    )
+
+
+def standing_stage(
+    model: ScoringModel, evaluation: Evaluation, reported: frozenset[str]
+) -> str | None:
+    """Where the lead stands: the furthest stage reported in its current climb, or further."""
+    ladder = model.ladder
+    furthest = evaluation.stage
+    prefix = f"{evaluation.cycle}:"
+    for key in reported:
+        stage = key.removeprefix(prefix)
+        if (
+            stage != key
+            and stage in ladder
+            and (furthest not in ladder or ladder[stage] > ladder[furthest])
+        ):
+            furthest = stage
+    return furthest
+
+
+def _crossings(
+    evaluation: Evaluation, previous_thresholds: frozenset[float]
+) -> list[ThresholdChange]:
+    return [
+        ThresholdChange(threshold, "up", evaluation.score, evaluation.grade)
+        for threshold in sorted(evaluation.thresholds_met - previous_thresholds)
+    ] + [
+        ThresholdChange(threshold, "down", evaluation.score, evaluation.grade)
+        for threshold in sorted(previous_thresholds - evaluation.thresholds_met, reverse=True)
+    ]
+
+
+def arrival_checkpoints(
+    history: Sequence[StoredInteraction], arrived: Sequence[str]
+) -> list[list[StoredInteraction]]:
+    """The histories to evaluate in turn, so that what is reported of a lead depends on the
+    order its interactions arrived in, never on how they were batched.
+
+    `history` holds everything stored, `arrived` the ids of the new interactions in arrival
+    order. Replaying in event time shows every stage a run of in-order arrivals reaches, so
+    one evaluation covers such a run; an interaction dated before one already known may
+    change the path, so the history as it stood before it arrived is evaluated first.
+    """
+    new = set(arrived)
+    current = [item for item in history if item.event_id not in new]
+    arriving = {item.event_id: item for item in history if item.event_id in new}
+    latest = max((item.order for item in current), default=None)
+    checkpoints = []
+    unevaluated = False
+    for event_id in dict.fromkeys(arrived):
+        item = arriving.get(event_id)
+        if item is None:
+            continue
+        if latest is not None and item.order < latest:
+            if unevaluated:
+                checkpoints.append(list(current))
+        else:
+            latest = item.order
+        current.append(item)
+        unevaluated = True
+    checkpoints.append(current)
+    return checkpoints
+
+
+def report_arrivals(
+    model: ScoringModel,
+    history: Sequence[StoredInteraction],
+    arrived: Sequence[str],
+    now: float,
+    *,
+    returns: Sequence[Return] = (),
+    reported: frozenset[str] = frozenset(),
+    previous_stage: str | None = None,
+    previous_thresholds: frozenset[float] = frozenset(),
+) -> tuple[Evaluation, FunnelChanges]:
+    """Score a lead whose interactions `arrived` (ids, in arrival order; all in `history`),
+    and tell what that means for the funnel: every stage entry not reported before, in
+    path order, and the thresholds crossed since the lead was last stored."""
+    entries: list[StageReached] = []
+    for checkpoint in arrival_checkpoints(history, arrived):
+        evaluation = evaluate(model, checkpoint, score_as_of(now, checkpoint), returns=returns)
+        changes = lifecycle_changes(
+            model, evaluation, reported, previous_stage, previous_thresholds
+        )
+        reported = changes.reported
+        entries += changes.stages
+    return evaluation, replace(changes, stages=entries)
