@@ -163,6 +163,18 @@ def test_render_shows_stages_owners_points_grades_and_hand_off(tmp_path: Path) -
     assert output.read_text().startswith("<!doctype html>")
 
 
+def test_the_html_document_shows_what_an_admin_wrote_as_text() -> None:
+    written = MINIMAL.replace(
+        "name: Inquiry,",
+        "name: Inquiry, description: '<script>x()</script> [site](javascript:x) <b>hi</b>',",
+    )
+    page = to_html(document(parse_definitions(written, Path("a.yaml"))))
+    assert "&lt;script&gt;x()&lt;/script&gt;" in page
+    assert "&lt;b&gt;hi&lt;/b&gt;" in page
+    assert "<script" not in page
+    assert "<a " not in page
+
+
 def test_every_shipped_file_is_plain_yaml_without_anchors_surprises() -> None:
     for path in SHIPPED:
         assert isinstance(yaml.safe_load(path.read_text()), dict)
