@@ -1,30 +1,27 @@
-"""Rep actions and the roster: what sales does to leads, through the router's transactions."""
+"""Rep actions and the roster: what sales does to leads, in routing transactions."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from services.router import metrics, repository
+from services.router import metrics
+from services.router.assigner import Assigner
 from services.router.domain import (
-    ActionNotAllowed,
+    Action,
+    Lead,
     LeadNotFound,
-    MissingRequirements,
-    NotYourLead,
     RepNotFound,
-    UnknownReason,
-    action_stages,
-    allowed_actions,
-    missing_requirements,
+    Return,
+    check_team,
+    token_hash,
 )
-from services.router.handlers import RouterService, token_hash
-from services.router.tables import outbox, reps, sales_actions
+from services.router.ports import UnitOfWork
+from shared.definitions.model import LeadDefinitions
 from shared.events import (
     LeadReturnedToNurture,
     LeadStageChanged,
@@ -34,177 +31,154 @@ from shared.events import (
     SalesActionTaken,
     lifecycle_type,
 )
-from shared.outbox import add_to_outbox, outbox_row
+from shared.outbox import outbox_row
 from shared.topics import LIFECYCLE, NURTURE, SALES_ACTIONS
+
+
+def _nothing() -> None:
+    return None
 
 
 @dataclass
 class SalesDesk:
-    """Applies reps' actions and roster changes; assignment stays with the router."""
+    """Applies reps' actions and roster changes; who gets a lead stays with the assigner."""
 
-    router: RouterService
+    units: Callable[[], UnitOfWork]
+    assigner: Assigner
+    on_committed: Callable[[], None] = field(default=_nothing)
 
-    async def act(
-        self, rep_id: str, lead_id: str, action: str, details: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Apply a rep's action to their lead: store it, emit it, move the stage."""
-        definitions = self.router.loaded.definitions
-        async with self.router.routing_transaction() as connection:
-            lead = await repository.lead_for_update(connection, lead_id)
+    @property
+    def definitions(self) -> LeadDefinitions:
+        return self.assigner.loaded.definitions
+
+    async def act(self, rep_id: str, lead_id: str, action: Action, details: dict[str, Any]) -> str:
+        """Apply a rep's action to their lead: store it, emit it, move the stage. Answers
+        the stage the lead is in now."""
+        async with self.units() as uow:
+            lead = await uow.leads.get_for_update(lead_id)
             if lead is None:
                 raise LeadNotFound(lead_id)
-            if lead.rep_id != rep_id:
-                raise NotYourLead(lead_id)
-            allowed = allowed_actions(definitions, lead.stage, lead.status)
-            if action not in allowed:
-                raise ActionNotAllowed(action, lead.stage, allowed)
-            missing = missing_requirements(definitions, action, details)
-            if missing:
-                raise MissingRequirements(missing)
-            if action == "reject":
-                target = await self._return_to_nurture(connection, lead, details)
-            else:
-                target = action_stages(definitions).get(action, lead.stage)
-                await self._move(connection, lead, action, target, details)
+            from_stage = lead.stage
+            await self._apply(uow, lead, rep_id, action, details)
             fact = SalesActionTaken(
                 action=action,
                 lead_id=lead_id,
                 rep_id=rep_id,
-                from_stage=lead.stage,
-                to_stage=target,
+                from_stage=from_stage,
+                to_stage=lead.stage,
                 details=details,
-                occurred_at=self.router.clock(),
+                occurred_at=self.assigner.clock(),
             )
-            envelope = self.router.envelope(
+            envelope = self.assigner.envelope(
                 SalesActionRecorded, f"leadflow.sales.{action}", lead_id, fact
             )
-            await connection.execute(
-                insert(sales_actions).values(
-                    event_id=envelope.id,
-                    lead_id=lead_id,
-                    rep_id=rep_id,
-                    action=action,
-                    details=details,
-                )
-            )
-            stage_changed = LeadStageChanged(
-                lead_id=lead_id,
-                from_stage=lead.stage,
-                to_stage=target,
-                is_hand_off=False,
-                reason=f"sales:{action}",
-                score=lead.score or 0.0,
-                grade=lead.grade or "",
-                occurred_at=self.router.clock(),
-                caused_by=envelope.id,
-                profile=lead.profile,
-            )
-            lifecycle = self.router.envelope(
-                LifecycleRecorded, lifecycle_type(stage_changed), lead_id, stage_changed
-            )
-            await add_to_outbox(
-                connection,
-                outbox,
+            await uow.history.record_sales_action(envelope)
+            lifecycle = self._stage_changed(lead, from_stage, action, caused_by=envelope.id)
+            await uow.outbox.add(
                 [
                     outbox_row(envelope, SALES_ACTIONS.name, lead_id),
                     outbox_row(lifecycle, LIFECYCLE.name, lead_id),
-                ],
+                ]
             )
             if action in ("reject", "won", "lost"):
-                await self.router.drain_queue(connection)
+                await self.assigner.drain_queue(uow)
+            await uow.commit()
         metrics.SALES_ACTIONS.labels(action).inc()
-        self.router.on_committed()
-        return {"lead_id": lead_id, "action": action, "stage": target}
+        self.on_committed()
+        assert lead.stage is not None  # every lead handed to sales entered a stage
+        return lead.stage
 
-    async def _move(
-        self,
-        connection: AsyncConnection,
-        lead: Row[Any],
-        action: str,
-        target: str,
-        details: dict[str, Any],
+    async def _apply(
+        self, uow: UnitOfWork, lead: Lead, rep_id: str, action: Action, details: dict[str, Any]
     ) -> None:
-        values: dict[str, Any] = {"stage": target}
+        now = self.assigner.clock()
+        if action == "reject":
+            returned = lead.reject(rep_id, details, self.definitions, now)
+            await uow.leads.save(lead)
+            await uow.timers.set(lead.id, None)
+            await self._return_to_nurture(uow, lead, returned, now)
+            return
+        match action:
+            case "accept":
+                lead.accept(rep_id, self.definitions, now)
+            case "qualify":
+                lead.qualify(rep_id, details, self.definitions)
+            case "convert":
+                lead.convert(rep_id, details, self.definitions)
+            case "won" | "lost":
+                lead.close(rep_id, action, details, self.definitions)
+        await uow.leads.save(lead)
         if action == "accept":
-            values |= {"status": "accepted", "accepted_at": self.router.clock()}
-            await repository.set_sla_timer(connection, lead.id, None)
-            routed = "accepted"
-        else:
-            routed = None
-        if action in ("won", "lost"):
-            values |= {"status": "closed", "amount": details.get("amount")}
-        if details:
-            values["qualification"] = {**lead.qualification, **details}
-        await repository.save_lead(connection, lead.id, **values)
-        if routed:
-            await self.router.record_routing(
-                connection, lead, routed, lead.rep_id, "the rep accepted", None
-            )
+            await uow.timers.set(lead.id, None)
+            await self.assigner.announce(uow, lead, "accepted", "the rep accepted")
+
+    def _stage_changed(
+        self, lead: Lead, from_stage: str | None, action: Action, caused_by: str
+    ) -> LifecycleRecorded:
+        assert lead.stage is not None  # every lead handed to sales entered a stage
+        stage_changed = LeadStageChanged(
+            lead_id=lead.id,
+            from_stage=from_stage,
+            to_stage=lead.stage,
+            is_hand_off=False,
+            reason=f"sales:{action}",
+            score=lead.score or 0.0,
+            grade=lead.grade or "",
+            occurred_at=self.assigner.clock(),
+            caused_by=caused_by,
+            profile=lead.profile,
+        )
+        return self.assigner.envelope(
+            LifecycleRecorded, lifecycle_type(stage_changed), lead.id, stage_changed
+        )
 
     async def _return_to_nurture(
-        self, connection: AsyncConnection, lead: Row[Any], details: dict[str, Any]
-    ) -> str:
-        nurture = self.router.loaded.definitions.nurture
-        reasons = nurture.reasons if nurture else {}
-        key = str(details.get("reason", ""))
-        reason = reasons.get(key)
-        if reason is None:
-            raise UnknownReason(key, sorted(reasons))
-        now = self.router.clock()
-        eligible = (
-            None if reason.action == "disqualify" else now + timedelta(days=reason.cool_off_days)
-        )
-        await repository.save_lead(connection, lead.id, status="returned", stage=reason.stage)
-        await repository.set_sla_timer(connection, lead.id, None)
-        returned = LeadReturnedToNurture(
+        self, uow: UnitOfWork, lead: Lead, returned: Return, now: datetime
+    ) -> None:
+        assert lead.rep_id is not None  # only the lead's rep returns it
+        reason = returned.reason
+        event = LeadReturnedToNurture(
             lead_id=lead.id,
-            reason=key,
+            reason=returned.key,
             reason_label=reason.label,
             action=reason.action,
             stage=reason.stage,
             rep_id=lead.rep_id,
             track=reason.track,
             returned_at=now,
-            eligible_again_at=eligible,
+            eligible_again_at=returned.eligible_again_at,
         )
-        envelope = self.router.envelope(
-            NurtureRecorded, "leadflow.nurture.returned", lead.id, returned
+        envelope = self.assigner.envelope(
+            NurtureRecorded, "leadflow.nurture.returned", lead.id, event
         )
-        await add_to_outbox(connection, outbox, [outbox_row(envelope, NURTURE.name, lead.id)])
-        return reason.stage
+        await uow.outbox.add([outbox_row(envelope, NURTURE.name, lead.id)])
 
-    async def create_rep(self, values: dict[str, Any]) -> tuple[str, str]:
-        """Add a rep; answer their id and bearer token (shown once, stored only as a hash)."""
+    async def create_rep(self, fields: dict[str, Any]) -> tuple[str, str]:
+        """Add a rep (with the definitions' default capacity unless given); answer their id
+        and bearer token (shown once, stored only as a hash)."""
+        routing = self.assigner.routing
+        check_team(routing, fields["team"])
         rep_id, token = str(uuid.uuid4()), f"rep-{secrets.token_urlsafe(24)}"
-        async with self.router.routing_transaction() as connection:
-            await connection.execute(
-                insert(reps).values(id=rep_id, token_hash=token_hash(token), **values)
+        async with self.units() as uow:
+            await uow.reps.add(
+                rep_id, token_hash(token), {"capacity": routing.default_capacity, **fields}
             )
-            await self.router.drain_queue(connection)
-        self.router.on_committed()
+            await self.assigner.drain_queue(uow)
+            await uow.commit()
+        self.on_committed()
         return rep_id, token
 
-    async def update_rep(self, rep_id: str, values: dict[str, Any]) -> None:
+    async def update_rep(self, rep_id: str, fields: dict[str, Any]) -> None:
         """Change a rep (capacity, availability, team...); deactivating hands their leads on."""
-        async with self.router.routing_transaction() as connection:
-            found = await connection.scalar(
-                update(reps).where(reps.c.id == rep_id).values(**values).returning(reps.c.id)
-                if values
-                else select(reps.c.id).where(reps.c.id == rep_id)
-            )
-            if found is None:
+        check_team(self.assigner.routing, fields.get("team"))
+        async with self.units() as uow:
+            if not await uow.reps.change(rep_id, fields):
                 raise RepNotFound(rep_id)
-            if values.get("active") is False:
-                for lead in await repository.open_leads_of(connection, rep_id):
-                    await repository.save_lead(connection, lead.id, status="queued")
-                    await self.router.assign(
-                        connection, lead.id, kind="reassigned", exclude=frozenset({rep_id})
+            if fields.get("active") is False:
+                for lead in await uow.leads.open_leads_of(rep_id):
+                    await self.assigner.assign(
+                        uow, lead, kind="reassigned", exclude=frozenset({rep_id})
                     )
-            await self.router.drain_queue(connection)
-        self.router.on_committed()
-
-    async def rep_for_token(self, token: str) -> str | None:
-        async with self.router.engine.connect() as connection:
-            return await connection.scalar(
-                select(reps.c.id).where(reps.c.token_hash == token_hash(token), reps.c.active)
-            )
+            await self.assigner.drain_queue(uow)
+            await uow.commit()
+        self.on_committed()

@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.router.actions import SalesDesk
-from services.router.api import router
-from services.router.dashboard import assets, pages
+from services.router.api import assets, install_domain_errors, pages, router
+from services.router.assigner import Assigner
 from services.router.handlers import RouterService
 from services.router.loops import follow_up, lifecycle_consumer
+from services.router.queries import RouterQueries
+from services.router.queries.reporting import ReportQueries
 from services.router.tables import outbox
+from services.router.unit_of_work import SqlUnitOfWork
 from shared.db import new_engine
 from shared.definitions import DefinitionsError, load_definitions
 from shared.definitions.loader import Located
@@ -27,12 +30,18 @@ def create_app(settings: Settings) -> FastAPI:
             loaded.source, [Located("routing", None, "the router needs a routing section")]
         )
     engine = new_engine(settings.require_database())
-    service = RouterService(engine, loaded)
+
+    def units() -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine)
+
+    assigner = Assigner(loaded)
+    service = RouterService(units, assigner)
+    desk = SalesDesk(units, assigner)
 
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
-        service.on_committed = relay.wake
+        service.on_committed = desk.on_committed = relay.wake
         return {
-            "lifecycle": lifecycle_consumer(settings, service, relay.resend_retained),
+            "lifecycle": lifecycle_consumer(settings, engine, service, relay.resend_retained),
             "follow-up": follow_up(service),
         }
 
@@ -45,7 +54,11 @@ def create_app(settings: Settings) -> FastAPI:
         routes=router,
         loops=loops,
     )
-    app.state.desk = SalesDesk(service)
+    app.state.desk = desk
+    app.state.queries = RouterQueries(engine)
+    app.state.report_queries = ReportQueries(engine)
+    app.state.definitions = loaded
+    install_domain_errors(app)
     app.include_router(pages)
     app.mount("/static", assets, name="static")
     return app

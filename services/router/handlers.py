@@ -1,99 +1,42 @@
-"""Router's service layer: hand-offs become assignments; SLAs, actions, returns, the roster."""
+"""Router's service layer for what comes by itself: hand-offs from scoring, missed SLAs and
+the queue that reps with room again can take from."""
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-import zlib
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import Row, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from services.router import metrics, repository
-from services.router.domain import (
-    LeadToRoute,
-    account_domain,
-    choose_rep,
-    sla_deadline,
-    team_for,
-)
-from services.router.tables import consumer_offsets, outbox, sla_timers
-from shared.consumer import Batch, save_positions
+from services.router.assigner import SOURCE, Assigner
+from services.router.domain import Lead, LeadStatus, account_domain
+from services.router.ports import UnitOfWork
+from shared.consumer import Batch
 from shared.deadletter import dead_letter_rows, read_records
-from shared.definitions import LoadedDefinitions
-from shared.definitions.model import Routing, Team, grade_ranks
-from shared.events import (
-    CloudEvent,
-    HandoffRecorded,
-    LeadRouted,
-    LeadStageChanged,
-    LifecycleRecorded,
-)
-from shared.outbox import add_to_outbox, outbox_row
-from shared.plumbing import claim_due
-from shared.topics import HANDOFFS
+from shared.events import LeadStageChanged, LifecycleRecorded
 
 
-def _route(
-    lead_id: str, grade: str | None, profile: Mapping[str, Any], domain: str | None
-) -> LeadToRoute:
-    """A lead as the assignment engine sees it."""
-    return LeadToRoute(
-        lead_id,
-        grade,
-        country=profile.get("country"),
-        company_size=profile.get("company_size"),
-        industry=profile.get("industry"),
-        account_domain=domain,
-    )
+def _stage_change_row(event: LifecycleRecorded, change: LeadStageChanged) -> dict[str, object]:
+    return {
+        "event_id": event.id,
+        "lead_id": change.lead_id,
+        "from_stage": change.from_stage,
+        "to_stage": change.to_stage,
+        "occurred_at": change.occurred_at,
+        "grade": change.grade,
+        "reason": change.reason,
+        "campaigns": list(change.profile.campaigns),
+        "source_channel": change.profile.source_channel,
+    }
 
 
-CONSUMER_GROUP = "leadflow-router"
-ROUTING_LOCK = zlib.crc32(b"leadflow.router.routing")
-SOURCE = "/router"
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _nothing() -> None:
+    return None
 
 
 @dataclass
 class RouterService:
-    engine: AsyncEngine
-    loaded: LoadedDefinitions
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    on_committed: Callable[[], None] = field(default=lambda: None)
-
-    @asynccontextmanager
-    async def routing_transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that may move leads between reps.
-
-        Such transactions run one at a time across all router instances (an advisory lock
-        taken before any row lock): no rep is ever overbooked by two routers, and no two
-        transactions can lock reps and leads in opposite orders and deadlock.
-        """
-        async with self.engine.begin() as connection:
-            await connection.execute(select(func.pg_advisory_xact_lock(ROUTING_LOCK)))
-            yield connection
-
-    def _team(self, key: str | None, route: LeadToRoute) -> Team:
-        """The lead's team: the one it was routed to, if the definitions still have it,
-        else the one its territory falls in now."""
-        known = next((team for team in self.routing.teams if team.key == key), None)
-        return known or team_for(self.routing, route)
-
-    @property
-    def routing(self) -> Routing:
-        assert self.loaded.definitions.routing is not None, "the definitions have no routing"
-        return self.loaded.definitions.routing
-
-    # -- consuming lead.lifecycle ------------------------------------------------------
+    units: Callable[[], UnitOfWork]
+    assigner: Assigner
+    on_committed: Callable[[], None] = field(default=_nothing)
 
     async def handle_lifecycle(self, batch: Batch) -> None:
         """Record every stage change and route every lead scoring hands off: one transaction
@@ -102,196 +45,77 @@ class RouterService:
             batch.records, LifecycleRecorded, expected="a lifecycle event", source=SOURCE
         )
         changes = [
-            {
-                "event_id": event.id,
-                "lead_id": event.data.lead_id,
-                "from_stage": event.data.from_stage,
-                "to_stage": event.data.to_stage,
-                "occurred_at": event.data.occurred_at,
-                "grade": event.data.grade,
-                "reason": event.data.reason,
-                "campaigns": list(event.data.profile.campaigns),
-                "source_channel": event.data.profile.source_channel,
-            }
-            for event in events
-            if isinstance(event.data, LeadStageChanged)
+            (event, event.data) for event in events if isinstance(event.data, LeadStageChanged)
         ]
-        hand_offs = [
-            (event.id, event.data)
-            for event in events
-            if isinstance(event.data, LeadStageChanged) and event.data.is_hand_off
-        ]
-        async with self.routing_transaction() as connection:
-            await add_to_outbox(connection, outbox, dead_letter_rows(dead))
-            await repository.record_stage_changes(connection, changes)
-            new = await repository.first_time(connection, (event_id for event_id, _ in hand_offs))
+        async with self.units() as uow:
+            await uow.outbox.add(dead_letter_rows(dead))
+            await uow.history.record_stage_changes(
+                [_stage_change_row(event, change) for event, change in changes]
+            )
+            hand_offs = [(event.id, change) for event, change in changes if change.is_hand_off]
+            new = await uow.history.first_time(event_id for event_id, _ in hand_offs)
             for event_id, change in hand_offs:
                 if event_id in new:
                     new.discard(event_id)  # a batch may hold a republished copy too
-                    await self._hand_off(connection, change)
-            await save_positions(connection, consumer_offsets, CONSUMER_GROUP, batch)
+                    await self._hand_off(uow, change)
+            await uow.save_positions(batch)
+            await uow.commit()
         self.on_committed()
 
-    async def _hand_off(self, connection: AsyncConnection, change: LeadStageChanged) -> None:
-        lead = await repository.lead_for_update(connection, change.lead_id)
-        if lead is not None and (lead.status in repository.OPEN or lead.status == "queued"):
+    async def _hand_off(self, uow: UnitOfWork, change: LeadStageChanged) -> None:
+        earlier = await uow.leads.get_for_update(change.lead_id)
+        if earlier is not None and earlier.is_with_sales:
             return  # already with a rep, or waiting for one
-        profile = change.profile.model_dump(mode="json")
-        route = _route(change.lead_id, change.grade, profile, account_domain(change.profile.email))
-        await repository.insert_lead(
-            connection,
-            {
-                "id": change.lead_id,
-                "status": "queued",
-                "stage": change.to_stage,
-                "rep_id": None,
-                "team": self._team(None, route).key,
-                "grade": change.grade,
-                "score": change.score,
-                "profile": profile,
-                "account_domain": route.account_domain,
-                "handed_off_at": change.occurred_at,
-                "queued_at": None,
-                "breaches": 0,
-                "escalated_to": None,
-                "definitions_version": self.loaded.version,
-            },
+        lead = Lead(
+            id=change.lead_id,
+            status=LeadStatus.QUEUED,
+            stage=change.to_stage,
+            team=None,
+            grade=change.grade,
+            score=change.score,
+            profile=change.profile.model_dump(mode="json"),
+            account_domain=account_domain(change.profile.email),
+            handed_off_at=change.occurred_at,
+            definitions_version=self.assigner.loaded.version,
         )
-        await self.assign(connection, change.lead_id, kind="assigned")
+        lead.team = self.assigner.team(None, lead.route()).key
+        if earlier is not None:
+            lead = earlier.handed_off_again(lead)
+        await self.assigner.assign(uow, lead, kind="assigned")
 
-    async def assign(
-        self,
-        connection: AsyncConnection,
-        lead_id: str,
-        *,
-        kind: str,
-        exclude: frozenset[str] = frozenset(),
-    ) -> bool:
-        """Give the lead to the best rep who can take it; queue it if nobody can."""
-        lead = await repository.lead_for_update(connection, lead_id)
-        assert lead is not None
-        route = _route(lead.id, lead.grade, lead.profile, lead.account_domain)
-        team = self._team(lead.team, route)
-        owner = (
-            await repository.account_owner(connection, lead.account_domain)
-            if self.routing.account_ownership
-            else None
-        )
-        candidates = await repository.reps_for(connection, team.key, owner)
-        now = self.clock()
-        choice = choose_rep(route, team, candidates, now, account_owner=owner, exclude=exclude)
-        if choice is None:
-            await repository.save_lead(
-                connection, lead_id, status="queued", rep_id=None, queued_at=lead.queued_at or now
-            )
-            await repository.set_sla_timer(connection, lead_id, None)
-            # `queued_at` is set while the lead waits: it joins the queue (and says so) once.
-            if lead.queued_at is None:
-                await self.record_routing(
-                    connection, lead, "queued", None, "no rep in the team can take it now", None
-                )
-            return False
-        deadline = sla_deadline(self.routing, lead.grade, now)
-        await repository.save_lead(
-            connection,
-            lead_id,
-            status="assigned",
-            rep_id=choice.rep_id,
-            assigned_at=now,
-            sla_deadline=deadline,
-            queued_at=None,
-        )
-        await repository.mark_assigned(connection, choice.rep_id, now)
-        await repository.claim_account(connection, lead.account_domain, choice.rep_id)
-        await repository.set_sla_timer(connection, lead_id, deadline)
-        await self.record_routing(connection, lead, kind, choice.rep_id, choice.reason, deadline)
-        return True
-
-    async def record_routing(
-        self,
-        connection: AsyncConnection,
-        lead: Row[Any],
-        kind: str,
-        rep_id: str | None,
-        reason: str,
-        deadline: datetime | None,
-        escalated_to: str | None = None,
-    ) -> None:
-        routed = LeadRouted(
-            kind=kind,
-            lead_id=lead.id,
-            rep_id=rep_id,
-            previous_rep_id=lead.rep_id if lead.rep_id != rep_id else None,
-            team=lead.team,
-            grade=lead.grade,
-            reason=reason,
-            sla_deadline=deadline,
-            escalated_to=escalated_to,
-            occurred_at=self.clock(),
-        )
-        envelope = self.envelope(HandoffRecorded, f"leadflow.handoff.{kind}", lead.id, routed)
-        metrics.HANDOFFS.labels(kind).inc()
-        await add_to_outbox(connection, outbox, [outbox_row(envelope, HANDOFFS.name, lead.id)])
-        await repository.log_handoff(
-            connection,
-            {
-                "event_id": envelope.id,
-                "lead_id": lead.id,
-                "rep_id": rep_id or lead.rep_id,
-                "team": lead.team,
-                "kind": kind,
-                "envelope": envelope.model_dump(mode="json"),
-            },
-        )
-
-    def envelope(
-        self, kind: type[CloudEvent[Any]], event_type: str, subject: str, data: BaseModel
-    ) -> Any:
-        return kind(
-            id=str(uuid.uuid4()),
-            source=SOURCE,
-            type=event_type,
-            time=self.clock(),
-            subject=subject,
-            definitions_version=self.loaded.version,
-            data=data,
-        )
-
-    async def drain_queue(self, connection: AsyncConnection, limit: int = 200) -> int:
-        """Assign waiting leads while reps can take them: hottest first, then oldest."""
-        ranks = grade_ranks(self.loaded.definitions)
-        waiting = await repository.queued_leads(connection, limit)
-        waiting.sort(key=lambda lead: (ranks.get(lead.grade or "", len(ranks)), lead.queued_at))
-        assigned = 0
-        for lead in waiting:
-            assigned += await self.assign(connection, lead.id, kind="assigned")
+    async def drain_queue(self, limit: int = 200) -> int:
+        """Assign waiting leads that reps can take now; answers how many were assigned."""
+        async with self.units() as uow:
+            assigned = await self.assigner.drain_queue(uow, limit)
+            await uow.commit()
+        if assigned:
+            self.on_committed()
         return assigned
 
-    # -- follow-up -------------------------------------------------------------------
-
     async def handle_due_slas(self, limit: int = 100) -> int:
-        """A missed SLA reassigns the lead; the last allowed miss escalates to the manager."""
-        async with self.routing_transaction() as connection:
-            due = await claim_due(connection, sla_timers, self.clock(), limit)
+        """A missed SLA reassigns the lead; the last allowed miss escalates to the manager.
+        Answers how many follow-ups were due."""
+        async with self.units() as uow:
+            due = await uow.timers.claim_due(self.assigner.clock(), limit)
             for lead_id in due:
-                await self._breach(connection, lead_id)
+                await self._breach(uow, lead_id)
+            await uow.commit()
         if due:
             self.on_committed()
         return len(due)
 
-    async def _breach(self, connection: AsyncConnection, lead_id: str) -> None:
-        lead = await repository.lead_for_update(connection, lead_id)
-        await repository.set_sla_timer(connection, lead_id, None)
-        if lead is None or lead.status != "assigned":
+    async def _breach(self, uow: UnitOfWork, lead_id: str) -> None:
+        lead = await uow.leads.get_for_update(lead_id)
+        await uow.timers.set(lead_id, None)
+        if lead is None:
             return
-        breaches = lead.breaches + 1
-        await repository.save_lead(connection, lead_id, breaches=breaches)
-        if breaches >= self.routing.escalate_after_breaches:
-            manager = self._team(lead.team, _route(lead.id, lead.grade, lead.profile, None)).manager
-            await repository.save_lead(connection, lead_id, escalated_to=manager)
-            reason = f"SLA missed {breaches} times; escalated to {manager}"
-            await self.record_routing(
-                connection, lead, "escalated", lead.rep_id, reason, None, manager
-            )
-            return
-        await self.assign(connection, lead_id, kind="reassigned", exclude=frozenset({lead.rep_id}))
+        manager = self.assigner.team(lead.team, lead.route()).manager
+        missed = lead.miss_sla(self.assigner.routing.escalate_after_breaches, manager)
+        if missed == "reassign":
+            assert lead.rep_id is not None  # an assigned lead has a rep
+            missed_by = frozenset({lead.rep_id})
+            await self.assigner.assign(uow, lead, kind="reassigned", exclude=missed_by)
+        elif missed == "escalate":
+            await uow.leads.save(lead)
+            reason = f"SLA missed {lead.breaches} times; escalated to {manager}"
+            await self.assigner.announce(uow, lead, "escalated", reason, escalated_to=manager)

@@ -6,8 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
-from services.router.handlers import CONSUMER_GROUP, RouterService
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.router.handlers import RouterService
 from services.router.tables import consumer_offsets
+from services.router.unit_of_work import CONSUMER_GROUP
 from shared.consumer import StoredOffsetConsumer
 from shared.settings import Settings
 from shared.supervise import Loop
@@ -17,12 +20,15 @@ FOLLOW_UP_POLL_SECONDS = 1.0
 
 
 def lifecycle_consumer(
-    settings: Settings, service: RouterService, on_log_reset: Callable[[], Awaitable[object]]
+    settings: Settings,
+    engine: AsyncEngine,
+    service: RouterService,
+    on_log_reset: Callable[[], Awaitable[object]],
 ) -> Loop:
     """Consume lead.lifecycle; a broker that lost its log gets the router's outbox again."""
     consumer = StoredOffsetConsumer(
         settings,
-        service.engine,
+        engine,
         consumer_offsets,
         CONSUMER_GROUP,
         (LIFECYCLE.name,),
@@ -38,10 +44,7 @@ def follow_up(service: RouterService) -> Loop:
     async def watch(stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             breaches = await service.handle_due_slas()
-            async with service.routing_transaction() as connection:
-                assigned = await service.drain_queue(connection)
-            if assigned:
-                service.on_committed()
+            await service.drain_queue()
             if breaches == 0:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), FOLLOW_UP_POLL_SECONDS)

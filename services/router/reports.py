@@ -5,50 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections import Counter
 from datetime import datetime
-from typing import Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Row
 
+from services.router.queries.reporting import ReportQueries, Slicing
 from shared.definitions.model import LeadDefinitions, hand_off_stage
 
-Slicing = Literal["all", "campaign", "channel", "entry", "grade", "rep", "week"]
 # Stages a lead leaves the funnel by: they are not steps of the path conversions follow.
 EXITS = ("reject", "disqualify", "lost")
-
-_SLICE = {
-    "all": "'all'",
-    "campaign": "coalesce(campaign, '(none)')",
-    "channel": "coalesce(e.source_channel, '(unknown)')",
-    "entry": "coalesce(CAST(:entries AS jsonb) ->> campaign, '(none)')",
-    "grade": "coalesce(e.grade, '(none)')",
-    "rep": "coalesce(l.rep_id::text, '(unassigned)')",
-    "week": "to_char(e.occurred_at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
-}
-# A lead of several campaigns counts in each of them.
-_PER_CAMPAIGN = """
-LEFT JOIN LATERAL unnest(CASE WHEN cardinality(e.campaigns) > 0 THEN e.campaigns
-                              ELSE ARRAY[NULL]::text[] END) AS campaign ON true
-"""
-_FUNNEL = """
-WITH entries AS (
-    SELECT lead_id, to_stage, occurred_at, grade, campaigns, source_channel,
-           lead(occurred_at) OVER (PARTITION BY lead_id ORDER BY occurred_at, event_id) AS left_at
-    FROM router.stage_history
-)
-SELECT {slice} AS slice, e.to_stage AS stage, count(DISTINCT e.lead_id) AS leads,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.left_at - e.occurred_at))
-           FILTER (WHERE e.left_at IS NOT NULL) AS median_seconds
-FROM entries AS e
-{per_campaign}
-LEFT JOIN router.leads AS l ON l.id = e.lead_id
-WHERE e.occurred_at >= :start AND e.occurred_at < :end
-GROUP BY 1, 2
-"""
 
 
 class StageFigures(BaseModel):
@@ -80,17 +48,16 @@ def funnel_path(definitions: LeadDefinitions) -> list[str]:
 
 
 async def funnel_report(
-    engine: AsyncEngine, definitions: LeadDefinitions, start: datetime, end: datetime, by: Slicing
+    queries: ReportQueries,
+    definitions: LeadDefinitions,
+    start: datetime,
+    end: datetime,
+    by: Slicing,
 ) -> FunnelReport:
     """Leads per stage, conversion stage to stage and median time in stage, per slice."""
-    per_campaign = _PER_CAMPAIGN if by in ("campaign", "entry") else ""
-    query = text(_FUNNEL.format(slice=_SLICE[by], per_campaign=per_campaign))
-    async with engine.connect() as connection:
-        # Where a campaign enters the funnel (top, middle, bottom), for slicing by entry.
-        entries = json.dumps({key: c.funnel for key, c in definitions.campaigns.items()})
-        rows = (
-            await connection.execute(query, {"start": start, "end": end, "entries": entries})
-        ).all()
+    # Where a campaign enters the funnel (top, middle, bottom), for slicing by entry.
+    entries = json.dumps({key: c.funnel for key, c in definitions.campaigns.items()})
+    rows = await queries.stage_figures(start, end, by, entries)
     figures: dict[str, dict[str, tuple[int, float | None]]] = {}
     for row in rows:
         figures.setdefault(row.slice, {})[row.stage] = (row.leads, row.median_seconds)
@@ -149,14 +116,6 @@ def funnel_rows(report: FunnelReport) -> list[BaseModel]:
     ]
 
 
-def _percentile(values: list[float], share: float) -> float | None:
-    """The nearest-rank percentile (share 0.5 = median) of `values`."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
-
-
 class SpeedToLead(BaseModel):
     """How fast leads handed off were accepted: minutes from hand-off to accept."""
 
@@ -205,33 +164,15 @@ def histogram(minutes: list[float | None]) -> list[Bucket]:
     ]
 
 
-_HANDED_OFF = """
-SELECT h.lead_id::text AS lead_id, min(h.occurred_at) AS handed_off_at,
-       l.rep_id::text AS rep_id, l.team AS team,
-       (SELECT min(a.created_at) FROM router.handoff_log AS a
-         WHERE a.lead_id = h.lead_id AND a.kind = 'accepted'
-           AND a.created_at >= min(h.occurred_at)) AS accepted_at,
-       (SELECT a.rep_id::text FROM router.handoff_log AS a
-         WHERE a.lead_id = h.lead_id AND a.kind = 'accepted'
-         ORDER BY a.created_at LIMIT 1) AS accepted_by
-FROM router.stage_history AS h
-LEFT JOIN router.leads AS l ON l.id = h.lead_id
-WHERE h.to_stage = :hand_off AND h.occurred_at >= :start AND h.occurred_at < :end
-GROUP BY h.lead_id, l.rep_id, l.team
-"""
-
-
-def _speed(group: str, rows: list[tuple[float | None]]) -> SpeedToLead:
-    minutes = [m for (m,) in rows if m is not None]
-    handed = len(rows)
+def _speed(row: Row[Any]) -> SpeedToLead:
     return SpeedToLead(
-        group=group,
-        handed_off=handed,
-        accepted=len(minutes),
-        p50_minutes=_round(_percentile(minutes, 0.5)),
-        p90_minutes=_round(_percentile(minutes, 0.9)),
-        accepted_within_5_minutes=round(sum(m <= 5 for m in minutes) / handed, 4),
-        accepted_within_1_hour=round(sum(m <= 60 for m in minutes) / handed, 4),
+        group=row.group,
+        handed_off=row.handed_off,
+        accepted=row.accepted,
+        p50_minutes=_round(row.p50_minutes),
+        p90_minutes=_round(row.p90_minutes),
+        accepted_within_5_minutes=round(row.within_5_minutes / row.handed_off, 4),
+        accepted_within_1_hour=round(row.within_1_hour / row.handed_off, 4),
     )
 
 
@@ -240,28 +181,17 @@ def _round(value: float | None) -> float | None:
 
 
 async def speed_to_lead_report(
-    engine: AsyncEngine, definitions: LeadDefinitions, start: datetime, end: datetime
+    queries: ReportQueries, definitions: LeadDefinitions, start: datetime, end: datetime
 ) -> SpeedToLeadReport:
     """Minutes from the hand-off to the rep's accept, per rep and per team."""
-    params = {"hand_off": hand_off_stage(definitions).key, "start": start, "end": end}
-    async with engine.connect() as connection:
-        rows = (await connection.execute(text(_HANDED_OFF), params)).all()
-    by_rep: dict[str, list[tuple[float | None]]] = {}
-    by_team: dict[str, list[tuple[float | None]]] = {}
-    every: list[float | None] = []
-    for row in rows:
-        minutes = (
-            (row.accepted_at - row.handed_off_at).total_seconds() / 60 if row.accepted_at else None
-        )
-        by_rep.setdefault(row.accepted_by or row.rep_id or "(unassigned)", []).append((minutes,))
-        by_team.setdefault(row.team or "(none)", []).append((minutes,))
-        every.append(minutes)
+    hand_off = hand_off_stage(definitions).key
+    groups = sorted(await queries.speed_by_group(hand_off, start, end), key=lambda r: r.group)
     return SpeedToLeadReport(
-        histogram=histogram(every),
+        histogram=histogram(await queries.minutes_to_accept(hand_off, start, end)),
         start=start,
         end=end,
-        by_rep=[_speed(group, values) for group, values in sorted(by_rep.items())],
-        by_team=[_speed(group, values) for group, values in sorted(by_team.items())],
+        by_rep=[_speed(row) for row in groups if not row.by_team],
+        by_team=[_speed(row) for row in groups if row.by_team],
     )
 
 
@@ -293,30 +223,16 @@ class NurtureReport(BaseModel):
     campaigns: list[CampaignOutcome]
 
 
-_ACTIONS = """
-SELECT s.action, s.rep_id::text AS rep_id, s.details,
-       coalesce(l.profile -> 'campaigns', '[]') AS campaigns
-FROM router.sales_actions AS s LEFT JOIN router.leads AS l ON l.id = s.lead_id
-WHERE s.action IN ('reject', 'won', 'lost') AND s.created_at >= :start AND s.created_at < :end
-"""
-_HAND_OFFS = """
-SELECT lead_id::text AS lead_id, campaigns FROM router.stage_history
-WHERE to_stage = :hand_off AND occurred_at >= :start AND occurred_at < :end
-"""
-
-
 def _counts(counter: Counter[str]) -> list[Count]:
     return [Count(key=key, leads=leads) for key, leads in counter.most_common()]
 
 
 async def nurture_report(
-    engine: AsyncEngine, definitions: LeadDefinitions, start: datetime, end: datetime
+    queries: ReportQueries, definitions: LeadDefinitions, start: datetime, end: datetime
 ) -> NurtureReport:
     """Returns to nurture by reason, rep and campaign; won and lost by campaign, with ROI."""
-    params = {"hand_off": hand_off_stage(definitions).key, "start": start, "end": end}
-    async with engine.connect() as connection:
-        actions = (await connection.execute(text(_ACTIONS), params)).all()
-        hand_offs = (await connection.execute(text(_HAND_OFFS), params)).all()
+    actions = await queries.closing_actions(start, end)
+    hand_offs = await queries.hand_offs(hand_off_stage(definitions).key, start, end)
     by_reason: Counter[str] = Counter()
     by_rep: Counter[str] = Counter()
     by_campaign: Counter[str] = Counter()

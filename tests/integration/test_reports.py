@@ -13,8 +13,9 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.router.bootstrap import create_app as create_router
+from services.router.queries.reporting import ReportQueries
 from services.router.reports import funnel_report, nurture_report, speed_to_lead_report
-from services.router.repository import record_stage_changes
+from services.router.repository import SqlHistory
 from services.router.tables import handoff_log, leads, sales_actions
 from shared.definitions import load_definitions
 from shared.settings import Settings
@@ -67,8 +68,9 @@ async def scenario(database_url: str) -> str:
     engine = create_async_engine(database_url)
     try:
         async with engine.begin() as connection:
-            await record_stage_changes(connection, SCENARIO)
-            await record_stage_changes(connection, SCENARIO)  # a redelivery counts once
+            history = SqlHistory(connection)
+            await history.record_stage_changes(SCENARIO)
+            await history.record_stage_changes(SCENARIO)  # a redelivery counts once
     finally:
         await engine.dispose()
     return database_url
@@ -78,13 +80,25 @@ async def test_funnel_counts_conversions_and_median_time_in_stage(scenario: str)
     engine = create_async_engine(scenario)
     try:
         report = await funnel_report(
-            engine, DEFINITIONS, T0 - timedelta(days=1), T0 + timedelta(days=1), "all"
+            ReportQueries(engine),
+            DEFINITIONS,
+            T0 - timedelta(days=1),
+            T0 + timedelta(days=1),
+            "all",
         )
         by_campaign = await funnel_report(
-            engine, DEFINITIONS, T0 - timedelta(days=1), T0 + timedelta(days=1), "campaign"
+            ReportQueries(engine),
+            DEFINITIONS,
+            T0 - timedelta(days=1),
+            T0 + timedelta(days=1),
+            "campaign",
         )
         empty = await funnel_report(
-            engine, DEFINITIONS, T0 + timedelta(days=2), T0 + timedelta(days=3), "all"
+            ReportQueries(engine),
+            DEFINITIONS,
+            T0 + timedelta(days=2),
+            T0 + timedelta(days=3),
+            "all",
         )
     finally:
         await engine.dispose()
@@ -111,7 +125,11 @@ async def test_funnel_by_week_gives_the_trend(scenario: str) -> None:
     engine = create_async_engine(scenario)
     try:
         weekly = await funnel_report(
-            engine, DEFINITIONS, T0 - timedelta(days=1), T0 + timedelta(days=1), "week"
+            ReportQueries(engine),
+            DEFINITIONS,
+            T0 - timedelta(days=1),
+            T0 + timedelta(days=1),
+            "week",
         )
     finally:
         await engine.dispose()
@@ -122,8 +140,8 @@ async def test_funnel_by_source_channel_and_funnel_entry(scenario: str) -> None:
     engine = create_async_engine(scenario)
     window = (T0 - timedelta(days=1), T0 + timedelta(days=1))
     try:
-        channels = await funnel_report(engine, DEFINITIONS, *window, "channel")
-        entries = await funnel_report(engine, DEFINITIONS, *window, "entry")
+        channels = await funnel_report(ReportQueries(engine), DEFINITIONS, *window, "channel")
+        entries = await funnel_report(ReportQueries(engine), DEFINITIONS, *window, "entry")
     finally:
         await engine.dispose()
     by_channel = {p.slice: {s.stage: s.leads for s in p.stages} for p in channels.slices}
@@ -196,7 +214,9 @@ async def follow_up(scenario: str) -> str:
                     },
                 ],
             )
-            await record_stage_changes(connection, [change(11, 1, "sql", 20, "B", ["newsletter"])])
+            await SqlHistory(connection).record_stage_changes(
+                [change(11, 1, "sql", 20, "B", ["newsletter"])]
+            )
             await connection.execute(
                 insert(handoff_log),
                 [
@@ -250,8 +270,8 @@ async def test_speed_to_lead_and_the_feedback_loop(follow_up: str) -> None:
     engine = create_async_engine(follow_up)
     window = (T0 - timedelta(days=1), T0 + timedelta(days=1))
     try:
-        speed = await speed_to_lead_report(engine, DEFINITIONS, *window)
-        loop = await nurture_report(engine, DEFINITIONS, *window)
+        speed = await speed_to_lead_report(ReportQueries(engine), DEFINITIONS, *window)
+        loop = await nurture_report(ReportQueries(engine), DEFINITIONS, *window)
     finally:
         await engine.dispose()
     teams = {row.group: row for row in speed.by_team}

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.router.domain import (
+    LeadStatus,
     LeadToRoute,
     Rep,
     account_domain,
@@ -157,13 +158,13 @@ def test_territories_and_working_hours() -> None:
 
 def test_sla_and_actions_follow_the_definitions() -> None:
     assert sla_deadline(ROUTING, "A", MONDAY_NOON) == MONDAY_NOON + timedelta(hours=1)
-    assert allowed_actions(DEFINITIONS, "sql", "assigned") == ["accept", "reject"]
-    assert allowed_actions(DEFINITIONS, "sal", "accepted") == [
+    assert allowed_actions(DEFINITIONS, "sql", LeadStatus.ASSIGNED) == ["accept", "reject"]
+    assert allowed_actions(DEFINITIONS, "sal", LeadStatus.ACCEPTED) == [
         "qualify",
         "convert",
         "won",
         "lost",
         "reject",
     ]
-    assert allowed_actions(DEFINITIONS, "won", "closed") == []
+    assert allowed_actions(DEFINITIONS, "won", LeadStatus.CLOSED) == []
     assert missing_requirements(DEFINITIONS, "convert", {"budget": "50k"}) == ["timeframe"]

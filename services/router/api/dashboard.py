@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from services.router.api.dependencies import Definitions
 from shared.definitions.render import document, to_html
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parents[1] / "static"
 
 pages = APIRouter(include_in_schema=False)
 
@@ -21,9 +22,9 @@ async def dashboard() -> FileResponse:
 
 
 @pages.get("/definitions")
-async def definitions_document(request: Request) -> HTMLResponse:
+async def definitions_document(loaded: Definitions) -> HTMLResponse:
     """The active lead definitions, as the document marketing and sales agreed on."""
-    return HTMLResponse(to_html(document(request.app.state.desk.router.loaded)))
+    return HTMLResponse(to_html(document(loaded)))
 
 
 assets = StaticFiles(directory=STATIC)

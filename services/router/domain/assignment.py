@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.definitions.model import LeadDefinitions, Routing, Team
+from shared.definitions.model import Routing, Team
 
 # Addresses of free mail providers say nothing about the account a lead belongs to.
 FREE_MAIL_DOMAINS = frozenset(
@@ -79,6 +79,20 @@ class LeadToRoute:
 class Choice:
     rep_id: str
     reason: str
+
+
+def lead_to_route(
+    lead_id: str, grade: str | None, profile: Mapping[str, Any], domain: str | None
+) -> LeadToRoute:
+    """A lead as the assignment engine sees it: its grade, where it is and what it is."""
+    return LeadToRoute(
+        lead_id,
+        grade,
+        country=profile.get("country"),
+        company_size=profile.get("company_size"),
+        industry=profile.get("industry"),
+        account_domain=domain,
+    )
 
 
 def account_domain(email: str | None) -> str | None:
@@ -168,75 +182,3 @@ def sla_deadline(routing: Routing, grade: str | None, assigned_at: datetime) -> 
     """When the rep must have accepted the lead, by its grade; None if no SLA is set."""
     sla = routing.sla.get(grade or "")
     return assigned_at + timedelta(minutes=sla.accept_within_minutes) if sla else None
-
-
-def action_stages(definitions: LeadDefinitions) -> dict[str, str]:
-    """The stage each sales action moves a lead to."""
-    return {stage.entry.action: stage.key for stage in definitions.stages if stage.entry.action}
-
-
-def allowed_actions(definitions: LeadDefinitions, stage: str | None, status: str) -> list[str]:
-    """What a rep may do to a lead now.
-
-    A lead just assigned can be accepted or rejected; an accepted one can be qualified
-    (its budget, timeframe... recorded, moving it to the qualify stage where the
-    definitions have one), converted, closed (won, lost) or rejected. Actions that enter a
-    stage exist only where the definitions have that stage; no going back to an earlier one.
-    """
-    targets = action_stages(definitions)
-    if status == "assigned":
-        candidates = ["accept", "reject"]
-    elif status == "accepted":
-        order = {s.key: index for index, s in enumerate(definitions.stages)}
-        here = order.get(stage or "", -1)
-        forward = [a for a in ("qualify", "convert") if a in targets and order[targets[a]] > here]
-        qualify = [] if "qualify" in targets else ["qualify"]  # records fields, stays put
-        candidates = [*qualify, *forward, "won", "lost", "reject"]
-    else:
-        return []
-    return [action for action in candidates if action in targets or action == "qualify"]
-
-
-def missing_requirements(
-    definitions: LeadDefinitions, action: str, details: Mapping[str, Any]
-) -> list[str]:
-    """The qualification fields a stage requires that the rep did not record."""
-    target = action_stages(definitions).get(action)
-    stage = next((s for s in definitions.stages if s.key == target), None)
-    return [field for field in (stage.entry.requires if stage else ()) if not details.get(field)]
-
-
-class LeadNotFound(LookupError):
-    """No lead with that id has been handed to sales."""
-
-
-class RepNotFound(LookupError):
-    """No rep with that id."""
-
-
-class NotYourLead(PermissionError):
-    """A rep may act only on the leads assigned to them."""
-
-
-class ActionNotAllowed(ValueError):
-    """The action does not apply to the lead's current stage."""
-
-    def __init__(self, action: str, stage: str | None, allowed: list[str]) -> None:
-        super().__init__(f"{action} is not possible at stage {stage}")
-        self.allowed = allowed
-
-
-class MissingRequirements(ValueError):
-    """The stage needs qualification fields the rep did not record."""
-
-    def __init__(self, fields: list[str]) -> None:
-        super().__init__(f"record {', '.join(fields)} first")
-        self.fields = fields
-
-
-class UnknownReason(ValueError):
-    """The rejection reason is not one of the definitions' nurture reasons."""
-
-    def __init__(self, reason: str, known: list[str]) -> None:
-        super().__init__(f"unknown reason {reason!r}")
-        self.known = known

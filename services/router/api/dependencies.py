@@ -1,0 +1,71 @@
+"""What the router's routes are given: the sales desk, the read side, the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from services.router.actions import SalesDesk
+from services.router.queries import RouterQueries
+from services.router.queries.reporting import ReportQueries
+from shared.auth import bearer_token, require_admin, same_secret
+from shared.definitions import LoadedDefinitions
+from shared.problems import ProblemError, problem_responses
+
+
+async def get_desk(request: Request) -> SalesDesk:
+    desk: SalesDesk = request.app.state.desk
+    return desk
+
+
+async def get_queries(request: Request) -> RouterQueries:
+    queries: RouterQueries = request.app.state.queries
+    return queries
+
+
+async def get_report_queries(request: Request) -> ReportQueries:
+    queries: ReportQueries = request.app.state.report_queries
+    return queries
+
+
+async def get_definitions(request: Request) -> LoadedDefinitions:
+    loaded: LoadedDefinitions = request.app.state.definitions
+    return loaded
+
+
+Desk = Annotated[SalesDesk, Depends(get_desk)]
+Queries = Annotated[RouterQueries, Depends(get_queries)]
+Reports = Annotated[ReportQueries, Depends(get_report_queries)]
+Definitions = Annotated[LoadedDefinitions, Depends(get_definitions)]
+
+
+class Caller(BaseModel):
+    admin: bool
+    rep_id: str | None
+
+
+async def get_caller(request: Request, queries: Queries) -> Caller:
+    """The admin key, or a rep's bearer token; anything else is 401.
+
+    Browsers' EventSource cannot send headers, so the stream also takes `access_token`.
+    """
+    token = bearer_token(request.headers) or request.query_params.get("access_token")
+    admin_key = request.app.state.settings.admin_key
+    if token and admin_key and same_secret(token, admin_key):
+        return Caller(admin=True, rep_id=None)
+    rep_id = await queries.rep_for_token(token) if token else None
+    if rep_id is None:
+        raise ProblemError(
+            401, "send a rep token or the admin key as Authorization: Bearer <token>"
+        )
+    return Caller(admin=False, rep_id=rep_id)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def admin_routes() -> APIRouter:
+    """Routes only the admin key may call."""
+    return APIRouter(dependencies=[Depends(require_admin)], responses=problem_responses(401, 422))

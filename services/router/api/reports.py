@@ -1,0 +1,130 @@
+"""The funnel reports (admin), as JSON or CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from services.router.api.dependencies import Definitions, Reports, admin_routes
+from services.router.queries.reporting import Slicing
+from services.router.reports import (
+    funnel_report,
+    funnel_rows,
+    nurture_report,
+    sections_csv,
+    speed_to_lead_report,
+)
+from shared.http import StorableTime
+from shared.media import preferred_media_type
+from shared.problems import InvalidField, ProblemError
+
+CSV = "text/csv"
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime
+
+
+async def get_period(
+    start: Annotated[
+        StorableTime | None, Query(alias="from", description="default: 30 days ago")
+    ] = None,
+    end: Annotated[StorableTime | None, Query(alias="to", description="default: now")] = None,
+) -> Period:
+    naive = [
+        name
+        for name, moment in (("from", start), ("to", end))
+        if moment is not None and moment.tzinfo is None
+    ]
+    if naive:
+        raise ProblemError(
+            422,
+            "give from and to with a time zone",
+            errors=[
+                InvalidField(field=f"query.{name}", message="needs a UTC offset, e.g. Z")
+                for name in naive
+            ],
+        )
+    end = end or datetime.now(UTC)
+    try:
+        start = start or end - timedelta(days=30)
+    except OverflowError as error:
+        raise ProblemError(
+            422,
+            "30 days before `to` is before the year 1",
+            errors=[InvalidField(field="query.to", message="give `from` too")],
+        ) from error
+    return Period(start, end)
+
+
+PeriodDep = Annotated[Period, Depends(get_period)]
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, CSV: {}}}
+}
+
+
+def _answer(request: Request, report: BaseModel, sections: dict[str, list[BaseModel]]) -> Response:
+    """JSON, or CSV when the caller prefers it (JSON too when it accepts neither)."""
+    accepted = preferred_media_type(request.headers.get("accept"), ["application/json", CSV])
+    if accepted == CSV:
+        return Response(sections_csv(sections), media_type=CSV)
+    return JSONResponse(report.model_dump(mode="json"))
+
+
+routes = admin_routes()
+
+
+@routes.get(
+    "/reports/funnel",
+    summary="The funnel: leads per stage, conversion, time in stage",
+    responses=REPORT_RESPONSES,
+)
+async def funnel(
+    request: Request,
+    queries: Reports,
+    loaded: Definitions,
+    period: PeriodDep,
+    by: Slicing = "all",
+) -> Response:
+    report = await funnel_report(queries, loaded.definitions, period.start, period.end, by)
+    return _answer(request, report, {"funnel": funnel_rows(report)})
+
+
+@routes.get(
+    "/reports/speed-to-lead",
+    summary="Minutes from hand-off to accept, per rep and team",
+    responses=REPORT_RESPONSES,
+)
+async def speed_to_lead(
+    request: Request, queries: Reports, loaded: Definitions, period: PeriodDep
+) -> Response:
+    report = await speed_to_lead_report(queries, loaded.definitions, period.start, period.end)
+    return _answer(request, report, {"rep": list(report.by_rep), "team": list(report.by_team)})
+
+
+@routes.get(
+    "/reports/nurture",
+    summary="Why leads come back, and what campaigns bring in the end",
+    responses=REPORT_RESPONSES,
+)
+async def nurture(
+    request: Request, queries: Reports, loaded: Definitions, period: PeriodDep
+) -> Response:
+    report = await nurture_report(queries, loaded.definitions, period.start, period.end)
+    return _answer(
+        request,
+        report,
+        {
+            "returned_by_reason": list(report.returned_by_reason),
+            "returned_by_rep": list(report.returned_by_rep),
+            "returned_by_campaign": list(report.returned_by_campaign),
+            "campaign": list(report.campaigns),
+        },
+    )

@@ -1,0 +1,111 @@
+"""What the router's service layer needs from storage: PostgreSQL in production
+(`repository`, `unit_of_work`), dictionaries in the unit tests (`tests/fakes/router.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from services.router.domain import Lead, Rep
+from shared.consumer import Batch
+from shared.events import HandoffRecorded, SalesActionRecorded
+
+
+class Leads(Protocol):
+    async def get_for_update(self, lead_id: str) -> Lead | None: ...
+
+    async def save(self, lead: Lead) -> None: ...
+
+    async def queued(self, limit: int) -> list[Lead]:
+        """Leads waiting for a rep, oldest first; another router skips those taken."""
+        ...
+
+    async def open_leads_of(self, rep_id: str) -> list[Lead]: ...
+
+
+class Reps(Protocol):
+    async def of_team(self, team: str, account_owner: str | None) -> list[Rep]:
+        """The team's reps and the account owner, with their open leads, locked."""
+        ...
+
+    async def mark_assigned(self, rep_id: str, at: datetime) -> None: ...
+
+    async def add(self, rep_id: str, token_hash: str, fields: Mapping[str, Any]) -> None: ...
+
+    async def change(self, rep_id: str, fields: Mapping[str, Any]) -> bool:
+        """Answers whether the rep exists."""
+        ...
+
+    async def account_owner(self, domain: str | None) -> str | None: ...
+
+    async def claim_account(self, domain: str | None, rep_id: str) -> None:
+        """The rep owns the account, unless someone already does."""
+        ...
+
+
+class SlaTimers(Protocol):
+    async def set(self, lead_id: str, due: datetime | None) -> None:
+        """The lead's follow-up is due then (None: no follow-up)."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[str]:
+        """Lead ids whose follow-up is due, locked; another router skips them."""
+        ...
+
+
+class History(Protocol):
+    """What happened, kept for the stream and the reports."""
+
+    async def first_time(self, event_ids: Iterable[str]) -> set[str]:
+        """Record these consumed event ids; answer those not seen before."""
+        ...
+
+    async def record_stage_changes(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    async def log_handoff(self, envelope: HandoffRecorded) -> None: ...
+
+    async def record_sales_action(self, envelope: SalesActionRecorded) -> None: ...
+
+
+class Outbox(Protocol):
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Rows of `shared.outbox.outbox_row`, published after the commit."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One routing transaction: at most one at a time may move leads between reps."""
+
+    @property
+    def leads(self) -> Leads: ...
+
+    @property
+    def reps(self) -> Reps: ...
+
+    @property
+    def timers(self) -> SlaTimers: ...
+
+    @property
+    def history(self) -> History: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Without a commit, nothing of the transaction is kept."""
+        ...
+
+    async def save_positions(self, batch: Batch) -> None:
+        """Where the consumed batch ends, kept with its results."""
+        ...
+
+    async def commit(self) -> None: ...
