@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.ingest.auth import channels_for_key, presented_key
+from services.ingest.body import json_body, json_object
 from services.ingest.domain import channel_allowed
 from services.ingest.handlers import (
     ImportReport,
@@ -100,28 +100,8 @@ _BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _json_body(request: Request) -> Any:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise ProblemError(415, "send the body as application/json")
-    try:
-        return json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProblemError(400, f"the body is not valid JSON: {error}") from error
-
-
-def _object(body: Any, field: str = "body") -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ProblemError(
-            422,
-            "a JSON object is expected",
-            errors=[InvalidField(field=field, message="must be an object")],
-        )
-    return body
-
-
 def _batch_items(body: Any) -> list[Any]:
-    items = _object(body).get("events")
+    items = json_object(body).get("events")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         message = f"must be a list of 1 to {MAX_BATCH} events"
         raise ProblemError(
@@ -171,7 +151,7 @@ router = APIRouter(prefix="/v1", tags=["ingest"])
 async def post_event(
     request: Request, channels: AllowedChannels, publisher: PublisherDep
 ) -> Accepted:
-    raw = _object(await _json_body(request))
+    raw = json_object(await json_body(request))
     [result] = await accept_interactions(
         [raw], publisher=publisher, source="/ingest/events", allowed_channels=channels
     )
@@ -191,7 +171,7 @@ async def post_event(
 async def post_event_batch(
     request: Request, channels: AllowedChannels, publisher: PublisherDep
 ) -> JSONResponse:
-    items = _batch_items(await _json_body(request))
+    items = _batch_items(await json_body(request))
     results = await accept_interactions(
         items, publisher=publisher, source="/ingest/events/batch", allowed_channels=channels
     )
@@ -230,7 +210,7 @@ async def post_webhook(
     provider: Annotated[str, Path(max_length=64)],
 ) -> JSONResponse:
     sender, secret = senders.sender(provider)
-    payload = await _json_body(request)  # content type and JSON syntax first, signature next
+    payload = await json_body(request)  # content type and JSON syntax first, signature next
     delivery = sender.receive(secret, await request.body(), payload, request.headers)
     if not delivery.items:
         answer = NothingRecorded(detail=delivery.note or "nothing to record")

@@ -12,7 +12,6 @@ server-to-server routes stay without CORS, and each key allows its own origins o
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -27,6 +26,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 
 from services.ingest.api import Accepted, PublisherDep, SettingsDep
+from services.ingest.body import json_body, json_object
 from services.ingest.domain import Rejected, parse_interaction
 from services.ingest.handlers import accept_interactions
 from shared.events import Interaction
@@ -132,17 +132,13 @@ def _within_rate_limit(
 
 
 async def _json_object(request: Request, cors: dict[str, str]) -> dict[str, Any]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in _BODY_TYPES:
-        raise ProblemError(415, "send the body as application/json or text/plain", headers=cors)
-    try:
-        body = json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProblemError(400, f"the body is not valid JSON: {error}", headers=cors) from error
-    if not isinstance(body, dict):
-        errors = [InvalidField(field="body", message="must be an object")]
-        raise ProblemError(422, "a JSON object is expected", errors=errors, headers=cors)
-    return body
+    body = await json_body(
+        request,
+        accepts=_BODY_TYPES.__contains__,
+        expected="application/json or text/plain",
+        headers=cors,
+    )
+    return json_object(body, headers=cors)
 
 
 KeyParam = Annotated[str | None, Query(description="the publishable key (`pk_...`) of the site")]

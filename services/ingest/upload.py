@@ -14,13 +14,14 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from shared.media import body_media_type
 from shared.problems import InvalidField, ProblemError
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
-CSV_MEDIA_TYPES = (b"text/csv", b"application/csv")
-FORM_MEDIA_TYPE = b"multipart/form-data"
+CSV_MEDIA_TYPES = ("text/csv", "application/csv")
+FORM_MEDIA_TYPE = "multipart/form-data"
 FILE_FIELD = "file"
 
 
@@ -105,11 +106,12 @@ async def _form_file(chunks: AsyncIterator[bytes], boundary: bytes) -> AsyncIter
 def uploaded_file(request: Request) -> AsyncIterator[bytes]:
     """The uploaded file's bytes as they arrive; raises `ProblemError` (415, 400) when the
     request carries no file we can read, and yields one (422, 400) when its form has none."""
-    media_type, options = parse_options_header(request.headers.get("content-type", ""))
+    content_type = request.headers.get("content-type")
+    media_type = body_media_type(content_type)
     if media_type in CSV_MEDIA_TYPES:
         return request.stream()
     if media_type == FORM_MEDIA_TYPE:
-        boundary = options.get(b"boundary")
+        boundary = parse_options_header(content_type)[1].get(b"boundary")
         if not boundary:
             raise ProblemError(400, "a multipart/form-data body needs a boundary")
         return _form_file(request.stream(), boundary)
