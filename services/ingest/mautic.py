@@ -11,6 +11,7 @@ which real deliveries never have: it is verified and answered, and records nothi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
@@ -18,6 +19,8 @@ from services.ingest.mautic_contact import company_fields, contact_fields, first
 from services.ingest.sources import Delivery, HmacSignature, ItemProblem, MappedItem
 from services.ingest.sources.items import item_digest, namespaced_id
 from shared.problems import InvalidField, ProblemError
+
+log = logging.getLogger(__name__)
 
 MAUTIC_SIGNATURE = HmacSignature(
     scheme="hmac-sha256", header="Webhook-Signature", encoding="base64"
@@ -46,11 +49,22 @@ def mautic_delivery(payload: Any, _delivery_id: str | None = None) -> Delivery:
         raise ProblemError(422, "a Mautic webhook is a JSON object", errors=[where])
     if TEST_PAYLOAD_KEY in payload:
         return Delivery([], _test_payload_note(payload))
+    by_type = {
+        event_type: items if isinstance(items, list) else [items]
+        for event_type, items in payload.items()
+    }
     mapped = [
         _mapped(event_type, item, f"{event_type}[{index}]")
-        for event_type, items in payload.items()
-        for index, item in enumerate(items if isinstance(items, list) else [items])
+        for event_type, items in by_type.items()
+        for index, item in enumerate(items)
     ]
+    if unknown := {
+        event_type: len(items)
+        for event_type, items in by_type.items()
+        if event_type not in EVENT_MAPPERS and event_type not in NOT_RECORDED
+    }:
+        # Each such item is refused in the answer too; this is for whoever runs leadflow.
+        log.warning("unsupported Mautic event types refused", extra={"items": unknown})
     return Delivery(mapped, None if mapped else "nothing to record: the body holds no event")
 
 

@@ -235,10 +235,6 @@ class LeadDefinitions(Definition):
     nurture: Nurture | None = None
 
 
-def stage_keys(definitions: LeadDefinitions) -> list[str]:
-    return [stage.key for stage in definitions.stages]
-
-
 def hand_off_stage(definitions: LeadDefinitions) -> Stage:
     """The first sales-owned stage entered automatically: where marketing hands a lead over."""
     return next(

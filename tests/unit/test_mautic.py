@@ -233,6 +233,18 @@ def test_one_bad_item_or_an_unknown_type_is_refused_alone() -> None:
     assert sum(1 for item in items if item.raw is not None) == 10
 
 
+def test_an_unknown_event_type_is_logged_by_type_without_the_items(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = fixture("queued_mixed.json")
+    body["mautic.from_the_future"] = [{"contact": {"email": "ada@example.com"}}, {}]
+    body["mautic.lead_list_change"] = [{"contact": {}, "segment": {}, "action": "added"}]
+    delivered(body)
+    [record] = [r for r in caplog.records if r.name == "services.ingest.mautic"]
+    assert record.items == {"mautic.from_the_future": 2}  # type: ignore[attr-defined]
+    assert "ada@example.com" not in caplog.text
+
+
 def test_the_test_payload_records_nothing_and_says_so() -> None:
     delivery = delivered(fixture("test_payload.json"))
     assert delivery.items == []
