@@ -1,0 +1,209 @@
+"""The router's storage in dictionaries: the same ports as PostgreSQL, for unit tests.
+
+A unit of work works on a copy of the data and keeps it only on commit, so that what a
+refused action did before it was refused is gone, as after a rollback.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from services.router.domain import OPEN, Lead, LeadStatus, Rep
+from shared.consumer import Batch
+from shared.events import HandoffRecorded, SalesActionRecorded
+
+# What the `reps` table defaults to.
+REP_DEFAULTS: dict[str, Any] = {
+    "weight": 1.0,
+    "active": True,
+    "out_of_office_until": None,
+    "timezone": "UTC",
+    "work_start_hour": 0,
+    "work_end_hour": 24,
+    "work_days": (0, 1, 2, 3, 4, 5, 6),
+    "assigned_total": 0,
+    "last_assigned_at": None,
+}
+REP_FIELDS = [f.name for f in fields(Rep) if f.name != "open_leads"]
+
+
+@dataclass
+class RouterData:
+    leads: dict[str, Lead] = field(default_factory=dict)
+    reps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    account_owners: dict[str, str] = field(default_factory=dict)
+    timers: dict[str, datetime] = field(default_factory=dict)
+    processed: set[str] = field(default_factory=set)
+    stage_changes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    handoffs: list[HandoffRecorded] = field(default_factory=list)
+    sales_actions: list[SalesActionRecorded] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    positions: list[Batch] = field(default_factory=list)
+
+
+class FakeLeads:
+    def __init__(self, data: RouterData) -> None:
+        self._data = data
+
+    async def get_for_update(self, lead_id: str) -> Lead | None:
+        return copy.deepcopy(self._data.leads.get(lead_id))
+
+    async def save(self, lead: Lead) -> None:
+        self._data.leads[lead.id] = copy.deepcopy(lead)
+
+    async def queued(self, limit: int) -> list[Lead]:
+        waiting = [lead for lead in self._data.leads.values() if lead.status == LeadStatus.QUEUED]
+        waiting.sort(key=lambda lead: lead.queued_at or datetime.min)
+        return copy.deepcopy(waiting[:limit])
+
+    async def open_leads_of(self, rep_id: str) -> list[Lead]:
+        return copy.deepcopy(
+            [
+                lead
+                for lead in self._data.leads.values()
+                if lead.rep_id == rep_id and lead.status in OPEN
+            ]
+        )
+
+
+class FakeReps:
+    def __init__(self, data: RouterData) -> None:
+        self._data = data
+
+    async def of_team(self, team: str, account_owner: str | None) -> list[Rep]:
+        rows = [
+            row
+            for row in self._data.reps.values()
+            if row["team"] == team or row["id"] == account_owner
+        ]
+        return [self._rep(row) for row in sorted(rows, key=lambda row: str(row["id"]))]
+
+    def _rep(self, row: Mapping[str, Any]) -> Rep:
+        open_leads = sum(
+            1
+            for lead in self._data.leads.values()
+            if lead.rep_id == row["id"] and lead.status in OPEN
+        )
+        values = {name: row[name] for name in REP_FIELDS}
+        return Rep(**{**values, "work_days": tuple(row["work_days"])}, open_leads=open_leads)
+
+    async def mark_assigned(self, rep_id: str, at: datetime) -> None:
+        row = self._data.reps[rep_id]
+        row["assigned_total"] += 1
+        row["last_assigned_at"] = at
+
+    async def add(self, rep_id: str, token_hash: str, fields: Mapping[str, Any]) -> None:
+        self._data.reps[rep_id] = {
+            **REP_DEFAULTS,
+            **fields,
+            "id": rep_id,
+            "token_hash": token_hash,
+        }
+
+    async def change(self, rep_id: str, fields: Mapping[str, Any]) -> bool:
+        if rep_id not in self._data.reps:
+            return False
+        self._data.reps[rep_id].update(fields)
+        return True
+
+    async def account_owner(self, domain: str | None) -> str | None:
+        return self._data.account_owners.get(domain) if domain else None
+
+    async def claim_account(self, domain: str | None, rep_id: str) -> None:
+        if domain:
+            self._data.account_owners.setdefault(domain, rep_id)
+
+
+class FakeSlaTimers:
+    def __init__(self, data: RouterData) -> None:
+        self._data = data
+
+    async def set(self, lead_id: str, due: datetime | None) -> None:
+        self._data.timers.pop(lead_id, None)
+        if due is not None:
+            self._data.timers[lead_id] = due
+
+    async def claim_due(self, now: datetime, limit: int) -> list[str]:
+        due = sorted((at, lead_id) for lead_id, at in self._data.timers.items() if at <= now)
+        return [lead_id for _, lead_id in due[:limit]]
+
+
+class FakeHistory:
+    def __init__(self, data: RouterData) -> None:
+        self._data = data
+
+    async def first_time(self, event_ids: Iterable[str]) -> set[str]:
+        new = set(event_ids) - self._data.processed
+        self._data.processed |= new
+        return new
+
+    async def record_stage_changes(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self._data.stage_changes.setdefault(row["event_id"], row)
+
+    async def log_handoff(self, envelope: HandoffRecorded) -> None:
+        self._data.handoffs.append(envelope)
+
+    async def record_sales_action(self, envelope: SalesActionRecorded) -> None:
+        self._data.sales_actions.append(envelope)
+
+
+class FakeOutbox:
+    def __init__(self, data: RouterData) -> None:
+        self._data = data
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._data.outbox.extend(rows)
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: FakeRouterStore) -> None:
+        self._store = store
+        self._data = copy.deepcopy(store.data)
+        self.leads = FakeLeads(self._data)
+        self.reps = FakeReps(self._data)
+        self.timers = FakeSlaTimers(self._data)
+        self.history = FakeHistory(self._data)
+        self.outbox = FakeOutbox(self._data)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def save_positions(self, batch: Batch) -> None:
+        self._data.positions.append(batch)
+
+    async def commit(self) -> None:
+        self._store.data = copy.deepcopy(self._data)
+        self._store.commits += 1
+
+
+@dataclass
+class FakeRouterStore:
+    """What the router keeps, committed; `unit_of_work` is the factory services take."""
+
+    data: RouterData = field(default_factory=RouterData)
+    commits: int = 0
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+    def published(self, topic: str) -> list[dict[str, Any]]:
+        """The envelopes committed to the outbox for `topic`, in order, as JSON."""
+        return [json.loads(row["value"]) for row in self.data.outbox if row["topic"] == topic]
+
+    def handoff_kinds(self, lead_id: str) -> list[str]:
+        return [e.data.kind for e in self.data.handoffs if e.data.lead_id == lead_id]
