@@ -129,15 +129,3 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set (leadflow up sets it)")
         return self.database_url
-
-
-def environment_variable_names() -> set[str]:
-    """The names of every environment variable Settings reads (used to check deployments)."""
-    names: set[str] = set()
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        if isinstance(alias, str):
-            names.add(alias)
-        elif isinstance(alias, AliasChoices):
-            names.update(str(choice) for choice in alias.choices)
-    return names

@@ -1,6 +1,8 @@
 """Fixtures that start real parts: the Tansu broker and PostgreSQL (local, else embedded).
 
-Everything is started lazily (unit tests start nothing) and stopped by its pid.
+Everything is started lazily (unit tests start nothing) and stopped by its pid. Each test
+is in the tier of its directory unless it is marked with another, and a unit test that
+asks for a fixture starting a broker or a database is refused at collection.
 """
 
 from __future__ import annotations
@@ -24,10 +26,38 @@ from shared.settings import Settings
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TEST_API_KEYS = {"all-channels-key": ["*"], "web-only-key": ["web"]}
 TEST_ADMIN_KEY = "test-admin-key"
+TIERS = ("unit", "integration", "e2e", "browser", "chaos")
+# Fixtures that start a broker, a database server or a service process (directly or
+# through another fixture): what a unit test must not need.
+STARTS_PROCESSES = frozenset(
+    {"broker", "postgres_server", "database_url", "settings", "ingest_process"}
+)
 TEST_WEBHOOK_SECRETS = {
     "standard": "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXN0YW5kYXJkLXdlYmhvb2tz",
     "mautic": "mautic-test-secret",
 }
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by these marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    misplaced = []
+    for item in items:
+        tier = next((mark.name for mark in item.iter_markers() if mark.name in TIERS), None)
+        if tier is None and (tier := _directory_tier(item.path, tests)) is not None:
+            item.add_marker(tier)
+        if tier == "unit" and (started := STARTS_PROCESSES & set(item.fixturenames)):
+            misplaced.append(f"{item.nodeid} uses {', '.join(sorted(started))}")
+    if misplaced:
+        raise pytest.UsageError(
+            "unit tests start no broker, database or service; mark these integration "
+            "or give them a fake:\n  " + "\n  ".join(misplaced)
+        )
+
+
+def _directory_tier(path: Path, tests: Path) -> str | None:
+    parts = path.relative_to(tests).parts
+    return parts[0] if len(parts) > 1 and parts[0] in TIERS else None
 
 
 @pytest.fixture(scope="module")
