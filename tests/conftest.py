@@ -46,7 +46,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = next((mark.name for mark in item.iter_markers() if mark.name in TIERS), None)
         if tier is None and (tier := _directory_tier(item.path, tests)) is not None:
             item.add_marker(tier)
-        if tier == "unit" and (started := STARTS_PROCESSES & set(item.fixturenames)):
+        fixtures = item.fixturenames if isinstance(item, pytest.Function) else []
+        if tier == "unit" and (started := STARTS_PROCESSES.intersection(fixtures)):
             misplaced.append(f"{item.nodeid} uses {', '.join(sorted(started))}")
     if misplaced:
         raise pytest.UsageError(
