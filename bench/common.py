@@ -129,12 +129,16 @@ def load_average() -> str:
 
 
 def percentile(values: list[float], quantile: float) -> float:
-    """The nearest-rank percentile (quantile in 0..1) of `values`; NaN when there are none."""
+    """The percentile (quantile in 0..1) of `values` as PostgreSQL's `percentile_cont` gives
+    it, so benchmarks and the router's reports agree: linear interpolation between the two
+    nearest ranks (`statistics.quantiles(method="inclusive")`); NaN when there are none."""
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(quantile * len(ordered))))
-    return ordered[rank - 1]
+    position = quantile * (len(ordered) - 1)
+    below = math.floor(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 # --- the run ------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from bench.common import (
     clean_environment,
     cpu_shares,
     load_average,
+    percentile,
     rate,
     render,
     run_within,
@@ -126,10 +127,7 @@ class Measurement:
         return self.ok * self.items_per_request / self.seconds
 
     def latency_ms(self, quantile: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return 1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+        return 1000 * percentile(self.latencies, quantile)
 
 
 @dataclass
