@@ -61,6 +61,7 @@ from collections.abc import Awaitable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,9 @@ from bench.common import (
     start_logged_broker,
     versus,
 )
-from services.scoring.handlers import CONSUMER_GROUP, ScoringService
+from services.scoring.handlers import ScoringService
 from services.scoring.tables import consumer_offsets, outbox
+from services.scoring.unit_of_work import CONSUMER_GROUP, SqlUnitOfWork
 from shared.consumer import Batch, StoredOffsetConsumer
 from shared.db import new_engine
 from shared.definitions import load_definitions
@@ -395,7 +397,9 @@ class Pipeline:
         self.count = count
         self.engine = new_engine(database_url)
         self.monitor = create_async_engine(database_url, pool_size=1)  # counts rows
-        self.service = ScoringService(self.engine, load_definitions(DEFINITIONS))
+        self.service = ScoringService(
+            partial(SqlUnitOfWork, self.engine), load_definitions(DEFINITIONS)
+        )
         self.producer = new_producer(settings, linger_ms=5)  # as services/scoring/bootstrap.py
         self.relay = OutboxRelay(self.engine, outbox, self.producer)
         self.service.on_committed = self._committed

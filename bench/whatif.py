@@ -32,7 +32,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import REPO_ROOT, fresh_database, postgres_server, scratch
-from services.scoring.replay import HISTORY_QUERY, SLICES, project_funnels
+from services.scoring.queries import HISTORY_QUERY
+from services.scoring.replay import SLICES, project_funnels
 from shared.definitions import load_definitions
 
 DEFINITIONS = REPO_ROOT / "lead-definitions.yaml"

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import select
 
 from services.router.domain import LeadToRoute, team_for
-from services.router.tables import reps
+from services.router.queries import RouterQueries
 from services.scoring.handlers import ScoringService
-from services.scoring.replay import (
-    FunnelProjection,
-    count_interactions,
-    count_leads,
-    project_funnels,
-    rescore_all,
-)
+from services.scoring.queries import ScoringQueries
+from services.scoring.replay import FunnelProjection, project_funnels, rescore_all
 from services.scoring.tables import outbox
+from services.scoring.unit_of_work import SqlUnitOfWork
 from shared.db import new_engine
 from shared.definitions import load_definitions
 from shared.definitions.model import LeadDefinitions
@@ -50,8 +46,8 @@ async def rescore(settings: Settings) -> None:
     engine = new_engine(settings.require_database())
     producer = new_producer(settings, linger_ms=5)
     try:
-        service = ScoringService(engine, loaded)
-        total = await count_leads(engine)
+        service = ScoringService(partial(SqlUnitOfWork, engine), loaded)
+        total = await ScoringQueries(engine).lead_count()
         with _progress() as bar:
             task = bar.add_task(f"rescoring under {loaded.version}", total=total)
             emitted = await rescore_all(service, lambda n: bar.advance(task, n))
@@ -102,7 +98,7 @@ async def whatif(settings: Settings, candidate_file: Path) -> None:
     candidate = load_definitions(candidate_file)
     engine = new_engine(settings.require_database())
     try:
-        total = await count_interactions(engine)
+        total = await ScoringQueries(engine).interaction_count()
     finally:
         await engine.dispose()
     started = time.perf_counter()
@@ -146,14 +142,7 @@ async def rep_load(
     assert routing is not None
     engine = new_engine(settings.require_database())
     try:
-        async with engine.connect() as connection:
-            roster = (
-                await connection.execute(
-                    select(reps.c.name, reps.c.team, reps.c.capacity, reps.c.weight).where(
-                        reps.c.active
-                    )
-                )
-            ).all()
+        roster = [rep for rep in await RouterQueries(engine).reps() if rep.active]
     finally:
         await engine.dispose()
     per_team = []
@@ -166,7 +155,7 @@ async def rep_load(
     table = Table(title="Load per rep: new leads per week against capacity (open leads)")
     for column in ("rep", "team", "capacity", "active", "candidate"):
         table.add_column(column, justify="left" if column in ("rep", "team") else "right")
-    weights: Counter[str] = Counter()
+    weights: defaultdict[str, float] = defaultdict(float)
     for row in roster:
         weights[row.team] += row.weight
     for row in roster:

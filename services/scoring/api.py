@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -11,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from services.scoring.handlers import ScoringService
-from services.scoring.queries import LeadDetail, LeadPage, lead_detail, lead_page
+from services.scoring.queries import LeadDetail, LeadPage, ScoringQueries
 from shared.auth import require_admin
 from shared.definitions.render import document, to_html, to_markdown
 from shared.http import NO_NUL
@@ -23,7 +22,13 @@ async def get_service(request: Request) -> ScoringService:
     return service
 
 
+async def get_queries(request: Request) -> ScoringQueries:
+    queries: ScoringQueries = request.app.state.queries
+    return queries
+
+
 Service = Annotated[ScoringService, Depends(get_service)]
+Queries = Annotated[ScoringQueries, Depends(get_queries)]
 StageKey = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-.]*$")]
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -38,9 +43,11 @@ leads_router = APIRouter(
     summary="A lead's score, grade and stage, with which rule gave which points",
     responses=problem_responses(404),
 )
-async def get_lead(service: Service, lead_id: Annotated[uuid.UUID, Path()]) -> LeadDetail:
-    detail = await lead_detail(
-        service.engine, service.model, service.loaded.version, str(lead_id), datetime.now(UTC)
+async def get_lead(
+    service: Service, queries: Queries, lead_id: Annotated[uuid.UUID, Path()]
+) -> LeadDetail:
+    detail = await queries.lead_detail(
+        service.model, service.loaded.version, str(lead_id), service.now()
     )
     if detail is None:
         raise ProblemError(404, f"no lead {lead_id}")
@@ -49,7 +56,7 @@ async def get_lead(service: Service, lead_id: Annotated[uuid.UUID, Path()]) -> L
 
 @leads_router.get("/leads", summary="Leads by stage, grade, campaign or email")
 async def list_leads(
-    service: Service,
+    queries: Queries,
     stage: StageKey = None,
     grade: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9+\-]?$")] = None,
     campaign: StageKey = None,
@@ -59,8 +66,7 @@ async def list_leads(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> LeadPage:
-    return await lead_page(
-        service.engine,
+    return await queries.lead_page(
         stage=stage,
         grade=grade,
         campaign=campaign,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from services.scoring.api import router
 from services.scoring.handlers import ScoringService
 from services.scoring.loops import decay_timers, interaction_consumer
+from services.scoring.queries import ScoringQueries
 from services.scoring.tables import outbox
+from services.scoring.unit_of_work import SqlUnitOfWork
 from shared.db import new_engine
 from shared.definitions import load_definitions
 from shared.outbox import OutboxRelay
@@ -19,12 +23,14 @@ from shared.supervise import Loop
 def create_app(settings: Settings) -> FastAPI:
     """The scoring service: its consumer, relay and timers, and its HTTP routes."""
     engine = new_engine(settings.require_database())
-    service = ScoringService(engine, load_definitions(settings.definitions_path))
+    service = ScoringService(
+        partial(SqlUnitOfWork, engine), load_definitions(settings.definitions_path)
+    )
 
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
         service.on_committed = relay.wake
         return {
-            "interactions": interaction_consumer(settings, service, relay.resend_retained),
+            "interactions": interaction_consumer(settings, engine, service, relay.resend_retained),
             "decay-timers": decay_timers(service),
         }
 
@@ -38,4 +44,5 @@ def create_app(settings: Settings) -> FastAPI:
         loops=loops,
     )
     app.state.scoring = service
+    app.state.queries = ScoringQueries(engine)
     return app

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from services.scoring import metrics, repository
+from services.scoring import metrics
 from services.scoring.domain import (
     Evaluation,
-    FunnelChanges,
     Return,
     ScoringModel,
-    StageReached,
     StoredInteraction,
-    ThresholdChange,
+    StoredLead,
     evaluate,
     lifecycle_changes,
     report_arrivals,
@@ -29,92 +23,34 @@ from services.scoring.domain import (
     seconds_until_below,
 )
 from services.scoring.identity import identity_keys, resolve_identities
-from services.scoring.tables import consumer_offsets, decay_timers, outbox
-from shared.consumer import Batch, save_positions
+from services.scoring.lifecycle_events import SOURCE, LifecycleEvents, lead_profile
+from services.scoring.ports import UnitOfWork
+from services.scoring.records import interaction_row, lead_row, return_row, utc
+from shared.consumer import Batch
 from shared.deadletter import dead_letter_rows, read_records
 from shared.definitions import LoadedDefinitions
-from shared.events import (
-    InteractionRecorded,
-    LeadProfile,
-    LeadStageChanged,
-    LifecycleRecorded,
-    NurtureRecorded,
-    ScoreThresholdCrossed,
-    lifecycle_type,
-)
+from shared.events import InteractionRecorded, NurtureRecorded
 from shared.failpoints import failpoint
-from shared.outbox import add_to_outbox, outbox_row
-from shared.plumbing import claim_due
+from shared.outbox import outbox_row
 from shared.topics import LIFECYCLE, NURTURE
 
 log = logging.getLogger(__name__)
-
-CONSUMER_GROUP = "leadflow-scoring"
-SOURCE = "/scoring"
-STAGE_ENTRIES = uuid.UUID("5f1c3a52-9b8e-4d47-a7c1-2e6f0b9d4a10")
-
-
-def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
-def _lead_profile(
-    known: Mapping[str, Any], campaigns: tuple[str, ...], source_channel: str | None
-) -> LeadProfile:
-    return LeadProfile(
-        email=known.get("email"),
-        company=known.get("company"),
-        job_title=known.get("job_title"),
-        industry=known.get("industry"),
-        company_size=known.get("company_size"),
-        country=known.get("country"),
-        campaigns=campaigns,
-        source_channel=source_channel,
-    )
-
-
-def _return_row(event: NurtureRecorded) -> dict[str, Any]:
-    returned = event.data
-    return {
-        "event_id": event.id,
-        "lead_id": returned.lead_id,
-        "returned_at": returned.returned_at,
-        "stage": returned.stage,
-        "resets_score": returned.action == "reset_score",
-        "eligible_again_at": returned.eligible_again_at,
-    }
-
-
-def _interaction_row(event: InteractionRecorded, lead_id: str) -> dict[str, Any]:
-    data = event.data
-    properties = data.properties
-    profile = data.contact.model_dump(exclude_none=True, exclude={"anonymous_id"})
-    return {
-        "event_id": event.id,
-        "lead_id": lead_id,
-        "event_time": event.time,
-        "channel": data.channel,
-        "type": data.type,
-        "campaign": data.campaign,
-        "url": getattr(properties, "url", None),
-        "asset": getattr(properties, "asset", None),
-        "network": getattr(properties, "network", None),
-        "profile": json.dumps(profile) if profile else None,
-    }
 
 
 @dataclass
 class ScoringService:
     """Applies interactions to leads under one version of the lead definitions."""
 
-    engine: AsyncEngine
+    units: Callable[[], UnitOfWork]
     loaded: LoadedDefinitions
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     on_committed: Callable[[], None] = field(default=lambda: None)
     model: ScoringModel = field(init=False)
+    events: LifecycleEvents = field(init=False)
 
     def __post_init__(self) -> None:
         self.model = ScoringModel(self.loaded.definitions)
+        self.events = LifecycleEvents(self.loaded, self.model)
 
     async def handle_interactions(self, batch: Batch) -> None:
         """Store unseen interactions and returns from sales, re-score their leads, queue what
@@ -133,10 +69,11 @@ class ScoringService:
         )
         dead += unreadable
         started = time.perf_counter()
-        async with self.engine.begin() as connection:
-            await self._apply(connection, recorded, [_return_row(event) for event in returned])
-            await add_to_outbox(connection, outbox, dead_letter_rows(dead))
-            await save_positions(connection, consumer_offsets, CONSUMER_GROUP, batch)
+        async with self.units() as uow:
+            await self._apply(uow, recorded, returned)
+            await uow.outbox.add(dead_letter_rows(dead))
+            await uow.save_positions(batch)
+            await uow.commit()
         failpoint("scoring.after_commit")
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.RECORDS.labels("interaction").inc(len(recorded))
@@ -147,40 +84,37 @@ class ScoringService:
 
     async def _apply(
         self,
-        connection: AsyncConnection,
+        uow: UnitOfWork,
         recorded: Sequence[InteractionRecorded],
-        returned: Sequence[dict[str, Any]],
+        returned: Sequence[NurtureRecorded],
     ) -> None:
-        sent_back = await repository.add_returns(connection, returned)
+        sent_back = await uow.returns.add([return_row(event) for event in returned])
         if not recorded:
-            await self.reevaluate(connection, sent_back)
+            await self.reevaluate(uow, sent_back)
             return
         keys = [identity_keys(e.data.contact.email, e.data.contact.anonymous_id) for e in recorded]
-        await repository.lock_identities(connection, (key for group in keys for key in group))
-        known = await repository.known_identities(
-            connection, (key for group in keys for key in group)
-        )
+        await uow.identities.lock(key for group in keys for key in group)
+        known = await uow.identities.known(key for group in keys for key in group)
         resolution = resolve_identities(known, keys, lambda: str(uuid.uuid4()))
-        await repository.merge_leads(connection, resolution.merged_into)
-        await repository.add_leads(connection, resolution.new_leads)
-        await repository.add_identities(connection, resolution.new_identities)
-        new = await repository.add_interactions(
-            connection,
+        await uow.leads.merge(resolution.merged_into)
+        await uow.leads.add(resolution.new_leads)
+        await uow.identities.add(resolution.new_identities)
+        new = await uow.interactions.add(
             [
-                _interaction_row(event, lead)
+                interaction_row(event, lead)
                 for event, lead in zip(recorded, resolution.lead_of, strict=True)
-            ],
+            ]
         )
         arrivals: dict[str, list[str]] = {}
         for event, lead in zip(recorded, resolution.lead_of, strict=True):
             if event.id in new:
                 arrivals.setdefault(lead, []).append(event.id)
         affected = set(arrivals) | set(resolution.merged_into.values()) | sent_back
-        await self.reevaluate(connection, affected, arrivals=arrivals)
+        await self.reevaluate(uow, affected, arrivals=arrivals)
 
     async def reevaluate(
         self,
-        connection: AsyncConnection,
+        uow: UnitOfWork,
         lead_ids: set[str],
         *,
         arrivals: Mapping[str, Sequence[str]] | None = None,
@@ -190,10 +124,10 @@ class ScoringService:
         each just received, in arrival order); queue the events that result."""
         if not lead_ids:
             return 0
-        now = self.clock()
-        stored = await repository.stored_leads(connection, lead_ids)
-        histories = await repository.histories(connection, lead_ids)
-        returns = await repository.returns_of(connection, lead_ids)
+        now = self.now()
+        stored = await uow.leads.stored(lead_ids)
+        histories = await uow.interactions.histories(lead_ids)
+        returns = await uow.returns.of(lead_ids)
         rows, events, timers = [], [], {}
         for lead_id in lead_ids:
             history = histories.get(lead_id, [])
@@ -223,24 +157,28 @@ class ScoringService:
                     previous_stage=previous.stage if previous else None,
                     previous_thresholds=previous.thresholds_met if previous else frozenset(),
                 )
-            events += [self._stage_event(lead_id, reached) for reached in changes.stages]
-            events += [self._crossing_event(lead_id, change, now) for change in changes.crossings]
-            profile = _lead_profile(
+            events += [self.events.stage_entered(lead_id, reached) for reached in changes.stages]
+            events += [
+                self.events.threshold_crossed(lead_id, change, now) for change in changes.crossings
+            ]
+            profile = lead_profile(
                 evaluation.profile, evaluation.campaigns, evaluation.source_channel
             )
-            rows.append(self._lead_row(lead_id, evaluation, changes, profile, len(history), now))
+            rows.append(
+                lead_row(
+                    lead_id, evaluation, changes, profile, len(history), now, self.loaded.version
+                )
+            )
             timers[lead_id] = self._next_decay(evaluation, now)
         metrics.LIFECYCLE_EVENTS.inc(len(events))
-        await repository.save_leads(connection, rows)
-        await repository.set_decay_timers(connection, timers)
-        await add_to_outbox(
-            connection, outbox, [outbox_row(e, LIFECYCLE.name, e.subject) for e in events]
-        )
+        await uow.leads.save(rows)
+        await uow.timers.set(timers)
+        await uow.outbox.add([outbox_row(e, LIFECYCLE.name, e.subject) for e in events])
         return len(events)
 
     def _reported_before(
         self,
-        previous: repository.StoredLead | None,
+        previous: StoredLead | None,
         history: Sequence[StoredInteraction],
         arrived: Sequence[str],
         returns: Sequence[Return],
@@ -261,12 +199,22 @@ class ScoringService:
 
     async def handle_due_timers(self, limit: int = 500) -> int:
         """Re-score leads whose score is due to decay below a threshold; answer how many."""
-        async with self.engine.begin() as connection:
-            due = await claim_due(connection, decay_timers, self.clock(), limit)
-            await self.reevaluate(connection, set(due))
+        async with self.units() as uow:
+            due = await uow.timers.claim_due(self.now(), limit)
+            await self.reevaluate(uow, set(due))
+            await uow.commit()
         if due:
             self.on_committed()
         return len(due)
+
+    async def rescore(self, after: str | None, limit: int) -> tuple[list[str], int]:
+        """Score the next `limit` leads after `after` afresh, in one transaction; answer
+        their ids and the events emitted."""
+        async with self.units() as uow:
+            ids = await uow.leads.ids_after(after, limit)
+            emitted = await self.reevaluate(uow, set(ids), rescoring=True)
+            await uow.commit()
+        return ids, emitted
 
     def _next_decay(self, evaluation: Evaluation, now: datetime) -> datetime | None:
         """When the lead must be looked at again without a new interaction: its score
@@ -278,96 +226,5 @@ class ScoringService:
                 moments.append(now + timedelta(seconds=seconds + 1))
         blocked = evaluation.hand_off_blocked_until
         if blocked is not None and blocked > now.timestamp():
-            moments.append(_utc(blocked))
+            moments.append(utc(blocked))
         return min(moments, default=None)
-
-    def _lead_row(
-        self,
-        lead_id: str,
-        evaluation: Evaluation,
-        changes: FunnelChanges,
-        profile: LeadProfile,
-        count: int,
-        now: datetime,
-    ) -> dict[str, Any]:
-        return {
-            "id": lead_id,
-            "email": profile.email,
-            "stage": changes.stage,
-            "score": evaluation.score,
-            "engagement": evaluation.engagement,
-            "fit": evaluation.fit,
-            "grade": evaluation.grade,
-            "thresholds_met": sorted(evaluation.thresholds_met),
-            "campaigns": list(profile.campaigns),
-            "interaction_count": count,
-            "last_event_time": _utc(evaluation.last_event_time)
-            if evaluation.last_event_time
-            else None,
-            "evaluated_at": now,
-            "definitions_version": self.loaded.version,
-            "reported_stages": sorted(changes.reported),
-            "hand_off_blocked_until": (
-                _utc(evaluation.hand_off_blocked_until)
-                if evaluation.hand_off_blocked_until
-                else None
-            ),
-        }
-
-    def _envelope(
-        self,
-        lead_id: str,
-        payload: LeadStageChanged | ScoreThresholdCrossed,
-        at: datetime,
-        event_id: str | None = None,
-    ) -> LifecycleRecorded:
-        return LifecycleRecorded(
-            id=event_id or str(uuid.uuid4()),
-            source=SOURCE,
-            type=lifecycle_type(payload),
-            time=at,
-            subject=lead_id,
-            definitions_version=self.loaded.version,
-            data=payload,
-        )
-
-    def _stage_event(self, lead_id: str, reached: StageReached) -> LifecycleRecorded:
-        """A stage entry as an event whose id and content follow from the lead's history."""
-        at = _utc(reached.time)
-        profile = _lead_profile(reached.profile, reached.campaigns, reached.source_channel)
-        identity = f"{lead_id}/{reached.report_key}"
-        if reached.reason == "rescored":
-            identity += f"/rescored/{self.loaded.version}"
-        return self._envelope(
-            lead_id,
-            LeadStageChanged(
-                lead_id=lead_id,
-                from_stage=reached.previous,
-                to_stage=reached.stage,
-                is_hand_off=reached.stage == self.model.stage_keys[self.model.hand_off],
-                reason=reached.reason,
-                score=round(reached.score, 3),
-                grade=reached.grade,
-                occurred_at=at,
-                caused_by=reached.event_id,
-                profile=profile,
-            ),
-            at,
-            str(uuid.uuid5(STAGE_ENTRIES, identity)),
-        )
-
-    def _crossing_event(
-        self, lead_id: str, change: ThresholdChange, now: datetime
-    ) -> LifecycleRecorded:
-        return self._envelope(
-            lead_id,
-            ScoreThresholdCrossed(
-                lead_id=lead_id,
-                threshold=change.threshold,
-                direction="up" if change.direction == "up" else "down",
-                score=round(change.score, 3),
-                grade=change.grade,
-                occurred_at=now,
-            ),
-            now,
-        )

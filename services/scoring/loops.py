@@ -6,8 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
-from services.scoring.handlers import CONSUMER_GROUP, ScoringService
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scoring.handlers import ScoringService
 from services.scoring.tables import consumer_offsets
+from services.scoring.unit_of_work import CONSUMER_GROUP
 from shared.consumer import StoredOffsetConsumer
 from shared.settings import Settings
 from shared.supervise import Loop
@@ -17,13 +20,16 @@ TIMER_POLL_SECONDS = 1.0
 
 
 def interaction_consumer(
-    settings: Settings, service: ScoringService, on_log_reset: Callable[[], Awaitable[object]]
+    settings: Settings,
+    engine: AsyncEngine,
+    service: ScoringService,
+    on_log_reset: Callable[[], Awaitable[object]],
 ) -> Loop:
     """Consume interactions and returns; a broker that lost its log gets scoring's outbox
     again."""
     consumer = StoredOffsetConsumer(
         settings,
-        service.engine,
+        engine,
         consumer_offsets,
         CONSUMER_GROUP,
         (INTERACTIONS.name, NURTURE.name),

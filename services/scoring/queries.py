@@ -1,18 +1,33 @@
-"""Read side of scoring: a lead explained, leads listed. Used by the API."""
+"""Read side of scoring: a lead explained, leads listed, every history streamed for replays."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring import repository
-from services.scoring.domain import ScoringModel, evaluate, score_as_of
-from services.scoring.tables import leads
+from services.scoring.domain import ScoringModel, StoredInteraction, evaluate, score_as_of
+from services.scoring.repository import (
+    HISTORY_COLUMNS,
+    SqlInteractions,
+    SqlReturns,
+    stored_interaction,
+)
+from services.scoring.tables import interactions, leads
 from shared.events import normalise_email
+
+STREAM_CHUNK = 20_000
+# Every history of a range of lead ids, one lead after another: streamed by the raw driver,
+# the fastest way through all of them.
+HISTORY_QUERY = (
+    f"SELECT {HISTORY_COLUMNS} FROM {interactions.fullname} "  # noqa: S608 - only constant names
+    "WHERE lead_id >= $1 AND lead_id <= $2 ORDER BY lead_id"
+)
 
 
 class RulePoints(BaseModel):
@@ -72,65 +87,101 @@ def _summary(row: Row[Any]) -> LeadSummary:
     )
 
 
-async def lead_detail(
-    engine: AsyncEngine, model: ScoringModel, version: str, lead_id: str, now: datetime
-) -> LeadDetail | None:
-    """The lead scored as of `now` from its stored interactions, with the breakdown."""
-    async with engine.connect() as connection:
-        row = (await connection.execute(select(leads).where(leads.c.id == lead_id))).first()
-        if row is None:
-            return None
-        history = (await repository.histories(connection, [lead_id])).get(lead_id, [])
-        returns = (await repository.returns_of(connection, [lead_id])).get(lead_id, [])
-    as_of = score_as_of(now.timestamp(), history)
-    result = evaluate(model, history, as_of, returns=returns, explain=True)
-    return LeadDetail(
-        **_summary(row).model_dump()
-        | {"grade": result.grade, "score": round(result.score, 3), "definitions_version": version},
-        engagement=round(result.engagement, 3),
-        fit=result.fit,
-        thresholds_met=sorted(result.thresholds_met),
-        interaction_count=len(history),
-        as_of=now,
-        breakdown=Breakdown(
-            behaviour=[
-                RulePoints(
-                    rule=rule,
-                    points=round(points, 3),
-                    decayed_points=round(result.decayed_by_rule[rule], 3),
-                )
-                for rule, points in result.points_by_rule.items()
-            ],
-            fit=[
-                FitPoints(rule=rule, points=points) for rule, points in result.fit_by_rule.items()
-            ],
-        ),
-    )
+@dataclass(frozen=True)
+class ScoringQueries:
+    engine: AsyncEngine
 
+    async def lead_detail(
+        self, model: ScoringModel, version: str, lead_id: str, now: datetime
+    ) -> LeadDetail | None:
+        """The lead scored as of `now` from its stored interactions, with the breakdown."""
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(select(leads).where(leads.c.id == lead_id))).first()
+            if row is None:
+                return None
+            history = (await SqlInteractions(connection).histories([lead_id])).get(lead_id, [])
+            returns = (await SqlReturns(connection).of([lead_id])).get(lead_id, [])
+        as_of = score_as_of(now.timestamp(), history)
+        result = evaluate(model, history, as_of, returns=returns, explain=True)
+        return LeadDetail(
+            **_summary(row).model_dump()
+            | {
+                "grade": result.grade,
+                "score": round(result.score, 3),
+                "definitions_version": version,
+            },
+            engagement=round(result.engagement, 3),
+            fit=result.fit,
+            thresholds_met=sorted(result.thresholds_met),
+            interaction_count=len(history),
+            as_of=now,
+            breakdown=Breakdown(
+                behaviour=[
+                    RulePoints(
+                        rule=rule,
+                        points=round(points, 3),
+                        decayed_points=round(result.decayed_by_rule[rule], 3),
+                    )
+                    for rule, points in result.points_by_rule.items()
+                ],
+                fit=[
+                    FitPoints(rule=rule, points=points)
+                    for rule, points in result.fit_by_rule.items()
+                ],
+            ),
+        )
 
-async def lead_page(
-    engine: AsyncEngine,
-    *,
-    stage: str | None,
-    grade: str | None,
-    campaign: str | None,
-    email: str | None,
-    after: str | None,
-    limit: int,
-) -> LeadPage:
-    """Leads filtered by stage, grade, campaign and email, in id order (keyset pagination)."""
-    query = select(leads).order_by(leads.c.id).limit(limit + 1)
-    if email is not None:
-        query = query.where(leads.c.email == normalise_email(email))
-    if stage is not None:
-        query = query.where(leads.c.stage == stage)
-    if grade is not None:
-        query = query.where(leads.c.grade == grade)
-    if campaign is not None:
-        query = query.where(leads.c.campaigns.contains([campaign]))
-    if after is not None:
-        query = query.where(leads.c.id > after)
-    async with engine.connect() as connection:
-        rows = (await connection.execute(query)).all()
-    items = [_summary(row) for row in rows[:limit]]
-    return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+    async def lead_page(
+        self,
+        *,
+        stage: str | None,
+        grade: str | None,
+        campaign: str | None,
+        email: str | None,
+        after: str | None,
+        limit: int,
+    ) -> LeadPage:
+        """Leads filtered by stage, grade, campaign and email, in id order (keyset pagination)."""
+        query = select(leads).order_by(leads.c.id).limit(limit + 1)
+        if email is not None:
+            query = query.where(leads.c.email == normalise_email(email))
+        if stage is not None:
+            query = query.where(leads.c.stage == stage)
+        if grade is not None:
+            query = query.where(leads.c.grade == grade)
+        if campaign is not None:
+            query = query.where(leads.c.campaigns.contains([campaign]))
+        if after is not None:
+            query = query.where(leads.c.id > after)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        items = [_summary(row) for row in rows[:limit]]
+        return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+    async def interaction_count(self) -> int:
+        async with self.engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(interactions)) or 0)
+
+    async def lead_count(self) -> int:
+        async with self.engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(leads)) or 0)
+
+    async def lead_histories(
+        self, lead_slice: tuple[str, str]
+    ) -> AsyncIterator[list[StoredInteraction]]:
+        """The stored interactions of every lead in a slice of ids, one lead at a time."""
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            async with driver.transaction():
+                current: str | None = None
+                history: list[StoredInteraction] = []
+                async for row in driver.cursor(HISTORY_QUERY, *lead_slice, prefetch=STREAM_CHUNK):
+                    if row[0] != current and history:
+                        yield history
+                        history = []
+                    current = row[0]
+                    history.append(stored_interaction(row))
+                if history:
+                    yield history

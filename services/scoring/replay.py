@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from services.scoring.domain import ScoringModel, StoredInteraction, evaluate
 from services.scoring.handlers import ScoringService
-from services.scoring.tables import interactions, leads
+from services.scoring.queries import ScoringQueries
 from shared.db import new_engine
 from shared.definitions.model import LeadDefinitions
 
 Progress = Callable[[int], None]
-STREAM_CHUNK = 20_000
-HISTORY_QUERY = (
-    "SELECT lead_id::text, event_id, extract(epoch FROM event_time)::float8, channel, type, "
-    "campaign, url, asset, network, profile::text FROM scoring.interactions "
-    "WHERE lead_id >= $1 AND lead_id <= $2 ORDER BY lead_id"
-)
 # The lead-id space cut in 16 slices, replayed in parallel by worker processes.
 SLICES = [
     (
@@ -81,50 +71,6 @@ class FunnelProjection:
                 self.hand_offs_by_profile[routed_as] += 1
 
 
-async def count_interactions(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return int(await connection.scalar(select(func.count()).select_from(interactions)) or 0)
-
-
-async def count_leads(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return int(await connection.scalar(select(func.count()).select_from(leads)) or 0)
-
-
-async def lead_histories(
-    engine: AsyncEngine, lead_slice: tuple[str, str]
-) -> AsyncIterator[list[StoredInteraction]]:
-    """The stored interactions of every lead in a slice of ids, one lead at a time, streamed."""
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        async with driver.transaction():
-            current: str | None = None
-            history: list[StoredInteraction] = []
-            async for row in driver.cursor(HISTORY_QUERY, *lead_slice, prefetch=STREAM_CHUNK):
-                if row[0] != current and history:
-                    yield history
-                    history = []
-                current = row[0]
-                profile = row[9]
-                history.append(
-                    StoredInteraction(
-                        row[1],
-                        row[2],
-                        row[3],
-                        row[4],
-                        row[5],
-                        row[6],
-                        row[7],
-                        row[8],
-                        json.loads(profile) if profile else None,
-                    )
-                )
-            if history:
-                yield history
-
-
 async def _project_slice(
     database_url: str, models: list[ScoringModel], as_of: float, lead_slice: tuple[str, str]
 ) -> tuple[list[FunnelProjection], int]:
@@ -132,7 +78,7 @@ async def _project_slice(
     projections = [FunnelProjection() for _ in models]
     replayed = 0
     try:
-        async for history in lead_histories(engine, lead_slice):
+        async for history in ScoringQueries(engine).lead_histories(lead_slice):
             replayed += len(history)
             for model, projection in zip(models, projections, strict=True):
                 projection.add(model, history, as_of)
@@ -183,13 +129,9 @@ async def rescore_all(service: ScoringService, progress: Progress, chunk: int = 
     emitted = 0
     after: str | None = None
     while True:
-        query = select(leads.c.id).order_by(leads.c.id).limit(chunk)
-        if after is not None:
-            query = query.where(leads.c.id > after)
-        async with service.engine.begin() as connection:
-            ids = list(await connection.scalars(query))
-            if not ids:
-                return emitted
-            emitted += await service.reevaluate(connection, set(ids), rescoring=True)
+        ids, events = await service.rescore(after, chunk)
+        if not ids:
+            return emitted
+        emitted += events
         progress(len(ids))
         after = ids[-1]

@@ -1,10 +1,10 @@
-"""Queries of the scoring schema. Set-based: one statement per step of a batch, never per row."""
+"""The write side of the scoring schema. Set-based: one statement per step of a batch, never
+per row."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +24,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.scoring.domain import Return, StoredInteraction
-from services.scoring.tables import decay_timers, identities, interactions, leads, returns
+from services.scoring.domain import Return, StoredInteraction, StoredLead
+from services.scoring.tables import decay_timers, identities, interactions, leads, outbox, returns
+from shared.outbox import add_to_outbox
+from shared.plumbing import claim_due
 
 
 def _array(values: Iterable[str], element: Any) -> BindParameter[Any]:
@@ -40,47 +42,6 @@ def _uuids(values: Iterable[str]) -> BindParameter[Any]:
 
 def _texts(values: Iterable[str]) -> BindParameter[Any]:
     return _array(values, Text)
-
-
-@dataclass(frozen=True)
-class StoredLead:
-    id: str
-    stage: str | None
-    thresholds_met: frozenset[float]
-    # The stage entries reported so far (see `StageReached.report_key`); None for a lead
-    # stored before they were kept (migration scoring_0004).
-    reported: frozenset[str] | None
-
-
-async def lock_identities(connection: AsyncConnection, keys: Iterable[str]) -> None:
-    """Serialise batches that touch the same people (in a fixed order: no deadlocks)."""
-    await connection.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-            "FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys"
-        ),
-        {"keys": sorted(set(keys))},
-    )
-
-
-async def known_identities(connection: AsyncConnection, keys: Iterable[str]) -> dict[str, str]:
-    rows = await connection.execute(
-        select(identities.c.identity, identities.c.lead_id).where(
-            identities.c.identity == any_(_texts(set(keys)))
-        )
-    )
-    return {row.identity: row.lead_id for row in rows}
-
-
-async def merge_leads(connection: AsyncConnection, merged_into: Mapping[str, str]) -> None:
-    """Move every identity and interaction of an absorbed lead to the lead it joined."""
-    for absorbed, survivor in merged_into.items():
-        for table in (identities, interactions):
-            await connection.execute(
-                update(table).where(table.c.lead_id == absorbed).values(lead_id=survivor)
-            )
-        await connection.execute(delete(decay_timers).where(decay_timers.c.lead_id == absorbed))
-        await connection.execute(delete(leads).where(leads.c.id == absorbed))
 
 
 def _upsert(table: Table, key: Column[Any], columns: Sequence[str]) -> Insert:
@@ -112,20 +73,6 @@ LEAD_STATE_COLUMNS = (
 )
 _UPSERT_LEAD = _upsert(leads, leads.c.id, LEAD_STATE_COLUMNS)
 
-
-async def add_identities(connection: AsyncConnection, mapping: Mapping[str, str]) -> None:
-    if mapping:
-        await connection.execute(
-            _UPSERT_IDENTITY, [{"identity": key, "lead_id": lead} for key, lead in mapping.items()]
-        )
-
-
-async def add_leads(connection: AsyncConnection, lead_ids: Iterable[str]) -> None:
-    rows = [{"id": lead} for lead in lead_ids]
-    if rows:
-        await connection.execute(_ADD_LEAD, rows)
-
-
 _INTERACTION_COLUMNS = {
     "event_id": "text",
     "lead_id": "uuid",
@@ -144,124 +91,177 @@ _INSERT_INTERACTIONS = text(
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _INTERACTION_COLUMNS.items())
     + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
+# What scoring reads of a stored interaction, in the order `stored_interaction` takes it:
+# read here for the leads of a batch, and streamed for all leads by `queries`.
+HISTORY_COLUMNS = (
+    "lead_id::text, event_id, extract(epoch FROM event_time)::float8, channel, type, "
+    "campaign, url, asset, network, profile"
+)
 
 
-async def add_interactions(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Store interactions not seen before (one statement); answer the event ids that were new.
-
-    `profile` values are JSON text.
-    """
-    if not rows:
-        return set()
-    result = await connection.execute(
-        _INSERT_INTERACTIONS, {name: [row[name] for row in rows] for name in _INTERACTION_COLUMNS}
-    )
-    return {row.event_id for row in result}
+def stored_interaction(row: Sequence[Any]) -> StoredInteraction:
+    """A row of HISTORY_COLUMNS as the scoring engine takes it."""
+    return StoredInteraction(*row[1:])
 
 
-def _interaction(row: Any) -> StoredInteraction:
-    return StoredInteraction(
-        row.event_id,
-        row.epoch,
-        row.channel,
-        row.type,
-        row.campaign,
-        row.url,
-        row.asset,
-        row.network,
-        row.profile,
-    )
+class SqlIdentities:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
-
-async def histories(
-    connection: AsyncConnection, lead_ids: Iterable[str]
-) -> dict[str, list[StoredInteraction]]:
-    """Every stored interaction of these leads."""
-    rows = await connection.execute(
-        select(
-            interactions.c.lead_id,
-            interactions.c.event_id,
-            text("extract(epoch FROM event_time)::float8 AS epoch"),
-            interactions.c.channel,
-            interactions.c.type,
-            interactions.c.campaign,
-            interactions.c.url,
-            interactions.c.asset,
-            interactions.c.network,
-            interactions.c.profile,
-        ).where(interactions.c.lead_id == any_(_uuids(set(lead_ids))))
-    )
-    by_lead: dict[str, list[StoredInteraction]] = defaultdict(list)
-    for row in rows:
-        by_lead[row.lead_id].append(_interaction(row))
-    return by_lead
-
-
-async def stored_leads(
-    connection: AsyncConnection, lead_ids: Iterable[str]
-) -> dict[str, StoredLead]:
-    """The leads as last stored, locked until the transaction ends."""
-    rows = await connection.execute(
-        select(leads.c.id, leads.c.stage, leads.c.thresholds_met, leads.c.reported_stages)
-        .where(leads.c.id == any_(_uuids(set(lead_ids))))
-        .with_for_update()
-    )
-    return {
-        row.id: StoredLead(
-            row.id,
-            row.stage,
-            frozenset(row.thresholds_met),
-            frozenset(row.reported_stages) if row.reported_stages is not None else None,
+    async def lock(self, keys: Iterable[str]) -> None:
+        await self._connection.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+                "FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys"
+            ),
+            {"keys": sorted(set(keys))},
         )
-        for row in rows
-    }
 
-
-async def add_returns(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Store returns to nurture not seen before; answer the leads they concern."""
-    if not rows:
-        return set()
-    result = await connection.execute(
-        insert(returns).values(list(rows)).on_conflict_do_nothing().returning(returns.c.lead_id)
-    )
-    return set(result.scalars())
-
-
-async def returns_of(
-    connection: AsyncConnection, lead_ids: Iterable[str]
-) -> dict[str, list[Return]]:
-    rows = await connection.execute(
-        select(
-            returns.c.lead_id,
-            returns.c.event_id,
-            returns.c.returned_at,
-            returns.c.stage,
-            returns.c.resets_score,
-            returns.c.eligible_again_at,
-        ).where(returns.c.lead_id == any_(_uuids(set(lead_ids))))
-    )
-    by_lead: dict[str, list[Return]] = defaultdict(list)
-    for row in rows:
-        eligible = row.eligible_again_at.timestamp() if row.eligible_again_at else None
-        by_lead[row.lead_id].append(
-            Return(row.event_id, row.returned_at.timestamp(), row.stage, row.resets_score, eligible)
+    async def known(self, keys: Iterable[str]) -> dict[str, str]:
+        rows = await self._connection.execute(
+            select(identities.c.identity, identities.c.lead_id).where(
+                identities.c.identity == any_(_texts(set(keys)))
+            )
         )
-    return by_lead
+        return {row.identity: row.lead_id for row in rows}
+
+    async def add(self, lead_of: Mapping[str, str]) -> None:
+        if lead_of:
+            await self._connection.execute(
+                _UPSERT_IDENTITY,
+                [{"identity": key, "lead_id": lead} for key, lead in lead_of.items()],
+            )
 
 
-async def save_leads(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Upsert lead states: rows hold `id` and every column of LEAD_STATE_COLUMNS."""
-    if rows:
-        await connection.execute(_UPSERT_LEAD, list(rows))
+class SqlLeads:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
+    async def add(self, lead_ids: Iterable[str]) -> None:
+        rows = [{"id": lead} for lead in lead_ids]
+        if rows:
+            await self._connection.execute(_ADD_LEAD, rows)
 
-async def set_decay_timers(connection: AsyncConnection, due: Mapping[str, datetime | None]) -> None:
-    """One timer per lead: when its score will next decay below a threshold (or none)."""
-    cleared = [lead for lead, at in due.items() if at is None]
-    if cleared:
-        await connection.execute(
-            delete(decay_timers).where(decay_timers.c.lead_id == any_(_uuids(cleared)))
+    async def merge(self, merged_into: Mapping[str, str]) -> None:
+        for absorbed, survivor in merged_into.items():
+            for table in (identities, interactions):
+                await self._connection.execute(
+                    update(table).where(table.c.lead_id == absorbed).values(lead_id=survivor)
+                )
+            await self._connection.execute(
+                delete(decay_timers).where(decay_timers.c.lead_id == absorbed)
+            )
+            await self._connection.execute(delete(leads).where(leads.c.id == absorbed))
+
+    async def stored(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
+        rows = await self._connection.execute(
+            select(leads.c.id, leads.c.stage, leads.c.thresholds_met, leads.c.reported_stages)
+            .where(leads.c.id == any_(_uuids(set(lead_ids))))
+            .with_for_update()
         )
-    scheduled = [{"lead_id": lead, "due_at": at} for lead, at in due.items() if at is not None]
-    if scheduled:
-        await connection.execute(_UPSERT_TIMER, scheduled)
+        return {
+            row.id: StoredLead(
+                row.id,
+                row.stage,
+                frozenset(row.thresholds_met),
+                frozenset(row.reported_stages) if row.reported_stages is not None else None,
+            )
+            for row in rows
+        }
+
+    async def save(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Upsert lead states: rows hold `id` and every column of LEAD_STATE_COLUMNS."""
+        if rows:
+            await self._connection.execute(_UPSERT_LEAD, list(rows))
+
+    async def ids_after(self, after: str | None, limit: int) -> list[str]:
+        query = select(leads.c.id).order_by(leads.c.id).limit(limit)
+        if after is not None:
+            query = query.where(leads.c.id > after)
+        return list(await self._connection.scalars(query))
+
+
+class SqlInteractions:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        """One statement for the batch; `profile` values are JSON text."""
+        if not rows:
+            return set()
+        result = await self._connection.execute(
+            _INSERT_INTERACTIONS,
+            {name: [row[name] for row in rows] for name in _INTERACTION_COLUMNS},
+        )
+        return {row.event_id for row in result}
+
+    async def histories(self, lead_ids: Iterable[str]) -> dict[str, list[StoredInteraction]]:
+        rows = await self._connection.execute(
+            select(text(HISTORY_COLUMNS))
+            .select_from(interactions)
+            .where(interactions.c.lead_id == any_(_uuids(set(lead_ids))))
+        )
+        by_lead: dict[str, list[StoredInteraction]] = defaultdict(list)
+        for row in rows:
+            by_lead[row[0]].append(stored_interaction(row))
+        return by_lead
+
+
+class SqlReturns:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        if not rows:
+            return set()
+        result = await self._connection.execute(
+            insert(returns).values(list(rows)).on_conflict_do_nothing().returning(returns.c.lead_id)
+        )
+        return set(result.scalars())
+
+    async def of(self, lead_ids: Iterable[str]) -> dict[str, list[Return]]:
+        rows = await self._connection.execute(
+            select(
+                returns.c.lead_id,
+                returns.c.event_id,
+                returns.c.returned_at,
+                returns.c.stage,
+                returns.c.resets_score,
+                returns.c.eligible_again_at,
+            ).where(returns.c.lead_id == any_(_uuids(set(lead_ids))))
+        )
+        by_lead: dict[str, list[Return]] = defaultdict(list)
+        for row in rows:
+            eligible = row.eligible_again_at.timestamp() if row.eligible_again_at else None
+            by_lead[row.lead_id].append(
+                Return(
+                    row.event_id, row.returned_at.timestamp(), row.stage, row.resets_score, eligible
+                )
+            )
+        return by_lead
+
+
+class SqlDecayTimers:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def set(self, due: Mapping[str, datetime | None]) -> None:
+        cleared = [lead for lead, at in due.items() if at is None]
+        if cleared:
+            await self._connection.execute(
+                delete(decay_timers).where(decay_timers.c.lead_id == any_(_uuids(cleared)))
+            )
+        scheduled = [{"lead_id": lead, "due_at": at} for lead, at in due.items() if at is not None]
+        if scheduled:
+            await self._connection.execute(_UPSERT_TIMER, scheduled)
+
+    async def claim_due(self, now: datetime, limit: int) -> list[str]:
+        return await claim_due(self._connection, decay_timers, now, limit)
+
+
+class SqlOutbox:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        await add_to_outbox(self._connection, outbox, rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from leadflow.cli import app
 from services.scoring.domain import evaluate
 from services.scoring.handlers import ScoringService
 from services.scoring.replay import project_funnels, rescore_all
+from services.scoring.repository import SqlInteractions
 from services.scoring.tables import leads, outbox
+from services.scoring.unit_of_work import SqlUnitOfWork
 from shared.definitions import load_definitions
 from shared.settings import Settings
 from tests.integration.test_scoring import lead_by_email
@@ -103,7 +106,7 @@ async def test_rescore_gives_what_the_new_definitions_would_have_given_all_along
 ) -> None:
     engine = create_async_engine(history.require_database())
     try:
-        service = ScoringService(engine, load_definitions(candidate))
+        service = ScoringService(partial(SqlUnitOfWork, engine), load_definitions(candidate))
         progressed: list[int] = []
         emitted = await rescore_all(service, progressed.append, chunk=4)
         assert sum(progressed) == 10
@@ -111,11 +114,9 @@ async def test_rescore_gives_what_the_new_definitions_would_have_given_all_along
         again = await rescore_all(service, lambda _: None)
         assert again == 0  # an interrupted or repeated rescore has nothing left to emit
 
-        from services.scoring import repository
-
         async with engine.connect() as connection:
             rows = {r.id: r for r in await connection.execute(select(leads))}
-            histories = await repository.histories(connection, rows)
+            histories = await SqlInteractions(connection).histories(rows)
             queued = list(await connection.scalars(select(outbox.c.value)))
         for lead_id, row in rows.items():
             fresh = evaluate(service.model, histories[lead_id], datetime.now(UTC).timestamp())

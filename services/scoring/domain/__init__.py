@@ -9,6 +9,7 @@ from services.scoring.domain.evaluation import Evaluation, StageReached, evaluat
 from services.scoring.domain.history import Return, StoredInteraction
 from services.scoring.domain.lifecycle import (
     FunnelChanges,
+    StoredLead,
     ThresholdChange,
     arrival_checkpoints,
     lifecycle_changes,
@@ -27,6 +28,7 @@ __all__ = [
     "ScoringModel",
     "StageReached",
     "StoredInteraction",
+    "StoredLead",
     "ThresholdChange",
     "arrival_checkpoints",
     "evaluate",

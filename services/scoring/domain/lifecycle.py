@@ -12,6 +12,18 @@ from services.scoring.domain.model import ScoringModel
 
 
 @dataclass(frozen=True)
+class StoredLead:
+    """What was last stored of a lead: where it stood and what was reported of it."""
+
+    id: str
+    stage: str | None
+    thresholds_met: frozenset[float]
+    # The stage entries reported so far (see `StageReached.report_key`); None for a lead
+    # stored before they were kept (migration scoring_0004).
+    reported: frozenset[str] | None
+
+
+@dataclass(frozen=True)
 class ThresholdChange:
     threshold: float
     direction: str

@@ -1,0 +1,120 @@
+"""What scoring's service layer needs from storage: PostgreSQL in production (`repository`,
+`unit_of_work`), dictionaries in the unit tests (`tests/fakes/scoring.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from services.scoring.domain import Return, StoredInteraction, StoredLead
+from shared.consumer import Batch
+
+
+class Identities(Protocol):
+    """Which lead each email or anonymous id belongs to."""
+
+    async def lock(self, keys: Iterable[str]) -> None:
+        """Serialise transactions that touch the same people (in a fixed order: no deadlocks)."""
+        ...
+
+    async def known(self, keys: Iterable[str]) -> dict[str, str]:
+        """identity -> lead id, for the identities already known."""
+        ...
+
+    async def add(self, lead_of: Mapping[str, str]) -> None: ...
+
+
+class Leads(Protocol):
+    async def add(self, lead_ids: Iterable[str]) -> None: ...
+
+    async def merge(self, merged_into: Mapping[str, str]) -> None:
+        """Move every identity and interaction of an absorbed lead to the lead it joined."""
+        ...
+
+    async def stored(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
+        """The leads as last stored, locked until the transaction ends."""
+        ...
+
+    async def save(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Lead states: rows of `records.lead_row`."""
+        ...
+
+    async def ids_after(self, after: str | None, limit: int) -> list[str]:
+        """The next `limit` lead ids after `after`, in id order."""
+        ...
+
+
+class Interactions(Protocol):
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Store rows of `records.interaction_row` not seen before; answer the new event ids."""
+        ...
+
+    async def histories(self, lead_ids: Iterable[str]) -> dict[str, list[StoredInteraction]]:
+        """Every stored interaction of these leads."""
+        ...
+
+
+class Returns(Protocol):
+    """The leads sales sent back to marketing nurture."""
+
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Store rows of `records.return_row` not seen before; answer the leads they concern."""
+        ...
+
+    async def of(self, lead_ids: Iterable[str]) -> dict[str, list[Return]]: ...
+
+
+class DecayTimers(Protocol):
+    async def set(self, due: Mapping[str, datetime | None]) -> None:
+        """One timer per lead: when it must be scored again (None: never)."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[str]:
+        """Lead ids whose timer is due, locked; another instance skips them."""
+        ...
+
+
+class Outbox(Protocol):
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Rows of `shared.outbox.outbox_row`, published after the commit."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One scoring transaction: what it changes, the events it emits and the consumed
+    offsets are committed together or not at all."""
+
+    @property
+    def identities(self) -> Identities: ...
+
+    @property
+    def leads(self) -> Leads: ...
+
+    @property
+    def interactions(self) -> Interactions: ...
+
+    @property
+    def returns(self) -> Returns: ...
+
+    @property
+    def timers(self) -> DecayTimers: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    async def save_positions(self, batch: Batch) -> None:
+        """The batch's offsets, stored with its results."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...

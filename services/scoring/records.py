@@ -1,0 +1,75 @@
+"""What scoring stores of the events it consumes and of the leads it scores, as rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from services.scoring.domain import Evaluation, FunnelChanges
+from shared.events import InteractionRecorded, LeadProfile, NurtureRecorded
+
+
+def utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def return_row(event: NurtureRecorded) -> dict[str, Any]:
+    returned = event.data
+    return {
+        "event_id": event.id,
+        "lead_id": returned.lead_id,
+        "returned_at": returned.returned_at,
+        "stage": returned.stage,
+        "resets_score": returned.action == "reset_score",
+        "eligible_again_at": returned.eligible_again_at,
+    }
+
+
+def interaction_row(event: InteractionRecorded, lead_id: str) -> dict[str, Any]:
+    data = event.data
+    properties = data.properties
+    profile = data.contact.model_dump(exclude_none=True, exclude={"anonymous_id"})
+    return {
+        "event_id": event.id,
+        "lead_id": lead_id,
+        "event_time": event.time,
+        "channel": data.channel,
+        "type": data.type,
+        "campaign": data.campaign,
+        "url": getattr(properties, "url", None),
+        "asset": getattr(properties, "asset", None),
+        "network": getattr(properties, "network", None),
+        "profile": json.dumps(profile) if profile else None,
+    }
+
+
+def lead_row(
+    lead_id: str,
+    evaluation: Evaluation,
+    changes: FunnelChanges,
+    profile: LeadProfile,
+    count: int,
+    now: datetime,
+    version: str,
+) -> dict[str, Any]:
+    """The lead as scored under definitions `version` at `now`, from `count` interactions."""
+    return {
+        "id": lead_id,
+        "email": profile.email,
+        "stage": changes.stage,
+        "score": evaluation.score,
+        "engagement": evaluation.engagement,
+        "fit": evaluation.fit,
+        "grade": evaluation.grade,
+        "thresholds_met": sorted(evaluation.thresholds_met),
+        "campaigns": list(profile.campaigns),
+        "interaction_count": count,
+        "last_event_time": utc(evaluation.last_event_time) if evaluation.last_event_time else None,
+        "evaluated_at": now,
+        "definitions_version": version,
+        "reported_stages": sorted(changes.reported),
+        "hand_off_blocked_until": (
+            utc(evaluation.hand_off_blocked_until) if evaluation.hand_off_blocked_until else None
+        ),
+    }
