@@ -1,0 +1,224 @@
+"""Scoring's storage in dictionaries: the same ports as PostgreSQL, for unit tests.
+
+A unit of work works on a copy of the data and keeps it only on commit, as a transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from services.scoring.domain import Return, StoredInteraction, StoredLead
+from shared.consumer import Batch
+from shared.topics import LIFECYCLE
+
+
+@dataclass
+class ScoringData:
+    identities: dict[str, str] = field(default_factory=dict)
+    # Lead rows as `records.lead_row` builds them; a lead only added has the table defaults.
+    leads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interactions: dict[str, tuple[str, StoredInteraction]] = field(default_factory=dict)
+    returns: dict[str, tuple[str, Return]] = field(default_factory=dict)
+    timers: dict[str, datetime] = field(default_factory=dict)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    positions: list[Batch] = field(default_factory=list)
+
+
+def _grouped(items: Iterable[tuple[str, Any]], lead_ids: Iterable[str]) -> dict[str, list[Any]]:
+    wanted = set(lead_ids)
+    by_lead: dict[str, list[Any]] = defaultdict(list)
+    for lead_id, item in items:
+        if lead_id in wanted:
+            by_lead[lead_id].append(item)
+    return by_lead
+
+
+class FakeIdentities:
+    def __init__(self, data: ScoringData) -> None:
+        self._data = data
+
+    async def lock(self, keys: Iterable[str]) -> None:
+        return None
+
+    async def known(self, keys: Iterable[str]) -> dict[str, str]:
+        return {key: self._data.identities[key] for key in keys if key in self._data.identities}
+
+    async def add(self, lead_of: Mapping[str, str]) -> None:
+        self._data.identities.update(lead_of)
+
+
+class FakeLeads:
+    def __init__(self, data: ScoringData) -> None:
+        self._data = data
+
+    async def add(self, lead_ids: Iterable[str]) -> None:
+        for lead_id in lead_ids:
+            self._data.leads.setdefault(
+                lead_id, {"id": lead_id, "stage": None, "thresholds_met": [], "reported_stages": []}
+            )
+
+    async def merge(self, merged_into: Mapping[str, str]) -> None:
+        data = self._data
+        for absorbed, survivor in merged_into.items():
+            for key, lead_id in data.identities.items():
+                if lead_id == absorbed:
+                    data.identities[key] = survivor
+            for event_id, (lead_id, interaction) in data.interactions.items():
+                if lead_id == absorbed:
+                    data.interactions[event_id] = (survivor, interaction)
+            data.timers.pop(absorbed, None)
+            data.leads.pop(absorbed, None)
+
+    async def stored(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
+        rows = [self._data.leads[lead_id] for lead_id in lead_ids if lead_id in self._data.leads]
+        return {
+            row["id"]: StoredLead(
+                row["id"],
+                row["stage"],
+                frozenset(row["thresholds_met"]),
+                frozenset(row["reported_stages"]) if row["reported_stages"] is not None else None,
+            )
+            for row in rows
+        }
+
+    async def save(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self._data.leads[row["id"]] = dict(row)
+
+    async def ids_after(self, after: str | None, limit: int) -> list[str]:
+        return sorted(lead_id for lead_id in self._data.leads if after is None or lead_id > after)[
+            :limit
+        ]
+
+
+def _stored_interaction(row: Mapping[str, Any]) -> StoredInteraction:
+    """What PostgreSQL gives back of a row of `records.interaction_row`."""
+    profile = row["profile"]
+    return StoredInteraction(
+        row["event_id"],
+        row["event_time"].timestamp(),
+        row["channel"],
+        row["type"],
+        row["campaign"],
+        row["url"],
+        row["asset"],
+        row["network"],
+        json.loads(profile) if profile else None,
+    )
+
+
+class FakeInteractions:
+    def __init__(self, data: ScoringData) -> None:
+        self._data = data
+
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        stored, new = self._data.interactions, set()
+        for row in rows:
+            if row["event_id"] not in stored:
+                new.add(row["event_id"])
+                stored[row["event_id"]] = (row["lead_id"], _stored_interaction(row))
+        return new
+
+    async def histories(self, lead_ids: Iterable[str]) -> dict[str, list[StoredInteraction]]:
+        return _grouped(self._data.interactions.values(), lead_ids)
+
+
+class FakeReturns:
+    def __init__(self, data: ScoringData) -> None:
+        self._data = data
+
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        leads = set()
+        for row in rows:
+            if row["event_id"] not in self._data.returns:
+                eligible = row["eligible_again_at"]
+                self._data.returns[row["event_id"]] = (
+                    row["lead_id"],
+                    Return(
+                        row["event_id"],
+                        row["returned_at"].timestamp(),
+                        row["stage"],
+                        row["resets_score"],
+                        eligible.timestamp() if eligible else None,
+                    ),
+                )
+                leads.add(row["lead_id"])
+        return leads
+
+    async def of(self, lead_ids: Iterable[str]) -> dict[str, list[Return]]:
+        return _grouped(self._data.returns.values(), lead_ids)
+
+
+class FakeDecayTimers:
+    def __init__(self, data: ScoringData) -> None:
+        self._data = data
+
+    async def set(self, due: Mapping[str, datetime | None]) -> None:
+        for lead_id, at in due.items():
+            self._data.timers.pop(lead_id, None)
+            if at is not None:
+                self._data.timers[lead_id] = at
+
+    async def claim_due(self, now: datetime, limit: int) -> list[str]:
+        due = sorted((at, lead_id) for lead_id, at in self._data.timers.items() if at <= now)
+        return [lead_id for _, lead_id in due[:limit]]
+
+
+class FakeOutbox:
+    def __init__(self, data: ScoringData) -> None:
+        self._data = data
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._data.outbox.extend(rows)
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: FakeScoringStore) -> None:
+        self._store = store
+        self._data = copy.deepcopy(store.data)
+        self.identities = FakeIdentities(self._data)
+        self.leads = FakeLeads(self._data)
+        self.interactions = FakeInteractions(self._data)
+        self.returns = FakeReturns(self._data)
+        self.timers = FakeDecayTimers(self._data)
+        self.outbox = FakeOutbox(self._data)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def save_positions(self, batch: Batch) -> None:
+        self._data.positions.append(batch)
+
+    async def commit(self) -> None:
+        self._store.data = copy.deepcopy(self._data)
+        self._store.commits += 1
+
+
+@dataclass
+class FakeScoringStore:
+    """What scoring keeps, committed; `unit_of_work` is the factory the service takes."""
+
+    data: ScoringData = field(default_factory=ScoringData)
+    commits: int = 0
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+    def published(self, topic: str = LIFECYCLE.name) -> list[dict[str, Any]]:
+        """The envelopes queued for `topic`, in the order they were queued."""
+        return [json.loads(row["value"]) for row in self.data.outbox if row["topic"] == topic]

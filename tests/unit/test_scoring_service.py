@@ -1,0 +1,255 @@
+"""Scoring's service layer on in-memory fakes: stages, threshold crossings, returns from
+sales, cool-off, redelivery and profile updates. No database, no broker."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+from pydantic import BaseModel
+
+from services.scoring.handlers import ScoringService
+from shared.consumer import Batch
+from shared.definitions import load_definitions
+from shared.events import InteractionRecorded, LeadReturnedToNurture, NurtureRecorded
+from shared.topics import INTERACTIONS, NURTURE
+from tests.fakes.scoring import FakeScoringStore
+
+pytestmark = pytest.mark.unit
+
+LOADED = load_definitions(Path(__file__).resolve().parents[2] / "lead-definitions.yaml")
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+ACME = {"company": "Acme", "job_title": "Engineer"}  # known enough for mql, no fit points
+
+
+def interaction(
+    email: str, channel: str, kind: str, at: datetime, **contact: Any
+) -> InteractionRecorded:
+    properties = {"url": "/pricing"} if kind in ("page_view", "click") else {}
+    return InteractionRecorded.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "source": "/test",
+            "type": f"leadflow.interaction.{channel}.{kind}",
+            "time": at,
+            "subject": email,
+            "data": {
+                "channel": channel,
+                "type": kind,
+                "time": at,
+                "contact": {"email": email, **contact},
+                "properties": properties,
+            },
+        }
+    )
+
+
+def record(topic: str, event: BaseModel) -> ConsumerRecord:
+    value = event.model_dump_json().encode()
+    return ConsumerRecord(topic, 0, 0, 0, 0, None, value, None, 0, len(value), [])
+
+
+@dataclass
+class Clock:
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Scoring:
+    """A scoring service on fakes, with a clock the test moves."""
+
+    clock: Clock = field(default_factory=Clock)
+    store: FakeScoringStore = field(default_factory=FakeScoringStore)
+
+    def __post_init__(self) -> None:
+        self.service = ScoringService(self.store.unit_of_work, LOADED, now=self.clock)
+
+    async def receive(self, *events: InteractionRecorded | NurtureRecorded) -> None:
+        """One batch, as the consumer hands it over."""
+        records = [
+            record(NURTURE.name if isinstance(e, NurtureRecorded) else INTERACTIONS.name, e)
+            for e in events
+        ]
+        await self.service.handle_interactions(Batch(records, {}, {}))
+
+    async def interact(self, email: str, channel: str, kind: str, **contact: Any) -> None:
+        await self.receive(interaction(email, channel, kind, self.clock.now, **contact))
+
+    def lead(self, email: str) -> dict[str, Any]:
+        (row,) = (row for row in self.store.data.leads.values() if row.get("email") == email)
+        return row
+
+    def lifecycle(self, email: str) -> list[tuple[Any, ...]]:
+        """What was published of the lead: stage entries and threshold crossings."""
+        lead_id = self.lead(email)["id"]
+        facts = []
+        for event in self.store.published():
+            data = event["data"]
+            if event["subject"] != lead_id:
+                continue
+            if data["kind"] == "stage_changed":
+                facts.append(("stage", data["from_stage"], data["to_stage"]))
+            else:
+                facts.append(("threshold", data["threshold"], data["direction"]))
+        return facts
+
+    async def return_to_nurture(
+        self, email: str, action: str = "nurture", cool_off: timedelta = timedelta(days=1)
+    ) -> None:
+        """Sales sends the lead back (on `lead.nurture`), eligible again after `cool_off`."""
+        returned = LeadReturnedToNurture(
+            lead_id=self.lead(email)["id"],
+            reason="bad_timing",
+            reason_label="Bad timing",
+            action=action,
+            stage="nurture",
+            rep_id="rep-1",
+            track="stay-in-touch",
+            returned_at=self.clock.now,
+            eligible_again_at=self.clock.now + cool_off,
+        )
+        await self.receive(
+            NurtureRecorded(
+                id=str(uuid.uuid4()),
+                source="/router",
+                type="leadflow.lead.returned_to_nurture",
+                time=self.clock.now,
+                subject=returned.lead_id,
+                data=returned,
+            )
+        )
+
+    async def hand_off(self, email: str) -> None:
+        """Interactions that take a new lead to sql: 15 + 40 + 40 + 30 points."""
+        await self.interact(email, "tradeshow", "booth_visit")
+        await self.interact(email, "tradeshow", "meeting", **ACME)
+        await self.interact(email, "tradeshow", "meeting")
+        await self.interact(email, "tradeshow", "demo")
+
+
+@pytest.fixture
+def scoring() -> Scoring:
+    return Scoring()
+
+
+async def test_a_lead_climbs_inquiry_mql_sql_as_the_definitions_say(scoring: Scoring) -> None:
+    await scoring.hand_off("ada@example.com")
+
+    assert scoring.lifecycle("ada@example.com") == [
+        ("stage", None, "inquiry"),
+        ("stage", "inquiry", "mql"),
+        ("threshold", 50.0, "up"),
+        ("stage", "mql", "sql"),
+        ("threshold", 100.0, "up"),
+    ]
+    lead = scoring.lead("ada@example.com")
+    assert (lead["stage"], lead["score"], lead["grade"]) == ("sql", 125.0, "B")
+    assert scoring.store.commits == 4
+    hand_off = scoring.store.published()[-2]["data"]
+    assert hand_off["is_hand_off"]
+    assert hand_off["profile"]["company"] == "Acme"
+
+
+async def test_decay_takes_the_score_below_a_threshold_and_the_stage_stays(
+    scoring: Scoring,
+) -> None:
+    await scoring.interact("ada@example.com", "tradeshow", "meeting", **ACME)
+    await scoring.interact("ada@example.com", "tradeshow", "booth_visit")  # 55 points: mql
+
+    scoring.clock.now += timedelta(days=1)  # 53.8 points after a day of a 30-day half-life
+    assert await scoring.service.handle_due_timers() == 0
+    scoring.clock.now += timedelta(days=9)  # 43.7 points
+    assert await scoring.service.handle_due_timers() == 1
+
+    assert scoring.lifecycle("ada@example.com")[-2:] == [
+        ("threshold", 50.0, "up"),
+        ("threshold", 50.0, "down"),
+    ]
+    lead = scoring.lead("ada@example.com")
+    assert lead["score"] < 50
+    assert lead["stage"] == "mql"
+    assert scoring.store.data.timers == {}  # below every threshold: nothing left to decay
+
+
+async def test_a_lead_sales_returns_stands_in_nurture_and_climbs_again(
+    scoring: Scoring,
+) -> None:
+    await scoring.hand_off("ada@example.com")
+    published = len(scoring.store.published())
+    scoring.clock.now += timedelta(hours=1)
+
+    await scoring.return_to_nurture("ada@example.com", action="reset_score")
+
+    lead = scoring.lead("ada@example.com")
+    assert (lead["stage"], lead["score"]) == ("nurture", 0.0)
+    # The return is the router's to report; scoring reports the crossings down it causes.
+    assert scoring.lifecycle("ada@example.com")[-2:] == [
+        ("threshold", 100.0, "down"),
+        ("threshold", 50.0, "down"),
+    ]
+    assert len(scoring.store.published()) == published + 2
+    await scoring.interact("ada@example.com", "tradeshow", "meeting")
+    await scoring.interact("ada@example.com", "tradeshow", "booth_visit")
+    assert scoring.lifecycle("ada@example.com")[-3:] == [
+        ("stage", "nurture", "inquiry"),
+        ("stage", "inquiry", "mql"),
+        ("threshold", 50.0, "up"),
+    ]
+
+
+async def test_a_returned_lead_is_not_handed_off_again_before_its_cool_off_ends(
+    scoring: Scoring,
+) -> None:
+    await scoring.hand_off("ada@example.com")
+    scoring.clock.now += timedelta(hours=1)
+    await scoring.return_to_nurture("ada@example.com", cool_off=timedelta(days=2))
+
+    scoring.clock.now += timedelta(hours=1)
+    await scoring.interact("ada@example.com", "tradeshow", "demo")  # still over 100 points
+    assert scoring.lead("ada@example.com")["stage"] == "mql"
+    assert ("stage", "mql", "sql") not in scoring.lifecycle("ada@example.com")[5:]
+
+    scoring.clock.now += timedelta(days=2)
+    assert await scoring.service.handle_due_timers() == 1
+    assert scoring.lifecycle("ada@example.com")[-1] == ("stage", "mql", "sql")
+    assert scoring.lead("ada@example.com")["stage"] == "sql"
+
+
+async def test_a_redelivered_interaction_counts_once(scoring: Scoring) -> None:
+    meeting = interaction("ada@example.com", "tradeshow", "meeting", START, **ACME)
+    await scoring.receive(meeting)
+    published = scoring.store.published()
+
+    await scoring.receive(meeting)
+    await scoring.receive(meeting, meeting)
+
+    lead = scoring.lead("ada@example.com")
+    assert (lead["interaction_count"], lead["score"]) == (1, 40.0)
+    assert scoring.store.published() == published
+    assert len(scoring.store.data.positions) == 3  # every batch's offsets are stored
+
+
+async def test_a_profile_update_completes_what_a_stage_asks_for(scoring: Scoring) -> None:
+    await scoring.interact("ada@example.com", "tradeshow", "meeting")
+    await scoring.interact("ada@example.com", "tradeshow", "booth_visit")
+    assert scoring.lead("ada@example.com")["stage"] == "inquiry"  # 55 points, company unknown
+
+    await scoring.interact(
+        "ada@example.com", "email", "profile_update", company="Acme", country="DE"
+    )
+
+    assert scoring.lifecycle("ada@example.com")[-2:] == [
+        ("threshold", 50.0, "up"),
+        ("stage", "inquiry", "mql"),
+    ]
+    mql = scoring.store.published()[-1]["data"]
+    assert (mql["profile"]["company"], mql["profile"]["country"]) == ("Acme", "DE")
+    assert scoring.lead("ada@example.com")["score"] == 60.0  # the core market's fit points
