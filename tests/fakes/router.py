@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -16,7 +17,13 @@ from typing import Any, Self
 
 from services.router.domain import OPEN, Lead, LeadStatus, Rep
 from shared.consumer import Batch
-from shared.events import HandoffRecorded, SalesActionRecorded
+from shared.events import (
+    HandoffRecorded,
+    LeadProfile,
+    LeadStageChanged,
+    LifecycleRecorded,
+    SalesActionRecorded,
+)
 
 # What the `reps` table defaults to.
 REP_DEFAULTS: dict[str, Any] = {
@@ -207,3 +214,29 @@ class FakeRouterStore:
 
     def handoff_kinds(self, lead_id: str) -> list[str]:
         return [e.data.kind for e in self.data.handoffs if e.data.lead_id == lead_id]
+
+
+def hand_off_event(
+    lead_id: str, profile: LeadProfile, at: datetime, event_id: str | None = None
+) -> LifecycleRecorded:
+    """What scoring sends when a lead becomes sales-ready (grade A: accept within an hour)."""
+    return LifecycleRecorded(
+        id=event_id or str(uuid.uuid4()),
+        source="/scoring",
+        type="leadflow.lead.stage_changed",
+        time=at,
+        subject=lead_id,
+        definitions_version="test",
+        data=LeadStageChanged(
+            lead_id=lead_id,
+            from_stage="mql",
+            to_stage="sql",
+            is_hand_off=True,
+            reason="criteria",
+            score=120.0,
+            grade="A",
+            occurred_at=at,
+            caused_by=None,
+            profile=profile,
+        ),
+    )

@@ -21,9 +21,10 @@ from services.router.handlers import RouterService
 from services.router.tables import consumer_offsets, handoff_log
 from services.router.unit_of_work import CONSUMER_GROUP, SqlUnitOfWork
 from shared.definitions import load_definitions
-from shared.events import LeadProfile, LeadStageChanged, LifecycleRecorded
+from shared.events import LeadProfile
 from shared.settings import Settings
 from shared.topics import HANDOFFS, INTERACTIONS_DLQ, LIFECYCLE, SALES_ACTIONS
+from tests.fakes.router import hand_off_event
 from tests.kafka_reader import ReadRecord, read_until
 from tests.stacks import ADMIN, ServedStack, served_stack
 
@@ -305,30 +306,8 @@ async def test_a_hand_off_published_again_routes_the_lead_once(
     """An outbox published again (a lost connection, a lost broker log) repeats events, even
     within one batch: the lead is routed once."""
     lead_id = str(uuid.uuid4())
-    hand_off = (
-        LifecycleRecorded(
-            id=str(uuid.uuid4()),
-            source="/scoring",
-            type="leadflow.lead.stage_changed",
-            time=datetime.now(UTC),
-            subject=lead_id,
-            definitions_version="test",
-            data=LeadStageChanged(
-                lead_id=lead_id,
-                from_stage="mql",
-                to_stage="sql",
-                is_hand_off=True,
-                reason="criteria",
-                score=120.0,
-                grade="A",
-                occurred_at=datetime.now(UTC),
-                caused_by=None,
-                profile=LeadProfile(email="twice@acme-corp.us", company="Acme", country="US"),
-            ),
-        )
-        .model_dump_json()
-        .encode()
-    )
+    profile = LeadProfile(email="twice@acme-corp.us", company="Acme", country="US")
+    hand_off = hand_off_event(lead_id, profile, datetime.now(UTC)).model_dump_json().encode()
     producer = AIOKafkaProducer(bootstrap_servers=stack.broker, linger_ms=50)
     await producer.start()
     try:

@@ -28,9 +28,9 @@ from services.router.domain import (
 from services.router.handlers import RouterService
 from shared.consumer import Batch
 from shared.definitions import load_definitions
-from shared.events import LeadProfile, LeadStageChanged, LifecycleRecorded
+from shared.events import LeadProfile
 from shared.topics import HANDOFFS, LIFECYCLE, NURTURE, SALES_ACTIONS
-from tests.fakes.router import FakeRouterStore
+from tests.fakes.router import FakeRouterStore, hand_off_event
 
 pytestmark = pytest.mark.unit
 
@@ -73,26 +73,8 @@ class Router:
     ) -> str:
         """Scoring hands a lead over (grade A: accept within an hour)."""
         lead_id = lead_id or str(uuid.uuid4())
-        change = LeadStageChanged(
-            lead_id=lead_id,
-            from_stage="mql",
-            to_stage="sql",
-            is_hand_off=True,
-            reason="criteria",
-            score=120.0,
-            grade="A",
-            occurred_at=self.clock(),
-            caused_by=None,
-            profile=LeadProfile(email=email, country=country, company_size=company_size),
-        )
-        event = LifecycleRecorded(
-            id=event_id or str(uuid.uuid4()),
-            source="/scoring",
-            type="leadflow.lead.stage_changed",
-            time=self.clock(),
-            subject=lead_id,
-            data=change,
-        )
+        profile = LeadProfile(email=email, country=country, company_size=company_size)
+        event = hand_off_event(lead_id, profile, self.clock(), event_id)
         value = event.model_dump_json().encode()
         record = ConsumerRecord(LIFECYCLE.name, 0, 0, 0, 0, None, value, None, 0, len(value), [])
         await self.service.handle_lifecycle(Batch([record], {}, {}))
