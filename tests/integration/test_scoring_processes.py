@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ingest.domain import Rejected, parse_interaction, record_interaction
 from services.scoring.tables import interactions, leads
+from services.scoring.unit_of_work import CONSUMER_GROUP
 from shared.embedded import stop_process
+from shared.kafka import admin_client
 from shared.settings import Settings
 from shared.topics import INTERACTIONS, LIFECYCLE
 from tests.kafka_reader import ReadRecord, read_until
@@ -108,6 +110,19 @@ async def wait_for_exit(service: ServiceProcess, within: float = 30) -> int:
         assert asyncio.get_running_loop().time() < deadline, "the failpoint was never reached"
         await asyncio.sleep(0.1)
     return service.process.returncode
+
+
+async def wait_for_members(settings: Settings, count: int, within: float = 30) -> None:
+    """Until scoring's consumer group has settled with `count` members."""
+    deadline = asyncio.get_running_loop().time() + within
+    async with admin_client(settings) as admin:
+        while asyncio.get_running_loop().time() < deadline:
+            (described,) = await admin.describe_consumer_groups([CONSUMER_GROUP])
+            _, _, state, _, _, members = described.groups[0]
+            if (state, len(members)) == ("Stable", count):
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the group never settled on {count} members")
 
 
 def transitions(records: list[ReadRecord], lead_ids: set[str]) -> dict[tuple[Any, ...], set[str]]:
@@ -209,7 +224,7 @@ async def test_two_instances_share_the_partitions_and_agree_with_one(
 ) -> None:
     services.append(start_service("scoring", configured, tmp_path / "a.log"))
     services.append(start_service("scoring", configured, tmp_path / "b.log"))
-    await asyncio.sleep(2)  # let the group settle on two members
+    await wait_for_members(configured, 2)
     emails = await produce(configured, "pair", count=30)
     await wait_for_stage(database_url, emails, "sql")
     ids = await lead_ids(database_url, emails)

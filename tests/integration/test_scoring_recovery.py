@@ -9,24 +9,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from services.scoring.bootstrap import create_app as create_scoring
 from shared.embedded import free_port, start_broker
 from shared.kafka import admin_client, create_topics
 from shared.settings import Settings
 from shared.topics import CATALOG, LIFECYCLE
 from tests.integration.test_scoring import lead_by_email
 from tests.kafka_reader import read_until
-from tests.stacks import API_KEY, ingest_and_scoring, ingest_in_process
+from tests.stacks import ADMIN, API_KEY, ingest_and_scoring, ingest_in_process
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def visit(email: str) -> dict[str, Any]:
@@ -92,30 +92,38 @@ async def test_a_broker_that_lost_its_log_is_noticed_and_nothing_new_is_skipped(
                 await lead_by_email(scoring, email)
 
 
+@dataclass
+class Clock:
+    """The time now, plus the days the test skips."""
+
+    skipped: timedelta = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.skipped
+
+
 async def test_decay_below_a_threshold_is_found_by_a_timer(
-    settings: Settings, database_url: str, tmp_path: Path
+    settings: Settings, database_url: str
 ) -> None:
-    fast_decay = tmp_path / "fast-decay.yaml"
-    # Points halve every 17 seconds: a lead just over 50 falls below it within seconds.
-    fast_decay.write_text(
-        (ROOT / "lead-definitions.yaml")
-        .read_text()
-        .replace("half_life_days: 30", "half_life_days: 0.0002")
-    )
-    configured = settings.model_copy(
-        update={"database_url": database_url, "definitions_path": fast_decay}
-    )
-    async with ingest_and_scoring(configured) as (ingest, scoring):
-        assert (
-            await ingest.post("/v1/events", json=visit("warm-up@example.com"))
-        ).status_code == 202
-        await lead_by_email(scoring, "warm-up@example.com")  # the consumer has its partitions
+    configured = settings.model_copy(update={"database_url": database_url})
+    clock = Clock()
+    app = create_scoring(configured)
+    app.state.scoring.now = clock
+    async with (
+        ingest_in_process(configured, API_KEY) as ingest,
+        LifespanManager(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://scoring", headers=ADMIN
+        ) as scoring,
+    ):
         contact = {"email": "fading@example.com", "company": "Acme"}
         now = datetime.now(UTC).isoformat()
         for kind in ("meeting", "booth_visit"):  # 40 + 15 = 55 points
             event = {"channel": "tradeshow", "type": kind, "time": now, "contact": contact}
             assert (await ingest.post("/v1/events", json=event)).status_code == 202
         lead = await lead_by_email(scoring, "fading@example.com", stage="mql")
+
+        clock.skipped = timedelta(days=10)  # a 30-day half-life: 55 points are 43.7 by then
 
         def crossings(records: list[Any]) -> list[tuple[float, str]]:
             return [
@@ -135,7 +143,6 @@ async def test_decay_below_a_threshold_is_found_by_a_timer(
         later = (await scoring.get(f"/v1/leads/{lead['id']}")).json()
         assert later["score"] < 50
         assert later["stage"] == "mql"  # stages do not move back when points decay
-        await asyncio.sleep(0)
 
 
 async def post_until_accepted(ingest: httpx.AsyncClient, event: dict[str, Any]) -> None:
