@@ -89,7 +89,7 @@ from bench.common import (
 )
 from services.scoring.handlers import ScoringService
 from services.scoring.tables import consumer_offsets, outbox
-from services.scoring.unit_of_work import CONSUMER_GROUP, SqlUnitOfWork
+from services.scoring.unit_of_work import CONSUMER_GROUP, unit_of_work
 from shared.consumer import Batch, StoredOffsetConsumer
 from shared.db import new_engine
 from shared.definitions import load_definitions
@@ -398,7 +398,7 @@ class Pipeline:
         self.engine = new_engine(database_url)
         self.monitor = create_async_engine(database_url, pool_size=1)  # counts rows
         self.service = ScoringService(
-            partial(SqlUnitOfWork, self.engine), load_definitions(DEFINITIONS)
+            partial(unit_of_work, self.engine), load_definitions(DEFINITIONS)
         )
         self.producer = new_producer(settings, linger_ms=5)  # as services/scoring/bootstrap.py
         self.relay = OutboxRelay(self.engine, outbox, self.producer)

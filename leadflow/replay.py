@@ -19,7 +19,7 @@ from services.scoring.handlers import ScoringService
 from services.scoring.queries import ScoringQueries
 from services.scoring.replay import FunnelProjection, project_funnels, rescore_all
 from services.scoring.tables import outbox
-from services.scoring.unit_of_work import SqlUnitOfWork
+from services.scoring.unit_of_work import unit_of_work
 from shared.db import new_engine
 from shared.definitions import load_definitions
 from shared.definitions.model import LeadDefinitions
@@ -46,7 +46,7 @@ async def rescore(settings: Settings) -> None:
     engine = new_engine(settings.require_database())
     producer = new_producer(settings, linger_ms=5)
     try:
-        service = ScoringService(partial(SqlUnitOfWork, engine), loaded)
+        service = ScoringService(partial(unit_of_work, engine), loaded)
         total = await ScoringQueries(engine).lead_count()
         with _progress() as bar:
             task = bar.add_task(f"rescoring under {loaded.version}", total=total)

@@ -11,7 +11,7 @@ from services.scoring.handlers import ScoringService
 from services.scoring.loops import decay_timers, interaction_consumer
 from services.scoring.queries import ScoringQueries
 from services.scoring.tables import outbox
-from services.scoring.unit_of_work import SqlUnitOfWork
+from services.scoring.unit_of_work import unit_of_work
 from shared.db import new_engine
 from shared.definitions import load_definitions
 from shared.outbox import OutboxRelay
@@ -24,7 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The scoring service: its consumer, relay and timers, and its HTTP routes."""
     engine = new_engine(settings.require_database())
     service = ScoringService(
-        partial(SqlUnitOfWork, engine), load_definitions(settings.definitions_path)
+        partial(unit_of_work, engine), load_definitions(settings.definitions_path)
     )
 
     def loops(relay: OutboxRelay) -> dict[str, Loop]:

@@ -24,7 +24,7 @@ from services.scoring.domain import (
 )
 from services.scoring.identity import identity_keys, resolve_identities
 from services.scoring.lifecycle_events import SOURCE, LifecycleEvents, lead_profile
-from services.scoring.ports import UnitOfWork
+from services.scoring.ports import UnitOfWork, UnitsOfWork
 from services.scoring.records import interaction_row, lead_row, return_row, utc
 from shared.consumer import Batch
 from shared.deadletter import dead_letter_rows, read_records
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 class ScoringService:
     """Applies interactions to leads under one version of the lead definitions."""
 
-    units: Callable[[], UnitOfWork]
+    units: UnitsOfWork
     loaded: LoadedDefinitions
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     on_committed: Callable[[], None] = field(default=lambda: None)

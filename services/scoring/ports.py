@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
 from shared.consumer import Batch
@@ -108,13 +108,10 @@ class UnitOfWork(Protocol):
         """The batch's offsets, stored with its results."""
         ...
 
-    async def commit(self) -> None: ...
+    async def commit(self) -> None:
+        """Keep what the transaction did; without it, nothing is kept."""
+        ...
 
-    async def __aenter__(self) -> Self: ...
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
+# Opens a transaction; what it gives is the unit of work of that transaction.
+UnitsOfWork = Callable[[], AbstractAsyncContextManager[UnitOfWork]]

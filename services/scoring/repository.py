@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -28,6 +28,8 @@ from services.scoring.domain import Return, StoredInteraction, StoredLead
 from services.scoring.tables import decay_timers, identities, interactions, leads, outbox, returns
 from shared.outbox import add_to_outbox
 from shared.plumbing import claim_due
+
+T = TypeVar("T")
 
 
 def _array(values: Iterable[str], element: Any) -> BindParameter[Any]:
@@ -104,10 +106,26 @@ def stored_interaction(row: Sequence[Any]) -> StoredInteraction:
     return StoredInteraction(*row[1:])
 
 
-class SqlIdentities:
+def _return(row: Any) -> Return:
+    eligible = row.eligible_again_at.timestamp() if row.eligible_again_at else None
+    return Return(row.event_id, row.returned_at.timestamp(), row.stage, row.resets_score, eligible)
+
+
+def _by_lead(pairs: Iterable[tuple[str, T]]) -> dict[str, list[T]]:
+    by_lead: dict[str, list[T]] = defaultdict(list)
+    for lead_id, item in pairs:
+        by_lead[lead_id].append(item)
+    return by_lead
+
+
+class _OnConnection:
+    """A repository: statements run on the connection of the unit of work's transaction."""
+
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
+
+class SqlIdentities(_OnConnection):
     async def lock(self, keys: Iterable[str]) -> None:
         await self._connection.execute(
             text(
@@ -133,10 +151,7 @@ class SqlIdentities:
             )
 
 
-class SqlLeads:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
+class SqlLeads(_OnConnection):
     async def add(self, lead_ids: Iterable[str]) -> None:
         rows = [{"id": lead} for lead in lead_ids]
         if rows:
@@ -181,10 +196,7 @@ class SqlLeads:
         return list(await self._connection.scalars(query))
 
 
-class SqlInteractions:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
+class SqlInteractions(_OnConnection):
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
         """One statement for the batch; `profile` values are JSON text."""
         if not rows:
@@ -201,16 +213,10 @@ class SqlInteractions:
             .select_from(interactions)
             .where(interactions.c.lead_id == any_(_uuids(set(lead_ids))))
         )
-        by_lead: dict[str, list[StoredInteraction]] = defaultdict(list)
-        for row in rows:
-            by_lead[row[0]].append(stored_interaction(row))
-        return by_lead
+        return _by_lead((row[0], stored_interaction(row)) for row in rows)
 
 
-class SqlReturns:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
+class SqlReturns(_OnConnection):
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
         if not rows:
             return set()
@@ -230,21 +236,10 @@ class SqlReturns:
                 returns.c.eligible_again_at,
             ).where(returns.c.lead_id == any_(_uuids(set(lead_ids))))
         )
-        by_lead: dict[str, list[Return]] = defaultdict(list)
-        for row in rows:
-            eligible = row.eligible_again_at.timestamp() if row.eligible_again_at else None
-            by_lead[row.lead_id].append(
-                Return(
-                    row.event_id, row.returned_at.timestamp(), row.stage, row.resets_score, eligible
-                )
-            )
-        return by_lead
+        return _by_lead((row.lead_id, _return(row)) for row in rows)
 
 
-class SqlDecayTimers:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
+class SqlDecayTimers(_OnConnection):
     async def set(self, due: Mapping[str, datetime | None]) -> None:
         cleared = [lead for lead, at in due.items() if at is None]
         if cleared:
@@ -259,9 +254,6 @@ class SqlDecayTimers:
         return await claim_due(self._connection, decay_timers, now, limit)
 
 
-class SqlOutbox:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
+class SqlOutbox(_OnConnection):
     async def add(self, rows: Sequence[dict[str, Any]]) -> None:
         await add_to_outbox(self._connection, outbox, rows)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import Self
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
@@ -23,38 +22,26 @@ CONSUMER_GROUP = "leadflow-scoring"
 
 
 class SqlUnitOfWork:
-    """One transaction of the scoring schema; what is not committed is rolled back."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._exits = AsyncExitStack()
-
-    async def __aenter__(self) -> Self:
-        connection = await self._exits.enter_async_context(self._engine.connect())
-        try:
-            self._transaction: AsyncTransaction = await connection.begin()
-        except BaseException:
-            await self._exits.aclose()
-            raise
-        self._connection: AsyncConnection = connection
+    def __init__(self, connection: AsyncConnection, transaction: AsyncTransaction) -> None:
+        self._connection = connection
+        self._transaction = transaction
         self.identities = SqlIdentities(connection)
         self.leads = SqlLeads(connection)
         self.interactions = SqlInteractions(connection)
         self.returns = SqlReturns(connection)
         self.timers = SqlDecayTimers(connection)
         self.outbox = SqlOutbox(connection)
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self._exits.aclose()  # closing the connection rolls back what was not committed
 
     async def save_positions(self, batch: Batch) -> None:
         await save_positions(self._connection, consumer_offsets, CONSUMER_GROUP, batch)
 
     async def commit(self) -> None:
         await self._transaction.commit()
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[SqlUnitOfWork]:
+    """One transaction of the scoring schema; closing the connection rolls back what was
+    not committed."""
+    async with engine.connect() as connection:
+        yield SqlUnitOfWork(connection, await connection.begin())

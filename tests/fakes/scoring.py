@@ -8,11 +8,11 @@ from __future__ import annotations
 import copy
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, TypeVar
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
 from shared.consumer import Batch
@@ -31,6 +31,23 @@ class ScoringData:
     positions: list[Batch] = field(default_factory=list)
 
 
+T = TypeVar("T")
+
+
+def _add_new(
+    stored: dict[str, tuple[str, T]],
+    rows: Sequence[Mapping[str, Any]],
+    read: Callable[[Mapping[str, Any]], T],
+) -> list[Mapping[str, Any]]:
+    """Store the rows whose event id is new (the first of a batch wins); answer those."""
+    new = []
+    for row in rows:
+        if row["event_id"] not in stored:
+            stored[row["event_id"]] = (row["lead_id"], read(row))
+            new.append(row)
+    return new
+
+
 def _grouped(items: Iterable[tuple[str, Any]], lead_ids: Iterable[str]) -> dict[str, list[Any]]:
     wanted = set(lead_ids)
     by_lead: dict[str, list[Any]] = defaultdict(list)
@@ -40,10 +57,12 @@ def _grouped(items: Iterable[tuple[str, Any]], lead_ids: Iterable[str]) -> dict[
     return by_lead
 
 
-class FakeIdentities:
+class _OnData:
     def __init__(self, data: ScoringData) -> None:
         self._data = data
 
+
+class FakeIdentities(_OnData):
     async def lock(self, keys: Iterable[str]) -> None:
         return None
 
@@ -54,10 +73,7 @@ class FakeIdentities:
         self._data.identities.update(lead_of)
 
 
-class FakeLeads:
-    def __init__(self, data: ScoringData) -> None:
-        self._data = data
-
+class FakeLeads(_OnData):
     async def add(self, lead_ids: Iterable[str]) -> None:
         for lead_id in lead_ids:
             self._data.leads.setdefault(
@@ -114,52 +130,35 @@ def _stored_interaction(row: Mapping[str, Any]) -> StoredInteraction:
     )
 
 
-class FakeInteractions:
-    def __init__(self, data: ScoringData) -> None:
-        self._data = data
-
+class FakeInteractions(_OnData):
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-        stored, new = self._data.interactions, set()
-        for row in rows:
-            if row["event_id"] not in stored:
-                new.add(row["event_id"])
-                stored[row["event_id"]] = (row["lead_id"], _stored_interaction(row))
-        return new
+        new = _add_new(self._data.interactions, rows, _stored_interaction)
+        return {row["event_id"] for row in new}
 
     async def histories(self, lead_ids: Iterable[str]) -> dict[str, list[StoredInteraction]]:
         return _grouped(self._data.interactions.values(), lead_ids)
 
 
-class FakeReturns:
-    def __init__(self, data: ScoringData) -> None:
-        self._data = data
+def _return(row: Mapping[str, Any]) -> Return:
+    eligible = row["eligible_again_at"]
+    return Return(
+        row["event_id"],
+        row["returned_at"].timestamp(),
+        row["stage"],
+        row["resets_score"],
+        eligible.timestamp() if eligible else None,
+    )
 
+
+class FakeReturns(_OnData):
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-        leads = set()
-        for row in rows:
-            if row["event_id"] not in self._data.returns:
-                eligible = row["eligible_again_at"]
-                self._data.returns[row["event_id"]] = (
-                    row["lead_id"],
-                    Return(
-                        row["event_id"],
-                        row["returned_at"].timestamp(),
-                        row["stage"],
-                        row["resets_score"],
-                        eligible.timestamp() if eligible else None,
-                    ),
-                )
-                leads.add(row["lead_id"])
-        return leads
+        return {row["lead_id"] for row in _add_new(self._data.returns, rows, _return)}
 
     async def of(self, lead_ids: Iterable[str]) -> dict[str, list[Return]]:
         return _grouped(self._data.returns.values(), lead_ids)
 
 
-class FakeDecayTimers:
-    def __init__(self, data: ScoringData) -> None:
-        self._data = data
-
+class FakeDecayTimers(_OnData):
     async def set(self, due: Mapping[str, datetime | None]) -> None:
         for lead_id, at in due.items():
             self._data.timers.pop(lead_id, None)
@@ -171,10 +170,7 @@ class FakeDecayTimers:
         return [lead_id for _, lead_id in due[:limit]]
 
 
-class FakeOutbox:
-    def __init__(self, data: ScoringData) -> None:
-        self._data = data
-
+class FakeOutbox(_OnData):
     async def add(self, rows: Sequence[dict[str, Any]]) -> None:
         self._data.outbox.extend(rows)
 
@@ -189,17 +185,6 @@ class FakeUnitOfWork:
         self.returns = FakeReturns(self._data)
         self.timers = FakeDecayTimers(self._data)
         self.outbox = FakeOutbox(self._data)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
 
     async def save_positions(self, batch: Batch) -> None:
         self._data.positions.append(batch)
@@ -216,8 +201,9 @@ class FakeScoringStore:
     data: ScoringData = field(default_factory=ScoringData)
     commits: int = 0
 
-    def unit_of_work(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self)
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[FakeUnitOfWork]:
+        yield FakeUnitOfWork(self)
 
     def published(self, topic: str = LIFECYCLE.name) -> list[dict[str, Any]]:
         """The envelopes queued for `topic`, in the order they were queued."""

@@ -18,7 +18,7 @@ from services.scoring.handlers import ScoringService
 from services.scoring.replay import project_funnels, rescore_all
 from services.scoring.repository import SqlInteractions
 from services.scoring.tables import leads, outbox
-from services.scoring.unit_of_work import SqlUnitOfWork
+from services.scoring.unit_of_work import unit_of_work
 from shared.definitions import load_definitions
 from shared.settings import Settings
 from tests.integration.test_scoring import lead_by_email
@@ -106,7 +106,7 @@ async def test_rescore_gives_what_the_new_definitions_would_have_given_all_along
 ) -> None:
     engine = create_async_engine(history.require_database())
     try:
-        service = ScoringService(partial(SqlUnitOfWork, engine), load_definitions(candidate))
+        service = ScoringService(partial(unit_of_work, engine), load_definitions(candidate))
         progressed: list[int] = []
         emitted = await rescore_all(service, progressed.append, chunk=4)
         assert sum(progressed) == 10

@@ -55,22 +55,14 @@ def record(topic: str, event: BaseModel) -> ConsumerRecord:
 
 
 @dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
 class Scoring:
-    """A scoring service on fakes, with a clock the test moves."""
+    """A scoring service on fakes, at a time the test moves on."""
 
-    clock: Clock = field(default_factory=Clock)
+    now: datetime = START
     store: FakeScoringStore = field(default_factory=FakeScoringStore)
 
     def __post_init__(self) -> None:
-        self.service = ScoringService(self.store.unit_of_work, LOADED, now=self.clock)
+        self.service = ScoringService(self.store.unit_of_work, LOADED, now=lambda: self.now)
 
     async def receive(self, *events: InteractionRecorded | NurtureRecorded) -> None:
         """One batch, as the consumer hands it over."""
@@ -81,7 +73,7 @@ class Scoring:
         await self.service.handle_interactions(Batch(records, {}, {}))
 
     async def interact(self, email: str, channel: str, kind: str, **contact: Any) -> None:
-        await self.receive(interaction(email, channel, kind, self.clock.now, **contact))
+        await self.receive(interaction(email, channel, kind, self.now, **contact))
 
     def lead(self, email: str) -> dict[str, Any]:
         (row,) = (row for row in self.store.data.leads.values() if row.get("email") == email)
@@ -113,15 +105,15 @@ class Scoring:
             stage="nurture",
             rep_id="rep-1",
             track="stay-in-touch",
-            returned_at=self.clock.now,
-            eligible_again_at=self.clock.now + cool_off,
+            returned_at=self.now,
+            eligible_again_at=self.now + cool_off,
         )
         await self.receive(
             NurtureRecorded(
                 id=str(uuid.uuid4()),
                 source="/router",
                 type="leadflow.lead.returned_to_nurture",
-                time=self.clock.now,
+                time=self.now,
                 subject=returned.lead_id,
                 data=returned,
             )
@@ -164,9 +156,9 @@ async def test_decay_takes_the_score_below_a_threshold_and_the_stage_stays(
     await scoring.interact("ada@example.com", "tradeshow", "meeting", **ACME)
     await scoring.interact("ada@example.com", "tradeshow", "booth_visit")  # 55 points: mql
 
-    scoring.clock.now += timedelta(days=1)  # 53.8 points after a day of a 30-day half-life
+    scoring.now += timedelta(days=1)  # 53.8 points after a day of a 30-day half-life
     assert await scoring.service.handle_due_timers() == 0
-    scoring.clock.now += timedelta(days=9)  # 43.7 points
+    scoring.now += timedelta(days=9)  # 43.7 points
     assert await scoring.service.handle_due_timers() == 1
 
     assert scoring.lifecycle("ada@example.com")[-2:] == [
@@ -184,7 +176,7 @@ async def test_a_lead_sales_returns_stands_in_nurture_and_climbs_again(
 ) -> None:
     await scoring.hand_off("ada@example.com")
     published = len(scoring.store.published())
-    scoring.clock.now += timedelta(hours=1)
+    scoring.now += timedelta(hours=1)
 
     await scoring.return_to_nurture("ada@example.com", action="reset_score")
 
@@ -209,15 +201,15 @@ async def test_a_returned_lead_is_not_handed_off_again_before_its_cool_off_ends(
     scoring: Scoring,
 ) -> None:
     await scoring.hand_off("ada@example.com")
-    scoring.clock.now += timedelta(hours=1)
+    scoring.now += timedelta(hours=1)
     await scoring.return_to_nurture("ada@example.com", cool_off=timedelta(days=2))
 
-    scoring.clock.now += timedelta(hours=1)
+    scoring.now += timedelta(hours=1)
     await scoring.interact("ada@example.com", "tradeshow", "demo")  # still over 100 points
     assert scoring.lead("ada@example.com")["stage"] == "mql"
     assert ("stage", "mql", "sql") not in scoring.lifecycle("ada@example.com")[5:]
 
-    scoring.clock.now += timedelta(days=2)
+    scoring.now += timedelta(days=2)
     assert await scoring.service.handle_due_timers() == 1
     assert scoring.lifecycle("ada@example.com")[-1] == ("stage", "mql", "sql")
     assert scoring.lead("ada@example.com")["stage"] == "sql"
