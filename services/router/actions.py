@@ -20,7 +20,7 @@ from services.router.domain import (
     check_team,
     token_hash,
 )
-from services.router.ports import UnitOfWork
+from services.router.ports import UnitOfWork, UnitsOfWork
 from shared.definitions.model import LeadDefinitions
 from shared.events import (
     LeadReturnedToNurture,
@@ -43,7 +43,7 @@ def _nothing() -> None:
 class SalesDesk:
     """Applies reps' actions and roster changes; who gets a lead stays with the assigner."""
 
-    units: Callable[[], UnitOfWork]
+    units: UnitsOfWork
     assigner: Assigner
     on_committed: Callable[[], None] = field(default=_nothing)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from services.router.actions import SalesDesk
@@ -12,7 +14,7 @@ from services.router.loops import follow_up, lifecycle_consumer
 from services.router.queries import RouterQueries
 from services.router.queries.reporting import ReportQueries
 from services.router.tables import outbox
-from services.router.unit_of_work import SqlUnitOfWork
+from services.router.unit_of_work import unit_of_work
 from shared.db import new_engine
 from shared.definitions import DefinitionsError, load_definitions
 from shared.definitions.loader import Located
@@ -31,9 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     engine = new_engine(settings.require_database())
 
-    def units() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine)
-
+    units = partial(unit_of_work, engine)
     assigner = Assigner(loaded)
     service = RouterService(units, assigner)
     desk = SalesDesk(units, assigner)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from services.router.assigner import SOURCE, Assigner
 from services.router.domain import Lead, LeadStatus, account_domain
-from services.router.ports import UnitOfWork
+from services.router.ports import UnitOfWork, UnitsOfWork
 from shared.consumer import Batch
 from shared.deadletter import dead_letter_rows, read_records
 from shared.events import LeadStageChanged, LifecycleRecorded
@@ -34,7 +34,7 @@ def _nothing() -> None:
 
 @dataclass
 class RouterService:
-    units: Callable[[], UnitOfWork]
+    units: UnitsOfWork
     assigner: Assigner
     on_committed: Callable[[], None] = field(default=_nothing)
 

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from services.router.domain import Lead, Rep
-from shared.consumer import Batch
 from shared.events import HandoffRecorded, SalesActionRecorded
+from shared.unit_of_work import Outbox, Transaction
 
 
 class Leads(Protocol):
@@ -69,13 +69,7 @@ class History(Protocol):
     async def record_sales_action(self, envelope: SalesActionRecorded) -> None: ...
 
 
-class Outbox(Protocol):
-    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Rows of `shared.outbox.outbox_row`, published after the commit."""
-        ...
-
-
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     """One routing transaction: at most one at a time may move leads between reps."""
 
     @property
@@ -93,19 +87,6 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> Outbox: ...
 
-    async def __aenter__(self) -> Self: ...
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Without a commit, nothing of the transaction is kept."""
-        ...
-
-    async def save_positions(self, batch: Batch) -> None:
-        """Where the consumed batch ends, kept with its results."""
-        ...
-
-    async def commit(self) -> None: ...
+# Opens a routing transaction; what it gives is the unit of work of that transaction.
+UnitsOfWork = Callable[[], AbstractAsyncContextManager[UnitOfWork]]

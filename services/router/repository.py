@@ -17,7 +17,6 @@ from services.router.tables import (
     account_owners,
     handoff_log,
     leads,
-    outbox,
     processed_events,
     reps,
     sales_actions,
@@ -25,7 +24,6 @@ from services.router.tables import (
     stage_history,
 )
 from shared.events import HandoffRecorded, SalesActionRecorded
-from shared.outbox import add_to_outbox
 from shared.plumbing import claim_due
 
 ROUTING_LOCK = zlib.crc32(b"leadflow.router.routing")
@@ -218,11 +216,3 @@ class SqlHistory:
                 details=fact.details,
             )
         )
-
-
-class SqlOutbox:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
-    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        await add_to_outbox(self._connection, outbox, rows)

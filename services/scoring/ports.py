@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
-from shared.consumer import Batch
+from shared.unit_of_work import Outbox, Transaction
 
 
 class Identities(Protocol):
@@ -76,13 +76,7 @@ class DecayTimers(Protocol):
         ...
 
 
-class Outbox(Protocol):
-    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Rows of `shared.outbox.outbox_row`, published after the commit."""
-        ...
-
-
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     """One scoring transaction: what it changes, the events it emits and the consumed
     offsets are committed together or not at all."""
 
@@ -103,14 +97,6 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
-
-    async def save_positions(self, batch: Batch) -> None:
-        """The batch's offsets, stored with its results."""
-        ...
-
-    async def commit(self) -> None:
-        """Keep what the transaction did; without it, nothing is kept."""
-        ...
 
 
 # Opens a transaction; what it gives is the unit of work of that transaction.

@@ -25,8 +25,7 @@ from sqlalchemy.dialects.postgresql import UUID, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
-from services.scoring.tables import decay_timers, identities, interactions, leads, outbox, returns
-from shared.outbox import add_to_outbox
+from services.scoring.tables import decay_timers, identities, interactions, leads, returns
 from shared.plumbing import claim_due
 
 T = TypeVar("T")
@@ -252,8 +251,3 @@ class SqlDecayTimers(_OnConnection):
 
     async def claim_due(self, now: datetime, limit: int) -> list[str]:
         return await claim_due(self._connection, decay_timers, now, limit)
-
-
-class SqlOutbox(_OnConnection):
-    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        await add_to_outbox(self._connection, outbox, rows)

@@ -12,31 +12,28 @@ from services.scoring.repository import (
     SqlIdentities,
     SqlInteractions,
     SqlLeads,
-    SqlOutbox,
     SqlReturns,
 )
-from services.scoring.tables import consumer_offsets
-from shared.consumer import Batch, save_positions
+from services.scoring.tables import consumer_offsets, outbox
+from shared.unit_of_work import SqlTransaction
 
 CONSUMER_GROUP = "leadflow-scoring"
 
 
-class SqlUnitOfWork:
+class SqlUnitOfWork(SqlTransaction):
     def __init__(self, connection: AsyncConnection, transaction: AsyncTransaction) -> None:
-        self._connection = connection
-        self._transaction = transaction
+        super().__init__(
+            connection,
+            transaction,
+            outbox=outbox,
+            consumer_offsets=consumer_offsets,
+            consumer_group=CONSUMER_GROUP,
+        )
         self.identities = SqlIdentities(connection)
         self.leads = SqlLeads(connection)
         self.interactions = SqlInteractions(connection)
         self.returns = SqlReturns(connection)
         self.timers = SqlDecayTimers(connection)
-        self.outbox = SqlOutbox(connection)
-
-    async def save_positions(self, batch: Batch) -> None:
-        await save_positions(self._connection, consumer_offsets, CONSUMER_GROUP, batch)
-
-    async def commit(self) -> None:
-        await self._transaction.commit()
 
 
 @asynccontextmanager

@@ -7,16 +7,14 @@ refused action did before it was refused is gone, as after a rollback.
 from __future__ import annotations
 
 import copy
-import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from services.router.domain import OPEN, Lead, LeadStatus, Rep
-from shared.consumer import Batch
 from shared.events import (
     HandoffRecorded,
     LeadProfile,
@@ -24,6 +22,7 @@ from shared.events import (
     LifecycleRecorded,
     SalesActionRecorded,
 )
+from tests.fakes.store import CommittedData, FakeStore, FakeTransaction
 
 # What the `reps` table defaults to.
 REP_DEFAULTS: dict[str, Any] = {
@@ -41,7 +40,7 @@ REP_FIELDS = [f.name for f in fields(Rep) if f.name != "open_leads"]
 
 
 @dataclass
-class RouterData:
+class RouterData(CommittedData):
     leads: dict[str, Lead] = field(default_factory=dict)
     reps: dict[str, dict[str, Any]] = field(default_factory=dict)
     account_owners: dict[str, str] = field(default_factory=dict)
@@ -50,8 +49,6 @@ class RouterData:
     stage_changes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     handoffs: list[HandoffRecorded] = field(default_factory=list)
     sales_actions: list[SalesActionRecorded] = field(default_factory=list)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
-    positions: list[Batch] = field(default_factory=list)
 
 
 class FakeLeads:
@@ -161,56 +158,24 @@ class FakeHistory:
         self._data.sales_actions.append(envelope)
 
 
-class FakeOutbox:
-    def __init__(self, data: RouterData) -> None:
-        self._data = data
-
-    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._data.outbox.extend(rows)
-
-
-class FakeUnitOfWork:
-    def __init__(self, store: FakeRouterStore) -> None:
-        self._store = store
-        self._data = copy.deepcopy(store.data)
-        self.leads = FakeLeads(self._data)
-        self.reps = FakeReps(self._data)
-        self.timers = FakeSlaTimers(self._data)
-        self.history = FakeHistory(self._data)
-        self.outbox = FakeOutbox(self._data)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
-
-    async def save_positions(self, batch: Batch) -> None:
-        self._data.positions.append(batch)
-
-    async def commit(self) -> None:
-        self._store.data = copy.deepcopy(self._data)
-        self._store.commits += 1
+class FakeUnitOfWork(FakeTransaction[RouterData]):
+    def __init__(self, store: FakeStore[RouterData]) -> None:
+        super().__init__(store)
+        self.leads = FakeLeads(self.data)
+        self.reps = FakeReps(self.data)
+        self.timers = FakeSlaTimers(self.data)
+        self.history = FakeHistory(self.data)
 
 
 @dataclass
-class FakeRouterStore:
+class FakeRouterStore(FakeStore[RouterData]):
     """What the router keeps, committed; `unit_of_work` is the factory services take."""
 
     data: RouterData = field(default_factory=RouterData)
-    commits: int = 0
 
-    def unit_of_work(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self)
-
-    def published(self, topic: str) -> list[dict[str, Any]]:
-        """The envelopes committed to the outbox for `topic`, in order, as JSON."""
-        return [json.loads(row["value"]) for row in self.data.outbox if row["topic"] == topic]
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[FakeUnitOfWork]:
+        yield FakeUnitOfWork(self)
 
     def handoff_kinds(self, lead_id: str) -> list[str]:
         return [e.data.kind for e in self.data.handoffs if e.data.lead_id == lead_id]

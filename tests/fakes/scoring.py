@@ -5,7 +5,6 @@ A unit of work works on a copy of the data and keeps it only on commit, as a tra
 
 from __future__ import annotations
 
-import copy
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -15,20 +14,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
-from shared.consumer import Batch
-from shared.topics import LIFECYCLE
+from tests.fakes.store import CommittedData, FakeStore, FakeTransaction
 
 
 @dataclass
-class ScoringData:
+class ScoringData(CommittedData):
     identities: dict[str, str] = field(default_factory=dict)
     # Lead rows as `records.lead_row` builds them; a lead only added has the table defaults.
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
     interactions: dict[str, tuple[str, StoredInteraction]] = field(default_factory=dict)
     returns: dict[str, tuple[str, Return]] = field(default_factory=dict)
     timers: dict[str, datetime] = field(default_factory=dict)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
-    positions: list[Batch] = field(default_factory=list)
 
 
 T = TypeVar("T")
@@ -170,41 +166,22 @@ class FakeDecayTimers(_OnData):
         return [lead_id for _, lead_id in due[:limit]]
 
 
-class FakeOutbox(_OnData):
-    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._data.outbox.extend(rows)
-
-
-class FakeUnitOfWork:
-    def __init__(self, store: FakeScoringStore) -> None:
-        self._store = store
-        self._data = copy.deepcopy(store.data)
-        self.identities = FakeIdentities(self._data)
-        self.leads = FakeLeads(self._data)
-        self.interactions = FakeInteractions(self._data)
-        self.returns = FakeReturns(self._data)
-        self.timers = FakeDecayTimers(self._data)
-        self.outbox = FakeOutbox(self._data)
-
-    async def save_positions(self, batch: Batch) -> None:
-        self._data.positions.append(batch)
-
-    async def commit(self) -> None:
-        self._store.data = copy.deepcopy(self._data)
-        self._store.commits += 1
+class FakeUnitOfWork(FakeTransaction[ScoringData]):
+    def __init__(self, store: FakeStore[ScoringData]) -> None:
+        super().__init__(store)
+        self.identities = FakeIdentities(self.data)
+        self.leads = FakeLeads(self.data)
+        self.interactions = FakeInteractions(self.data)
+        self.returns = FakeReturns(self.data)
+        self.timers = FakeDecayTimers(self.data)
 
 
 @dataclass
-class FakeScoringStore:
+class FakeScoringStore(FakeStore[ScoringData]):
     """What scoring keeps, committed; `unit_of_work` is the factory the service takes."""
 
     data: ScoringData = field(default_factory=ScoringData)
-    commits: int = 0
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[FakeUnitOfWork]:
         yield FakeUnitOfWork(self)
-
-    def published(self, topic: str = LIFECYCLE.name) -> list[dict[str, Any]]:
-        """The envelopes queued for `topic`, in the order they were queued."""
-        return [json.loads(row["value"]) for row in self.data.outbox if row["topic"] == topic]

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.router.assigner import Assigner
 from services.router.handlers import RouterService
 from services.router.tables import consumer_offsets, handoff_log
-from services.router.unit_of_work import CONSUMER_GROUP, SqlUnitOfWork
+from services.router.unit_of_work import CONSUMER_GROUP, unit_of_work
 from shared.definitions import load_definitions
 from shared.events import LeadProfile
 from shared.settings import Settings
@@ -108,7 +109,7 @@ async def router_service(
     if clock is not None:
         assigner.clock = clock
     try:
-        yield RouterService(lambda: SqlUnitOfWork(engine), assigner)
+        yield RouterService(partial(unit_of_work, engine), assigner)
     finally:
         await engine.dispose()
 

@@ -17,7 +17,7 @@ from services.scoring.handlers import ScoringService
 from shared.consumer import Batch
 from shared.definitions import load_definitions
 from shared.events import InteractionRecorded, LeadReturnedToNurture, NurtureRecorded
-from shared.topics import INTERACTIONS, NURTURE
+from shared.topics import INTERACTIONS, LIFECYCLE, NURTURE
 from tests.fakes.scoring import FakeScoringStore
 
 pytestmark = pytest.mark.unit
@@ -83,7 +83,7 @@ class Scoring:
         """What was published of the lead: stage entries and threshold crossings."""
         lead_id = self.lead(email)["id"]
         facts = []
-        for event in self.store.published():
+        for event in self.store.published(LIFECYCLE.name):
             data = event["data"]
             if event["subject"] != lead_id:
                 continue
@@ -145,7 +145,7 @@ async def test_a_lead_climbs_inquiry_mql_sql_as_the_definitions_say(scoring: Sco
     lead = scoring.lead("ada@example.com")
     assert (lead["stage"], lead["score"], lead["grade"]) == ("sql", 125.0, "B")
     assert scoring.store.commits == 4
-    hand_off = scoring.store.published()[-2]["data"]
+    hand_off = scoring.store.published(LIFECYCLE.name)[-2]["data"]
     assert hand_off["is_hand_off"]
     assert hand_off["profile"]["company"] == "Acme"
 
@@ -175,7 +175,7 @@ async def test_a_lead_sales_returns_stands_in_nurture_and_climbs_again(
     scoring: Scoring,
 ) -> None:
     await scoring.hand_off("ada@example.com")
-    published = len(scoring.store.published())
+    published = len(scoring.store.published(LIFECYCLE.name))
     scoring.now += timedelta(hours=1)
 
     await scoring.return_to_nurture("ada@example.com", action="reset_score")
@@ -187,7 +187,7 @@ async def test_a_lead_sales_returns_stands_in_nurture_and_climbs_again(
         ("threshold", 100.0, "down"),
         ("threshold", 50.0, "down"),
     ]
-    assert len(scoring.store.published()) == published + 2
+    assert len(scoring.store.published(LIFECYCLE.name)) == published + 2
     await scoring.interact("ada@example.com", "tradeshow", "meeting")
     await scoring.interact("ada@example.com", "tradeshow", "booth_visit")
     assert scoring.lifecycle("ada@example.com")[-3:] == [
@@ -218,14 +218,14 @@ async def test_a_returned_lead_is_not_handed_off_again_before_its_cool_off_ends(
 async def test_a_redelivered_interaction_counts_once(scoring: Scoring) -> None:
     meeting = interaction("ada@example.com", "tradeshow", "meeting", START, **ACME)
     await scoring.receive(meeting)
-    published = scoring.store.published()
+    published = scoring.store.published(LIFECYCLE.name)
 
     await scoring.receive(meeting)
     await scoring.receive(meeting, meeting)
 
     lead = scoring.lead("ada@example.com")
     assert (lead["interaction_count"], lead["score"]) == (1, 40.0)
-    assert scoring.store.published() == published
+    assert scoring.store.published(LIFECYCLE.name) == published
     assert len(scoring.store.data.positions) == 3  # every batch's offsets are stored
 
 
@@ -242,6 +242,6 @@ async def test_a_profile_update_completes_what_a_stage_asks_for(scoring: Scoring
         ("threshold", 50.0, "up"),
         ("stage", "inquiry", "mql"),
     ]
-    mql = scoring.store.published()[-1]["data"]
+    mql = scoring.store.published(LIFECYCLE.name)[-1]["data"]
     assert (mql["profile"]["company"], mql["profile"]["country"]) == ("Acme", "DE")
     assert scoring.lead("ada@example.com")["score"] == 60.0  # the core market's fit points
