@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import AfterValidator, BaseModel
@@ -31,6 +31,16 @@ REQUEST_SECONDS = Histogram(
 RETRY_AFTER_SECONDS = 5
 # PostgreSQL cannot store NUL in text: a parameter with one is invalid input (422), not a 500.
 NO_NUL = r"^[^\x00]*$"
+
+
+def from_app_state(name: str) -> Any:
+    """A FastAPI dependency on what the service's bootstrap put in `app.state.<name>`:
+    `Desk = Annotated[SalesDesk, from_app_state("desk")]`."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(dependency)
 
 
 def storable_time(moment: datetime) -> datetime:

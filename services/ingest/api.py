@@ -22,34 +22,20 @@ from services.ingest.tradeshow_columns import SYNONYMS, BadHeader, BadMap, parse
 from services.ingest.upload import FILE_FIELD, uploaded_file
 from services.ingest.webhooks import NothingRecorded, WebhookSenders, accept_webhook_items
 from shared.events import CampaignKey
+from shared.http import from_app_state
 from shared.problems import PROBLEM_JSON, InvalidField, Problem, ProblemError, problem_responses
 from shared.settings import Settings
 
 MAX_BATCH = 1_000
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_publisher(request: Request) -> Publisher:
-    publisher: Publisher = request.app.state.publisher
-    return publisher
-
-
 async def get_channels(request: Request, settings: SettingsDep) -> list[str]:
     return channels_for_key(settings.api_keys, presented_key(request.headers))
 
 
-async def get_webhook_senders(request: Request) -> WebhookSenders:
-    senders: WebhookSenders = request.app.state.webhook_senders
-    return senders
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-WebhookSendersDep = Annotated[WebhookSenders, Depends(get_webhook_senders)]
-PublisherDep = Annotated[Publisher, Depends(get_publisher)]
+SettingsDep = Annotated[Settings, from_app_state("settings")]
+WebhookSendersDep = Annotated[WebhookSenders, from_app_state("webhook_senders")]
+PublisherDep = Annotated[Publisher, from_app_state("publisher")]
 AllowedChannels = Annotated[list[str], Depends(get_channels)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -13,22 +13,11 @@ from services.scoring.handlers import ScoringService
 from services.scoring.queries import LeadDetail, LeadPage, ScoringQueries
 from shared.auth import require_admin
 from shared.definitions.render import document, to_html, to_markdown
-from shared.http import NO_NUL
+from shared.http import NO_NUL, from_app_state
 from shared.problems import ProblemError, problem_responses
 
-
-async def get_service(request: Request) -> ScoringService:
-    service: ScoringService = request.app.state.scoring
-    return service
-
-
-async def get_queries(request: Request) -> ScoringQueries:
-    queries: ScoringQueries = request.app.state.queries
-    return queries
-
-
-Service = Annotated[ScoringService, Depends(get_service)]
-Queries = Annotated[ScoringQueries, Depends(get_queries)]
+Service = Annotated[ScoringService, from_app_state("scoring")]
+Queries = Annotated[ScoringQueries, from_app_state("queries")]
 StageKey = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-.]*$")]
 
 router = APIRouter(prefix="/v1", tags=["scoring"])

@@ -12,33 +12,13 @@ from services.router.queries import RouterQueries
 from services.router.queries.reporting import ReportQueries
 from shared.auth import bearer_token, require_admin, same_secret
 from shared.definitions import LoadedDefinitions
+from shared.http import from_app_state
 from shared.problems import ProblemError, problem_responses
 
-
-async def get_desk(request: Request) -> SalesDesk:
-    desk: SalesDesk = request.app.state.desk
-    return desk
-
-
-async def get_queries(request: Request) -> RouterQueries:
-    queries: RouterQueries = request.app.state.queries
-    return queries
-
-
-async def get_report_queries(request: Request) -> ReportQueries:
-    queries: ReportQueries = request.app.state.report_queries
-    return queries
-
-
-async def get_definitions(request: Request) -> LoadedDefinitions:
-    loaded: LoadedDefinitions = request.app.state.definitions
-    return loaded
-
-
-Desk = Annotated[SalesDesk, Depends(get_desk)]
-Queries = Annotated[RouterQueries, Depends(get_queries)]
-Reports = Annotated[ReportQueries, Depends(get_report_queries)]
-Definitions = Annotated[LoadedDefinitions, Depends(get_definitions)]
+Desk = Annotated[SalesDesk, from_app_state("desk")]
+Queries = Annotated[RouterQueries, from_app_state("queries")]
+Reports = Annotated[ReportQueries, from_app_state("report_queries")]
+Definitions = Annotated[LoadedDefinitions, from_app_state("definitions")]
 
 
 class Caller(BaseModel):
