@@ -25,12 +25,14 @@ INTERACTION_TYPE_PREFIX = "leadflow.interaction"
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+# PostgreSQL cannot store NUL in text or jsonb: a string with one is invalid input.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
 CampaignKey = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
 ]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048, pattern=NO_NUL)]
 
 
 class FrozenModel(BaseModel):
@@ -45,7 +47,7 @@ def normalise_email(email: str) -> str:
 class Contact(FrozenModel):
     """What a source knows about the person behind an interaction."""
 
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254, pattern=NO_NUL)] | None = None
     anonymous_id: EventId | None = None
     first_name: Text | None = None
     last_name: Text | None = None
@@ -56,7 +58,10 @@ class Contact(FrozenModel):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
         default=None, description="ISO 3166-1 alpha-2 code"
     )
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+    phone: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=NO_NUL)]
+        | None
+    ) = None
 
     @field_validator("email", mode="before")
     @classmethod
@@ -111,7 +116,7 @@ class EmailProperties(Properties):
 class TradeshowProperties(Properties):
     show: Text | None = None
     booth: Text | None = None
-    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    notes: Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)] | None = None
 
 
 class SocialProperties(Properties):

@@ -29,8 +29,6 @@ REQUEST_SECONDS = Histogram(
 )
 
 RETRY_AFTER_SECONDS = 5
-# PostgreSQL cannot store NUL in text: a parameter with one is invalid input (422), not a 500.
-NO_NUL = r"^[^\x00]*$"
 
 
 def from_app_state(name: str) -> Any:

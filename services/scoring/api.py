@@ -13,7 +13,8 @@ from services.scoring.handlers import ScoringService
 from services.scoring.queries import LeadDetail, LeadPage, ScoringQueries
 from shared.auth import require_admin
 from shared.definitions.render import document, to_html, to_markdown
-from shared.http import NO_NUL, from_app_state
+from shared.events import NO_NUL
+from shared.http import from_app_state
 from shared.problems import ProblemError, problem_responses
 
 Service = Annotated[ScoringService, from_app_state("scoring")]

@@ -87,6 +87,14 @@ def test_anonymous_id_is_the_identity_without_an_email() -> None:
             },
             "time",
         ),
+        (
+            {
+                "channel": "email",
+                "type": "open",
+                "contact": {"email": "a@b.de", "last_name": "\x00"},
+            },
+            "contact.last_name",
+        ),
         ("not an object", ""),
     ],
 )

@@ -17,7 +17,7 @@ from services.scoring.handlers import ScoringService
 from shared.consumer import Batch
 from shared.definitions import load_definitions
 from shared.events import InteractionRecorded, LeadReturnedToNurture, NurtureRecorded
-from shared.topics import INTERACTIONS, LIFECYCLE, NURTURE
+from shared.topics import INTERACTIONS, INTERACTIONS_DLQ, LIFECYCLE, NURTURE
 from tests.fakes.scoring import FakeScoringStore
 
 pytestmark = pytest.mark.unit
@@ -245,3 +245,23 @@ async def test_a_profile_update_completes_what_a_stage_asks_for(scoring: Scoring
     mql = scoring.store.published(LIFECYCLE.name)[-1]["data"]
     assert (mql["profile"]["company"], mql["profile"]["country"]) == ("Acme", "DE")
     assert scoring.lead("ada@example.com")["score"] == 60.0  # the core market's fit points
+
+
+async def test_an_interaction_the_database_cannot_store_goes_to_the_dead_letters(
+    scoring: Scoring,
+) -> None:
+    """A NUL in a name (PostgreSQL text cannot hold one) from a sender before the contract
+    refused it: that record is dead-lettered with the reason, the rest of its batch scored."""
+    good = interaction("ada@example.com", "tradeshow", "meeting", START, **ACME)
+    bad = interaction("bob@example.com", "tradeshow", "meeting", START, last_name="Nul")
+    poisoned = bad.model_dump_json().replace('"Nul"', '"N\\u0000ul"').encode()
+    records = [
+        record(INTERACTIONS.name, good),
+        ConsumerRecord(INTERACTIONS.name, 0, 1, 0, 0, None, poisoned, None, 0, len(poisoned), []),
+    ]
+    await scoring.service.handle_interactions(Batch(records, {}, {}))
+
+    assert scoring.lead("ada@example.com")["score"] == 40.0
+    [dead] = scoring.store.published(INTERACTIONS_DLQ.name)
+    assert dead["data"]["offset"] == 1
+    assert "contact.last_name" in dead["data"]["error"]

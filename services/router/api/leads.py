@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from services.router.api.dependencies import Caller, CallerDep, Desk
 from services.router.domain import Action
-from shared.http import NO_NUL
+from shared.events import NO_NUL
 from shared.problems import ProblemError, problem_responses
 
 

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from services.router.api.dependencies import Caller, CallerDep, Desk, Queries, admin_routes
 from services.router.queries import QueuedLead, RepView
-from shared.http import NO_NUL, StorableTime
+from shared.events import NO_NUL
+from shared.http import StorableTime
 from shared.problems import ProblemError, problem_responses
 
 

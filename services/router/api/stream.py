@@ -14,7 +14,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from services.router.api.dependencies import CallerDep, Queries
 from services.router.queries import LoggedHandoff
 from shared.db import is_database_outage
-from shared.http import NO_NUL
+from shared.events import NO_NUL
 from shared.problems import ProblemError, problem_responses
 
 STREAM_POLL_SECONDS = 0.2
