@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from services.scoring import metrics
 from services.scoring.domain import (
     Evaluation,
+    FunnelChanges,
     Return,
     ScoringModel,
     StoredInteraction,
@@ -131,32 +132,14 @@ class ScoringService:
         rows, events, timers = [], [], {}
         for lead_id in lead_ids:
             history = histories.get(lead_id, [])
-            arrived = (arrivals or {}).get(lead_id, ())
-            previous = stored.get(lead_id)
-            lead_returns = returns.get(lead_id, ())
-            if rescoring:
-                evaluation = evaluate(
-                    self.model, history, score_as_of(now.timestamp(), history), returns=lead_returns
-                )
-                changes = lifecycle_changes(
-                    self.model,
-                    evaluation,
-                    frozenset(),
-                    previous.stage if previous else None,
-                    previous.thresholds_met if previous else frozenset(),
-                    rescoring=True,
-                )
-            else:
-                evaluation, changes = report_arrivals(
-                    self.model,
-                    history,
-                    arrived,
-                    now.timestamp(),
-                    returns=lead_returns,
-                    reported=self._reported_before(previous, history, arrived, lead_returns, now),
-                    previous_stage=previous.stage if previous else None,
-                    previous_thresholds=previous.thresholds_met if previous else frozenset(),
-                )
+            evaluation, changes = self._news_of(
+                history,
+                (arrivals or {}).get(lead_id, ()),
+                stored.get(lead_id),
+                returns.get(lead_id, ()),
+                now,
+                rescoring=rescoring,
+            )
             events += [self.events.stage_entered(lead_id, reached) for reached in changes.stages]
             events += [
                 self.events.threshold_crossed(lead_id, change, now) for change in changes.crossings
@@ -175,6 +158,43 @@ class ScoringService:
         await uow.timers.set(timers)
         await uow.outbox.add([outbox_row(e, LIFECYCLE.name, e.subject) for e in events])
         return len(events)
+
+    def _news_of(
+        self,
+        history: Sequence[StoredInteraction],
+        arrived: Sequence[str],
+        previous: StoredLead | None,
+        returns: Sequence[Return],
+        now: datetime,
+        *,
+        rescoring: bool,
+    ) -> tuple[Evaluation, FunnelChanges]:
+        """The lead as of now, and what of it the funnel has not been told: after a rescore,
+        what the new definitions change; else what the arrived interactions brought."""
+        previous_stage = previous.stage if previous else None
+        previous_thresholds = previous.thresholds_met if previous else frozenset()
+        if rescoring:
+            as_of = score_as_of(now.timestamp(), history)
+            evaluation = evaluate(self.model, history, as_of, returns=returns)
+            changes = lifecycle_changes(
+                self.model,
+                evaluation,
+                frozenset(),
+                previous_stage,
+                previous_thresholds,
+                rescoring=True,
+            )
+            return evaluation, changes
+        return report_arrivals(
+            self.model,
+            history,
+            arrived,
+            now.timestamp(),
+            returns=returns,
+            reported=self._reported_before(previous, history, arrived, returns, now),
+            previous_stage=previous_stage,
+            previous_thresholds=previous_thresholds,
+        )
 
     def _reported_before(
         self,
