@@ -97,7 +97,10 @@ def sniff_delimiter(header: str, known_columns: Callable[[list[str]], int]) -> s
     columns; a comma when nothing tells them apart."""
 
     def score(delimiter: str) -> tuple[int, int]:
-        names = next(csv.reader([header], delimiter=delimiter), [])
+        try:
+            names = next(csv.reader([header], delimiter=delimiter), [])
+        except csv.Error:  # e.g. a bare carriage return inside: the rows will say so
+            return 0, 0
         return known_columns(names), len(names)
 
     return max(DELIMITERS, key=score)

@@ -135,6 +135,13 @@ def test_an_unreadable_record_is_reported_and_later_lines_stay_right() -> None:
     assert "new-line" in (records[1].error or "")
 
 
+def test_a_header_with_a_bare_carriage_return_is_an_unreadable_record() -> None:
+    reader = BadgeFileReader(known_columns)
+    records = reader.feed(b"\r\x14hM\xc2\x80\r\n")  # schemathesis sent this as a file
+    records += reader.finish()
+    assert [(r.line, r.error is not None) for r in records] == [(1, True)]
+
+
 def test_an_empty_file_has_no_records() -> None:
     assert read(b"") == []
     assert read(b"\r\n\r\n") == []
