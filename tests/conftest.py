@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.db import create_database, migrate, wait_until_ready
+from shared.db import migrate, wait_until_ready
 from shared.embedded import EmbeddedBroker, start_broker, start_postgres
 from shared.kafka import create_topics
 from shared.settings import Settings
+from tests.databases import own_database
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TEST_API_KEYS = {"all-channels-key": ["*"], "web-only-key": ["web"]}
@@ -100,16 +98,9 @@ async def postgres_server() -> AsyncIterator[str]:
 @pytest.fixture(scope="module")
 async def database_url(postgres_server: str) -> AsyncIterator[str]:
     """A fresh, migrated database for this test module, dropped at the end."""
-    name = f"leadflow_test_{uuid.uuid4().hex[:12]}"
-    url = await create_database(postgres_server, name)
-    await asyncio.to_thread(migrate, url)
-    try:
+    async with own_database(postgres_server, "leadflow_test") as url:
+        await asyncio.to_thread(migrate, url)
         yield url
-    finally:
-        engine = create_async_engine(postgres_server, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.router import tables as router_tables
 from services.scoring import tables as scoring_tables
-from shared.db import SERVICE_SCHEMAS, alembic_config, create_database, migrate
+from shared.db import SERVICE_SCHEMAS, alembic_config, migrate
+from tests.databases import own_database
 
 pytestmark = pytest.mark.integration
 
@@ -51,15 +52,8 @@ def _head(service: str) -> str:
 @pytest.fixture
 async def empty_database(postgres_server: str) -> AsyncIterator[str]:
     """A database of this test's own with nothing in it, dropped at the end."""
-    name = f"leadflow_migrations_{uuid.uuid4().hex[:12]}"
-    url = await create_database(postgres_server, name)
-    try:
+    async with own_database(postgres_server, "leadflow_migrations") as url:
         yield url
-    finally:
-        engine = create_async_engine(postgres_server, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await engine.dispose()
 
 
 async def _upgrade(service: str, database_url: str, revision: str = "head") -> None:
