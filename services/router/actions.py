@@ -35,17 +35,13 @@ from shared.outbox import outbox_row
 from shared.topics import LIFECYCLE, NURTURE, SALES_ACTIONS
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass
 class SalesDesk:
     """Applies reps' actions and roster changes; who gets a lead stays with the assigner."""
 
     units: UnitsOfWork
     assigner: Assigner
-    on_committed: Callable[[], None] = field(default=_nothing)
+    on_committed: Callable[[], None] = field(default=lambda: None)
 
     @property
     def definitions(self) -> LeadDefinitions:
@@ -58,8 +54,8 @@ class SalesDesk:
             lead = await uow.leads.get_for_update(lead_id)
             if lead is None:
                 raise LeadNotFound(lead_id)
-            from_stage = lead.stage
-            await self._apply(uow, lead, rep_id, action, details)
+            from_stage, now = lead.stage, self.assigner.clock()
+            await self._apply(uow, lead, rep_id, action, details, now)
             fact = SalesActionTaken(
                 action=action,
                 lead_id=lead_id,
@@ -67,13 +63,13 @@ class SalesDesk:
                 from_stage=from_stage,
                 to_stage=lead.stage,
                 details=details,
-                occurred_at=self.assigner.clock(),
+                occurred_at=now,
             )
             envelope = self.assigner.envelope(
                 SalesActionRecorded, f"leadflow.sales.{action}", lead_id, fact
             )
             await uow.history.record_sales_action(envelope)
-            lifecycle = self._stage_changed(lead, from_stage, action, caused_by=envelope.id)
+            lifecycle = self._stage_changed(lead, from_stage, action, now, caused_by=envelope.id)
             await uow.outbox.add(
                 [
                     outbox_row(envelope, SALES_ACTIONS.name, lead_id),
@@ -89,9 +85,14 @@ class SalesDesk:
         return lead.stage
 
     async def _apply(
-        self, uow: UnitOfWork, lead: Lead, rep_id: str, action: Action, details: dict[str, Any]
+        self,
+        uow: UnitOfWork,
+        lead: Lead,
+        rep_id: str,
+        action: Action,
+        details: dict[str, Any],
+        now: datetime,
     ) -> None:
-        now = self.assigner.clock()
         if action == "reject":
             returned = lead.reject(rep_id, details, self.definitions, now)
             await uow.leads.save(lead)
@@ -113,7 +114,7 @@ class SalesDesk:
             await self.assigner.announce(uow, lead, "accepted", "the rep accepted")
 
     def _stage_changed(
-        self, lead: Lead, from_stage: str | None, action: Action, caused_by: str
+        self, lead: Lead, from_stage: str | None, action: Action, now: datetime, caused_by: str
     ) -> LifecycleRecorded:
         assert lead.stage is not None  # every lead handed to sales entered a stage
         stage_changed = LeadStageChanged(
@@ -124,7 +125,7 @@ class SalesDesk:
             reason=f"sales:{action}",
             score=lead.score or 0.0,
             grade=lead.grade or "",
-            occurred_at=self.assigner.clock(),
+            occurred_at=now,
             caused_by=caused_by,
             profile=lead.profile,
         )

@@ -28,15 +28,11 @@ def _stage_change_row(event: LifecycleRecorded, change: LeadStageChanged) -> dic
     }
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass
 class RouterService:
     units: UnitsOfWork
     assigner: Assigner
-    on_committed: Callable[[], None] = field(default=_nothing)
+    on_committed: Callable[[], None] = field(default=lambda: None)
 
     async def handle_lifecycle(self, batch: Batch) -> None:
         """Record every stage change and route every lead scoring hands off: one transaction
