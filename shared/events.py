@@ -28,6 +28,10 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 # PostgreSQL cannot store NUL in text or jsonb: a string with one is invalid input.
 NO_NUL = r"^[^\x00]*$"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
+# An address a person reads mail at: what a rep or a manager is notified on.
+EmailAddress = Annotated[
+    str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00<>]+@[^@\s\x00<>]+\.[^@\s\x00<>]+$")
+]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
 CampaignKey = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")

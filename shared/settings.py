@@ -103,6 +103,42 @@ class Settings(BaseSettings):
         default=4.0, gt=0, le=30, validation_alias="LEADFLOW_PUBLISH_TIMEOUT_SECONDS"
     )
     log_level: str = Field(default="INFO", validation_alias="LEADFLOW_LOG_LEVEL")
+    # Notifications and outbound webhooks (router). Unset SMTP: no email is planned.
+    smtp_url: str | None = Field(
+        default=None,
+        validation_alias="LEADFLOW_SMTP_URL",
+        description="smtp://[user:password@]host[:port][?starttls=true], or smtps:// for TLS",
+    )
+    mail_from: str = Field(
+        default="leadflow <leadflow@localhost>", validation_alias="LEADFLOW_MAIL_FROM"
+    )
+    public_url: str | None = Field(
+        default=None,
+        validation_alias="LEADFLOW_PUBLIC_URL",
+        description="the router's address as reps reach it (links in emails and chat)",
+    )
+    link_secret: str | None = Field(
+        default=None,
+        validation_alias="LEADFLOW_LINK_SECRET",
+        description="signs one-click accept/reject links; unset: derived from the admin key",
+    )
+    team_chat_webhooks: dict[str, str] = Field(
+        default_factory=dict,
+        validation_alias="LEADFLOW_TEAM_CHAT_WEBHOOKS",
+        description="team key -> Slack-compatible incoming webhook URL",
+    )
+    delivery_retry_hours: float = Field(
+        default=24, gt=0, le=24 * 14, validation_alias="LEADFLOW_DELIVERY_RETRY_HOURS"
+    )
+    delivery_first_retry_seconds: float = Field(
+        default=10, gt=0, le=3_600, validation_alias="LEADFLOW_DELIVERY_FIRST_RETRY_SECONDS"
+    )
+    delivery_timeout_seconds: float = Field(
+        default=10, gt=0, le=120, validation_alias="LEADFLOW_DELIVERY_TIMEOUT_SECONDS"
+    )
+    subscription_pause_after_hours: float = Field(
+        default=24, gt=0, le=24 * 14, validation_alias="LEADFLOW_SUBSCRIPTION_PAUSE_AFTER_HOURS"
+    )
     state_dir: Path = Field(
         default=Path(".leadflow"), validation_alias=AliasChoices("LEADFLOW_STATE_DIR")
     )
@@ -119,6 +155,19 @@ class Settings(BaseSettings):
                     f"{key[:6]}… must start with {PUBLISHABLE_KEY_PREFIX!r} and not be an API key"
                 )
         return keys
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, url: str | None) -> str | None:
+        if url is not None and (
+            urlsplit(url).scheme not in ("smtp", "smtps") or not urlsplit(url).hostname
+        ):
+            raise ValueError("is not an SMTP address such as smtp://mail.example.com:587")
+        return url
+
+    def router_public_url(self) -> str:
+        """Where reps reach the router's dashboard and one-click links."""
+        return (self.public_url or f"http://{self.http_host}:{self.router_port}").rstrip("/")
 
     def require_broker(self) -> str:
         if not self.kafka_bootstrap_servers:

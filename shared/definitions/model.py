@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.events import CHANNEL_TYPES
+from shared.events import CHANNEL_TYPES, EmailAddress
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-.]*$", max_length=64)]
 GradeKey = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9+\-]?$")]
@@ -195,12 +195,18 @@ class Team(Definition):
     key: Key
     name: str
     manager: str = Field(description="who escalations go to")
+    manager_email: EmailAddress | None = Field(
+        default=None, description="where the manager is told of an escalation"
+    )
     strategy: Literal["round_robin", "weighted", "least_loaded"] = "round_robin"
     territory: Territory = Territory()
 
 
 class Sla(Definition):
     accept_within_minutes: Annotated[float, Field(gt=0)]
+    remind_at_percent: Annotated[float, Field(gt=0, lt=100)] | None = Field(
+        default=80, description="remind the rep when this share of the time has gone (null: never)"
+    )
 
 
 class Routing(Definition):
