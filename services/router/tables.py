@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -41,6 +42,8 @@ reps = Table(
     Column("assigned_total", Integer, nullable=False, server_default="0"),
     Column("last_assigned_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("email", Text),
+    Column("chat_webhook_url", Text),
 )
 
 leads = Table(
@@ -66,6 +69,8 @@ leads = Table(
     Column("amount", Float),
     Column("definitions_version", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The rules that gave the most points at the hand-off: what the rep's notice says.
+    Column("reasons", JSONB, nullable=False, server_default="[]"),
 )
 Index("router_leads_queue", leads.c.status, leads.c.queued_at)
 
@@ -126,6 +131,74 @@ stage_history = Table(
     Column("reason", Text, nullable=False),
     Column("campaigns", ARRAY(Text), nullable=False, server_default="{}"),
     Column("source_channel", Text),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("secret", Text, nullable=False),
+    # After a rotation, deliveries are signed with both secrets for a while.
+    Column("previous_secret", Text),
+    Column("previous_secret_until", DateTime(timezone=True)),
+    Column("status", Text, nullable=False, server_default="active"),  # active, paused
+    Column("paused_reason", Text),
+    Column("failing_since", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every outbound message: a webhook delivery of an event to a subscription, or a notice
+# (email, chat) to a person. Written in the transaction of the event, sent after.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("dedupe_key", Text, nullable=False, unique=True),
+    Column("event_id", Text, nullable=False),
+    Column("lead_id", UUID(as_uuid=False), nullable=False),
+    Column("channel", Text, nullable=False),  # webhook, email, chat
+    Column(
+        "subscription_id",
+        UUID(as_uuid=False),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+    ),
+    Column("recipient", Text, nullable=False),
+    Column("purpose", Text, nullable=False),  # the event type, or assigned, reminder, ...
+    Column("rep_id", UUID(as_uuid=False)),
+    Column("body", Text),
+    Column("status", Text, nullable=False, server_default="pending"),  # delivered, failed, skipped
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("first_tried_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(
+    "router_deliveries_due",
+    deliveries.c.due_at,
+    postgresql_where=deliveries.c.status == "pending",
+)
+Index("router_deliveries_lane", deliveries.c.subscription_id, deliveries.c.lead_id, deliveries.c.id)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column(
+        "delivery_id",
+        BigInteger,
+        ForeignKey("deliveries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("number", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer),
+    Column("latency_ms", Float, nullable=False),
+    Column("response_head", Text),
+    Column("error", Text),
 )
 
 consumer_offsets = offsets_table(metadata)

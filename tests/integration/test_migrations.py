@@ -34,7 +34,7 @@ DESCRIBED: dict[str, MetaData] = {
 }
 # The revision each service's previous release stopped at: the upgrade tests below start there
 # with rows in every table. A new revision brings a new case that starts from the one before it.
-PREVIOUS_RELEASE = {"scoring": "scoring_0003", "router": "router_0003"}
+PREVIOUS_RELEASE = {"scoring": "scoring_0003", "router": "router_0004"}
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -311,7 +311,8 @@ ROUTER_0003_ROWS = (
 async def test_router_rows_of_the_previous_release_survive_the_upgrade(
     empty_database: str, with_source_channel: bool
 ) -> None:
-    await _upgrade("router", empty_database, PREVIOUS_RELEASE["router"])
+    # From router_0003, where these rows were written, through router_0004 and the rest.
+    await _upgrade("router", empty_database, "router_0003")
     if with_source_channel:
         await _execute(
             empty_database, ["ALTER TABLE router.stage_history ADD COLUMN source_channel text"]
@@ -326,5 +327,12 @@ async def test_router_rows_of_the_previous_release_survive_the_upgrade(
 
     # Stage changes recorded without a source channel keep none (the funnel shows them as
     # unknown); those recorded with one keep it.
-    added = {} if with_source_channel else {"stage_history": {"source_channel": None}}
-    assert await _rows(empty_database, "router") == _as_upgraded(before, {}, added)
+    # Reps have no email or chat address and leads no reasons until they are given some.
+    added: dict[str, dict[str, Any]] = {
+        "reps": {"email": None, "chat_webhook_url": None},
+        "leads": {"reasons": []},
+    }
+    if not with_source_channel:
+        added["stage_history"] = {"source_channel": None}
+    new_tables = {"subscriptions": [], "deliveries": [], "delivery_attempts": []}
+    assert await _rows(empty_database, "router") == _as_upgraded(before, {}, added) | new_tables
