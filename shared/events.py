@@ -263,6 +263,8 @@ class LeadProfile(FrozenModel):
     """What is known of the person behind a lead, as the router needs it for assignment."""
 
     email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
     company: str | None = None
     job_title: str | None = None
     industry: str | None = None
@@ -272,6 +274,14 @@ class LeadProfile(FrozenModel):
     source_channel: str | None = Field(
         default=None, description="the channel of the lead's first interaction"
     )
+
+
+class ScoreReason(FrozenModel):
+    """A scoring rule (behaviour or fit) and the points it gave a lead at a moment."""
+
+    rule: str = Field(description="the rule's key in the lead definitions")
+    label: str = Field(description="the rule's description, else its key")
+    points: float = Field(description="behaviour points as decayed at that moment")
 
 
 class LeadStageChanged(FrozenModel):
@@ -288,6 +298,10 @@ class LeadStageChanged(FrozenModel):
     occurred_at: datetime
     caused_by: str | None = Field(description="the interaction (event id) that caused it")
     profile: LeadProfile
+    top_reasons: tuple[ScoreReason, ...] = Field(
+        default=(),
+        description="on a hand-off: the three rules that gave the most points, largest first",
+    )
 
 
 class ScoreThresholdCrossed(FrozenModel):

@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from services.scoring import metrics
@@ -22,6 +22,7 @@ from services.scoring.domain import (
     report_arrivals,
     score_as_of,
     seconds_until_below,
+    with_hand_off_reasons,
 )
 from services.scoring.identity import identity_keys, resolve_identities
 from services.scoring.lifecycle_events import SOURCE, LifecycleEvents, lead_profile
@@ -184,7 +185,8 @@ class ScoringService:
                 previous_thresholds,
                 rescoring=True,
             )
-            return evaluation, changes
+            stages = with_hand_off_reasons(self.model, changes.stages, history, returns)
+            return evaluation, replace(changes, stages=stages)
         return report_arrivals(
             self.model,
             history,

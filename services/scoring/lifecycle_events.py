@@ -15,6 +15,7 @@ from shared.events import (
     LeadProfile,
     LeadStageChanged,
     LifecycleRecorded,
+    ScoreReason,
     ScoreThresholdCrossed,
     lifecycle_type,
 )
@@ -28,6 +29,8 @@ def lead_profile(
 ) -> LeadProfile:
     return LeadProfile(
         email=known.get("email"),
+        first_name=known.get("first_name"),
+        last_name=known.get("last_name"),
         company=known.get("company"),
         job_title=known.get("job_title"),
         industry=known.get("industry"),
@@ -82,6 +85,10 @@ class LifecycleEvents:
                 occurred_at=at,
                 caused_by=reached.event_id,
                 profile=profile,
+                top_reasons=tuple(
+                    ScoreReason(rule=r.rule, label=r.label, points=round(r.points, 3))
+                    for r in reached.reasons
+                ),
             ),
             at,
             str(uuid.uuid5(STAGE_ENTRIES, identity)),

@@ -93,6 +93,15 @@ class Scoring:
                 facts.append(("threshold", data["threshold"], data["direction"]))
         return facts
 
+    def stage_entries(self, email: str) -> list[dict[str, Any]]:
+        """The stage events published of the lead, in order, as JSON."""
+        lead_id = self.lead(email)["id"]
+        return [
+            event["data"]
+            for event in self.store.published(LIFECYCLE.name)
+            if event["subject"] == lead_id and event["data"]["kind"] == "stage_changed"
+        ]
+
     async def return_to_nurture(
         self, email: str, action: str = "nurture", cool_off: timedelta = timedelta(days=1)
     ) -> None:
@@ -148,6 +157,61 @@ async def test_a_lead_climbs_inquiry_mql_sql_as_the_definitions_say(scoring: Sco
     hand_off = scoring.store.published(LIFECYCLE.name)[-2]["data"]
     assert hand_off["is_hand_off"]
     assert hand_off["profile"]["company"] == "Acme"
+
+
+async def test_a_hand_off_says_who_the_lead_is_and_which_three_rules_gave_most_points(
+    scoring: Scoring,
+) -> None:
+    await scoring.interact(
+        "mia@example.com",
+        "web",
+        "page_view",
+        first_name="Mia",
+        last_name="Schmidt",
+        company="Acme",
+        job_title="VP Sales",
+    )
+    scoring.now += timedelta(days=30)  # a half-life: the pricing page's 10 points are 5 now
+    await scoring.interact("mia@example.com", "web", "demo_request")
+
+    *climb, hand_off = scoring.stage_entries("mia@example.com")
+    assert [(entry["to_stage"], entry["top_reasons"]) for entry in climb] == [
+        ("inquiry", []),
+        ("mql", []),
+    ]
+    assert hand_off["is_hand_off"]
+    profile = hand_off["profile"]
+    assert (profile["first_name"], profile["last_name"]) == ("Mia", "Schmidt")
+    # The generic page view's half point is the fourth reason: not told.
+    assert [tuple(reason.values()) for reason in hand_off["top_reasons"]] == [
+        ("demo-request", "Asking for a demo goes straight to sales.", 40),
+        ("executive", "executive", 20),
+        ("pricing-page", "Looking at prices is buying behaviour.", 5),
+    ]
+
+
+async def test_a_hand_off_after_a_score_reset_gives_only_the_points_since_as_reasons(
+    scoring: Scoring,
+) -> None:
+    await scoring.hand_off("ada@example.com")
+    scoring.now += timedelta(hours=1)
+    await scoring.return_to_nurture("ada@example.com", action="reset_score")
+    scoring.now += timedelta(days=1)  # the cool-off is over
+
+    await scoring.interact("ada@example.com", "tradeshow", "meeting")
+    await scoring.interact("ada@example.com", "tradeshow", "meeting")
+    await scoring.interact("ada@example.com", "tradeshow", "demo")
+
+    first, again = (e for e in scoring.stage_entries("ada@example.com") if e["is_hand_off"])
+    assert [(r["rule"], r["points"]) for r in first["top_reasons"]] == [
+        ("booth-meeting", 80),
+        ("booth-demo", 30),
+        ("booth-visit", 15),
+    ]
+    assert [(r["rule"], r["points"]) for r in again["top_reasons"]] == [
+        ("booth-meeting", 80),
+        ("booth-demo", 30),
+    ]
 
 
 async def test_decay_takes_the_score_below_a_threshold_and_the_stage_stays(

@@ -91,6 +91,7 @@ class FunnelFeed:
                     tuple(sorted(r.profile.items())),
                     r.campaigns,
                     r.source_channel,
+                    tuple((why.rule, round(why.points, 3)) for why in r.reasons),
                 )
                 for lead_id, r in self.emitted
             ],
@@ -142,6 +143,12 @@ def test_a_late_demo_request_is_handed_off_once_however_the_stream_was_batched(
         (None, "inquiry"),
         ("inquiry", "mql"),
         ("mql", "sql"),
+    ]
+    # Only the hand-off says why; at its moment the downloads had not happened yet.
+    assert [[why.rule for why in r.reasons] for _, r in in_one.emitted] == [
+        [],
+        [],
+        ["demo-request"],
     ]
     assert in_one.hand_offs("ada") == 1
     assert in_one.leads["ada"].stage == "sql"

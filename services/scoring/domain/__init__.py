@@ -16,13 +16,15 @@ from services.scoring.domain.lifecycle import (
     report_arrivals,
     standing_stage,
 )
-from services.scoring.domain.model import DAY, PROFILE_FIELDS, RuleHit, ScoringModel
+from services.scoring.domain.model import DAY, PROFILE_FIELDS, Reason, RuleHit, ScoringModel
+from services.scoring.domain.reasons import top_reasons, with_hand_off_reasons
 
 __all__ = [
     "DAY",
     "PROFILE_FIELDS",
     "Evaluation",
     "FunnelChanges",
+    "Reason",
     "Return",
     "RuleHit",
     "ScoringModel",
@@ -37,4 +39,6 @@ __all__ = [
     "score_as_of",
     "seconds_until_below",
     "standing_stage",
+    "top_reasons",
+    "with_hand_off_reasons",
 ]

@@ -16,7 +16,7 @@ from services.scoring.domain.history import (
     time_of,
     with_returns,
 )
-from services.scoring.domain.model import ScoringModel
+from services.scoring.domain.model import Reason, ScoringModel
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class StageReached:
     profile: Mapping[str, Any] = field(default_factory=dict, compare=False)
     campaigns: tuple[str, ...] = field(default=(), compare=False)
     source_channel: str | None = field(default=None, compare=False)
+    # On a hand-off: the rules that gave the most points then (see `domain.reasons`).
+    reasons: tuple[Reason, ...] = field(default=(), compare=False)
 
     @property
     def report_key(self) -> str:
@@ -200,6 +202,8 @@ class _Replay:
         if sent_back.resets_score:
             self.engagement = 0.0
             self.awarded.clear()
+            self.points_by_rule.clear()
+            self.decayed_by_rule.clear()
 
     def _reach(self, stage: str, now: float, event_id: str | None, reason: str) -> None:
         score = self.engagement + self.fit

@@ -9,6 +9,7 @@ from services.scoring.domain.decay import score_as_of
 from services.scoring.domain.evaluation import Evaluation, StageReached, evaluate
 from services.scoring.domain.history import Return, StoredInteraction
 from services.scoring.domain.model import ScoringModel
+from services.scoring.domain.reasons import with_hand_off_reasons
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def report_arrivals(
 ) -> tuple[Evaluation, FunnelChanges]:
     """Score a lead whose interactions `arrived` (ids, in arrival order; all in `history`),
     and tell what that means for the funnel: every stage entry not reported before, in
-    path order, and the thresholds crossed since the lead was last stored."""
+    path order (a hand-off with its reasons), and the thresholds crossed since the lead
+    was last stored."""
     entries: list[StageReached] = []
     for checkpoint in arrival_checkpoints(history, arrived):
         evaluation = evaluate(model, checkpoint, score_as_of(now, checkpoint), returns=returns)
@@ -174,5 +176,5 @@ def report_arrivals(
             model, evaluation, reported, previous_stage, previous_thresholds
         )
         reported = changes.reported
-        entries += changes.stages
+        entries += with_hand_off_reasons(model, changes.stages, checkpoint, returns)
     return evaluation, replace(changes, stages=entries)

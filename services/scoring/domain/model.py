@@ -31,6 +31,15 @@ class RuleHit:
     entry_stage: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A rule and the points it gave a lead; `label` is what a person reads."""
+
+    rule: str
+    label: str
+    points: float
+
+
 def _pattern(glob: str | None) -> re.Pattern[str] | None:
     return re.compile(fnmatch.translate(glob), re.IGNORECASE) if glob else None
 
