@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.router import metrics
 from services.router.domain import Lead, LeadToRoute, choose_rep, sla_deadline, team_for
+from services.router.domain.notices import Audience, notices_for
 from services.router.ports import UnitOfWork
 from shared.definitions import LoadedDefinitions
 from shared.definitions.model import Routing, Team, grade_ranks
@@ -34,6 +35,7 @@ class Assigner:
 
     loaded: LoadedDefinitions
     clock: Callable[[], datetime] = field(default=_now)
+    audience: Audience = field(default_factory=Audience)
 
     @property
     def routing(self) -> Routing:
@@ -122,6 +124,19 @@ class Assigner:
         metrics.HANDOFFS.labels(kind).inc()
         await uow.outbox.add([outbox_row(envelope, HANDOFFS.name, lead.id)])
         await uow.history.log_handoff(envelope)
+        await uow.notices.plan(
+            notices_for(
+                kind,
+                event_id=envelope.id,
+                lead_id=lead.id,
+                rep_id=lead.rep_id,
+                team=next((team for team in self.routing.teams if team.key == lead.team), None),
+                sla=self.routing.sla.get(lead.grade or ""),
+                at=routed.occurred_at,
+                deadline=deadline,
+                audience=self.audience,
+            )
+        )
 
     def envelope(
         self, kind: type[EventT], event_type: str, subject: str, data: BaseModel

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 from services.router.actions import SalesDesk
 from services.router.api import assets, install_domain_errors, pages, router
 from services.router.assigner import Assigner
+from services.router.domain.notices import Audience
 from services.router.handlers import RouterService
 from services.router.loops import follow_up, lifecycle_consumer
+from services.router.outbound.bootstrap import new_dispatcher
 from services.router.queries import RouterQueries
 from services.router.queries.reporting import ReportQueries
 from services.router.tables import outbox
@@ -34,15 +36,22 @@ def create_app(settings: Settings) -> FastAPI:
     engine = new_engine(settings.require_database())
 
     units = partial(unit_of_work, engine)
-    assigner = Assigner(loaded)
+    audience = Audience(email=settings.smtp_url is not None, team_chat=settings.team_chat_webhooks)
+    assigner = Assigner(loaded, audience=audience)
     service = RouterService(units, assigner)
     desk = SalesDesk(units, assigner)
+    dispatcher = new_dispatcher(settings, engine)
 
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
-        service.on_committed = desk.on_committed = relay.wake
+        def committed() -> None:
+            relay.wake()
+            dispatcher.wake()
+
+        service.on_committed = desk.on_committed = committed
         return {
             "lifecycle": lifecycle_consumer(settings, engine, service, relay.resend_retained),
             "follow-up": follow_up(service),
+            "outbound": dispatcher.run,
         }
 
     app = consuming_service_app(

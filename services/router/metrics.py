@@ -8,3 +8,8 @@ HANDOFFS = Counter(
     ["kind"],
 )
 SALES_ACTIONS = Counter("leadflow_router_sales_actions_total", "Rep actions by kind", ["action"])
+OUTBOUND = Counter(
+    "leadflow_router_outbound_total",
+    "Attempts to send webhooks, emails and chat messages, by channel and outcome",
+    ["channel", "outcome"],
+)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.router.domain import Lead, Rep
+from services.router.domain.notices import NoticeRequest
 from shared.events import HandoffRecorded, SalesActionRecorded
 from shared.unit_of_work import Outbox, Transaction
 
@@ -69,6 +70,12 @@ class History(Protocol):
     async def record_sales_action(self, envelope: SalesActionRecorded) -> None: ...
 
 
+class Notices(Protocol):
+    async def plan(self, requests: Sequence[NoticeRequest]) -> None:
+        """Keep these to be sent when due, after the commit; one kept before is kept once."""
+        ...
+
+
 class UnitOfWork(Transaction, Protocol):
     """One routing transaction: at most one at a time may move leads between reps."""
 
@@ -83,6 +90,9 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def history(self) -> History: ...
+
+    @property
+    def notices(self) -> Notices: ...
 
     @property
     def outbox(self) -> Outbox: ...

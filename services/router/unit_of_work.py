@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from services.router.outbound.store import RouterOutbox, SqlNotices
 from services.router.repository import (
     SqlHistory,
     SqlLeads,
@@ -33,6 +34,8 @@ class SqlUnitOfWork(SqlTransaction):
         self.reps = SqlReps(connection)
         self.timers = SqlSlaTimers(connection)
         self.history = SqlHistory(connection)
+        self.outbox = RouterOutbox(connection)
+        self.notices = SqlNotices(connection)
 
 
 @asynccontextmanager

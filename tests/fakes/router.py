@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from services.router.domain import OPEN, Lead, LeadStatus, Rep
+from services.router.domain.notices import NoticeRequest
 from shared.events import (
     HandoffRecorded,
     LeadProfile,
@@ -49,6 +50,7 @@ class RouterData(CommittedData):
     stage_changes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     handoffs: list[HandoffRecorded] = field(default_factory=list)
     sales_actions: list[SalesActionRecorded] = field(default_factory=list)
+    notices: dict[str, NoticeRequest] = field(default_factory=dict)
 
 
 class FakeLeads:
@@ -158,6 +160,15 @@ class FakeHistory:
         self._data.sales_actions.append(envelope)
 
 
+class FakeNotices:
+    def __init__(self, data: RouterData) -> None:
+        self._data = data
+
+    async def plan(self, requests: Sequence[NoticeRequest]) -> None:
+        for request in requests:
+            self._data.notices.setdefault(request.dedupe_key, request)
+
+
 class FakeUnitOfWork(FakeTransaction[RouterData]):
     def __init__(self, store: FakeStore[RouterData]) -> None:
         super().__init__(store)
@@ -165,6 +176,7 @@ class FakeUnitOfWork(FakeTransaction[RouterData]):
         self.reps = FakeReps(self.data)
         self.timers = FakeSlaTimers(self.data)
         self.history = FakeHistory(self.data)
+        self.notices = FakeNotices(self.data)
 
 
 @dataclass

@@ -334,5 +334,5 @@ async def test_router_rows_of_the_previous_release_survive_the_upgrade(
     }
     if not with_source_channel:
         added["stage_history"] = {"source_channel": None}
-    new_tables = {"subscriptions": [], "deliveries": [], "delivery_attempts": []}
+    new_tables: Rows = {"subscriptions": [], "deliveries": [], "delivery_attempts": []}
     assert await _rows(empty_database, "router") == _as_upgraded(before, {}, added) | new_tables

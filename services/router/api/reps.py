@@ -10,10 +10,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
 from services.router.api.dependencies import Caller, CallerDep, Desk, Queries, admin_routes
+from services.router.api.fields import OutboundUrl
 from services.router.queries import QueuedLead, RepView
-from shared.events import NO_NUL
+from shared.events import NO_NUL, EmailAddress
 from shared.http import StorableTime
 from shared.problems import ProblemError, problem_responses
+
+_CLEARED_BY_NULL = frozenset({"out_of_office_until", "email", "chat_webhook_url"})
 
 
 class RepFields(BaseModel):
@@ -29,13 +32,20 @@ class RepFields(BaseModel):
         default=None, description="0 = Monday"
     )
     active: bool | None = None
+    email: EmailAddress | None = Field(
+        default=None, description="where the rep is notified of hand-offs and reminders"
+    )
+    chat_webhook_url: OutboundUrl | None = Field(
+        default=None, description="the rep's own Slack-compatible incoming webhook"
+    )
 
     def changes(self) -> dict[str, Any]:
-        """The fields the caller sent; null leaves a field as it is, but clears an absence."""
+        """The fields the caller sent; null leaves a field as it is, but clears an absence
+        or an address."""
         return {
             key: value
             for key, value in self.model_dump(exclude_unset=True).items()
-            if value is not None or key == "out_of_office_until"
+            if value is not None or key in _CLEARED_BY_NULL
         }
 
     @field_validator("timezone")

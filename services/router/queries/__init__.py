@@ -30,6 +30,8 @@ class RepView(BaseModel):
     work_start_hour: int
     work_end_hour: int
     work_days: list[int]
+    email: str | None
+    chat_webhook_url: str | None
 
 
 class QueuedLead(BaseModel):

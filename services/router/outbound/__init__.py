@@ -1,0 +1,1 @@
+"""Outbound messages: webhooks to subscribers, emails and chat messages to people."""
