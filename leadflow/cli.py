@@ -128,6 +128,19 @@ def serve(
 
 
 @app.command()
+def mailbox(
+    smtp_port: Annotated[int, typer.Option(help="where it receives mail")] = 1025,
+    http_port: Annotated[int, typer.Option(help="where its page lists the mail")] = 8025,
+) -> None:
+    """Run a local mailbox (what `up` starts without LEADFLOW_SMTP_URL): an SMTP server on
+    127.0.0.1 that keeps the last messages, listed at http://127.0.0.1:HTTP_PORT."""
+    from leadflow.mailbox import serve_mailbox
+
+    configure_logging(Settings().log_level)
+    asyncio.run(serve_mailbox(smtp_port, http_port))
+
+
+@app.command()
 def tail(
     topic: Annotated[str, typer.Argument(help="e.g. lead.interactions")],
     follow: Annotated[bool, typer.Option(help="keep waiting for new records")] = True,

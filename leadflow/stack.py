@@ -24,8 +24,10 @@ from shared.definitions import load_definitions
 from shared.embedded import (
     LOCALHOST,
     POSTGRES_STOP_SIGNAL,
+    free_port,
     start_broker,
     start_postgres,
+    stop_process,
 )
 from shared.kafka import create_topics
 from shared.settings import Settings
@@ -46,6 +48,7 @@ class Stack:
     settings: Settings
     urls: dict[str, str]
     credentials: dict[str, Any]
+    mailbox_url: str | None = None
 
 
 def _write_private(path: Path, content: dict[str, Any]) -> None:
@@ -129,6 +132,45 @@ def _restart_postgres(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     return postgres.process
 
 
+def _dev_mailbox(
+    settings: Settings, supervisor: Supervisor, say: Callable[[str], None]
+) -> tuple[Settings, str | None]:
+    """Without LEADFLOW_SMTP_URL, a local mailbox (supervised) receives the services' mail;
+    the settings given to the services point at it. Answers its page's URL."""
+    if settings.smtp_url:
+        return settings, None
+    smtp_port, http_port = free_port(), free_port()
+    url = f"http://{LOCALHOST}:{http_port}"
+    child = Child("mailbox", partial(_spawn_mailbox, smtp_port, http_port, url))
+    supervisor.dependencies.append(child)
+    child.start()
+    smtp_url = f"smtp://{LOCALHOST}:{smtp_port}"
+    say(f"local mailbox at {url} (the services send mail to {smtp_url})")
+    return settings.model_copy(update={"smtp_url": smtp_url}), url
+
+
+def _spawn_mailbox(smtp_port: int, http_port: int, url: str) -> subprocess.Popen[bytes]:
+    """The mailbox process, once its page answers (a new one starts with no mail)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leadflow",
+            "mailbox",
+            f"--smtp-port={smtp_port}",
+            f"--http-port={http_port}",
+        ],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(url, process)
+    except RuntimeError:
+        stop_process(process)
+        raise
+    return process
+
+
 def _dev_credentials(settings: Settings) -> tuple[Settings, dict[str, Any]]:
     """Generate what the operator did not configure: an API key for every channel, an admin key."""
     updates: dict[str, Any] = {}
@@ -158,6 +200,8 @@ def service_environment(settings: Settings) -> dict[str, str]:
             "LEADFLOW_DEFINITIONS": str(settings.definitions_path.resolve()),
         }
     )
+    if settings.smtp_url:
+        env["LEADFLOW_SMTP_URL"] = settings.smtp_url
     return env
 
 
@@ -217,10 +261,13 @@ def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
     # closing(supervisor) stops every child, by pid, before the broker's log is closed.
     with ExitStack() as logs, closing(supervisor):
         reachable = _embedded_dependencies(configured, supervisor, logs, say)
+        reachable, mailbox_url = _dev_mailbox(reachable, supervisor, say)
         migrate(reachable.require_database())
         created = asyncio.run(create_topics(reachable))
         say(f"migrations applied; topics created: {', '.join(created) or 'all existed'}")
         settings, credentials = _dev_credentials(reachable)
+        if mailbox_url:
+            credentials["mailbox"] = mailbox_url
         urls = {
             name: f"http://{settings.http_host}:{getattr(settings, port)}"
             for name, port in SERVICE_PORTS.items()
@@ -231,12 +278,13 @@ def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
                 "kafka_bootstrap_servers": settings.require_broker(),
                 "database_url": settings.require_database(),
                 **{f"{name}_url": url for name, url in urls.items()},
+                **({"mailbox_url": mailbox_url} if mailbox_url else {}),
             }
         )
         write_stack_file()
         _start_services(settings, supervisor, urls)
         write_stack_file()
-        say(_banner(Stack(settings, urls, credentials)))
+        say(_banner(Stack(settings, urls, credentials, mailbox_url)))
         while not stopping:
             try:
                 supervisor.check()
@@ -252,6 +300,11 @@ def _banner(stack: Stack) -> str:
     key = next(iter(stack.settings.api_keys))
     lines = ["", "leadflow is up:"]
     lines += [f"  {name:<8} {url}   (API docs: {url}/docs)" for name, url in stack.urls.items()]
+    if stack.mailbox_url:
+        lines.append(
+            f"  mailbox  {stack.mailbox_url}   (the mail the services send; "
+            f"LEADFLOW_SMTP_URL={stack.settings.smtp_url})"
+        )
     lines += [
         f"  API key (all channels): {key}",
         f"  admin key:              {stack.settings.admin_key}",

@@ -1,5 +1,6 @@
-"""`leadflow up` on a bare machine: embedded broker and database, a 202, Ctrl-C stops all;
-and what dies while it runs (a service, the broker, PostgreSQL) is started again."""
+"""`leadflow up` on a bare machine: embedded broker and database, a local mailbox, a 202,
+Ctrl-C stops all; and what dies while it runs (a service, the broker, PostgreSQL) is
+started again."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +99,8 @@ def running_up(tmp_path: Path) -> Iterator[Up]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "LEADFLOW_API_KEYS")
+        if key
+        not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "LEADFLOW_API_KEYS", "LEADFLOW_SMTP_URL")
     }
     env.update(
         {
@@ -169,6 +173,25 @@ def _healthy(url: str) -> Callable[[], bool]:
     return answers
 
 
+def _check_the_local_mailbox(up: Up) -> str:
+    """Without LEADFLOW_SMTP_URL, `up` runs a mailbox: its URL is printed and written for
+    scripts, the services are told to send mail to it, and it counts what it receives."""
+    credentials = json.loads((up.state_dir / "dev-credentials.json").read_text())
+    mailbox_url: str = credentials["mailbox"]
+    assert f"mailbox  {mailbox_url}" in up.text()
+    environ = Path(f"/proc/{up.pid('router')}/environ").read_bytes().split(b"\0")
+    [smtp_url] = [v.decode() for v in environ if v.startswith(b"LEADFLOW_SMTP_URL=")]
+    host, port = smtp_url.removeprefix("LEADFLOW_SMTP_URL=smtp://").split(":")
+    assert host == "127.0.0.1"
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@example.com", "b@example.com", "Hi"
+    with smtplib.SMTP(host, int(port), timeout=10) as smtp:
+        smtp.send_message(message)
+    assert httpx.get(f"{mailbox_url}/messages.json", timeout=5).json()["total"] == 1
+    up.wait_for_output(r"mailbox: 1 messages received")
+    return mailbox_url
+
+
 def test_up_runs_the_stack_with_embedded_defaults_and_stops_cleanly(tmp_path: Path) -> None:
     with running_up(tmp_path) as up:
         response = _post_interaction(up, "ada@example.com")
@@ -182,7 +205,9 @@ def test_up_runs_the_stack_with_embedded_defaults_and_stops_cleanly(tmp_path: Pa
         assert [record["value"]["id"] for record in records] == [event_id]
         assert records[0]["key"] == "ada@example.com"
 
+        mailbox_url = _check_the_local_mailbox(up)
         up.stop()
+        assert not _listening(mailbox_url)
         service_logs = [line for line in up.text().splitlines() if line.startswith("{")]
         assert service_logs, "the services wrote no log"
         assert not [line for line in service_logs if "@example.com" in line]
