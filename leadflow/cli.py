@@ -268,6 +268,7 @@ def demo(
                 seed=seed,
                 echo=typer.echo,
                 scoring_url=running.get("scoring_url"),
+                mailbox_url=credentials.get("mailbox"),
             )
         )
     except DemoError as error:

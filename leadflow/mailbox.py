@@ -114,13 +114,18 @@ def mailbox_app(mailbox: Mailbox) -> Starlette:
     async def page(_: Request) -> HTMLResponse:
         return HTMLResponse(_page(mailbox))
 
-    async def messages(_: Request) -> JSONResponse:
+    async def messages(request: Request) -> JSONResponse:
+        """Every kept message, newest first; `?limit=0` answers only the count."""
+        limit = request.query_params.get("limit", "")
+        newest = mailbox.newest_first()
+        if limit.isdigit():
+            newest = newest[: int(limit)]
         return JSONResponse(
             {
                 "total": mailbox.total,
                 "messages": [
                     asdict(message) | {"received_at": message.received_at.isoformat()}
-                    for message in mailbox.newest_first()
+                    for message in newest
                 ],
             }
         )

@@ -83,6 +83,11 @@ def table_rows(text: str) -> list[list[str]]:
     return [[cell.strip() for cell in row.split("|")] for row in rows]
 
 
+def rep_email(name: str) -> str:
+    """A demo rep's address, from their name: Maya Ortega is maya.ortega@example.com."""
+    return ".".join(name.lower().split()) + "@example.com"
+
+
 @dataclass(frozen=True)
 class Person:
     """One synthetic person: what a form tells about them, and how they behave."""

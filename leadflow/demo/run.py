@@ -10,7 +10,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +18,14 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from leadflow.demo.mail import MailCount
 from leadflow.demo.people import (
     BADGE_COLUMNS,
     REPS,
     SHOW,
     Person,
     interactions_of,
+    rep_email,
     synthetic_people,
     table_rows,
 )
@@ -39,7 +41,8 @@ reps saw {leads_seen} leads: {accepted} accepted, {rejected} sent back to nurtur
 {converted} converted, {won} won, {lost} lost
 look at: the live hand-offs {router}/v1/handoffs/stream (admin key) · \
 `leadflow tail lead.handoffs` · `leadflow tail lead.nurture` · \
-GET {scoring}/v1/leads?stage=sql with the admin key"""
+GET {scoring}/v1/leads?stage=sql with the admin key
+{mail}"""
 
 
 class DemoError(RuntimeError):
@@ -63,6 +66,7 @@ class DemoSummary:
     converted: int
     won: int
     lost: int
+    notifications: int | None = None  # reaching the local mailbox; None: there is none
 
 
 def _decision(lead: dict[str, Any], people: dict[str, Person], seed: int) -> tuple[str, str]:
@@ -164,6 +168,7 @@ class _Demo:
                 continue  # made by an earlier run with this tag; its token is not shown again
             body = {"name": f"{name} (demo {tag})", "team": team, "capacity": int(capacity)}
             body |= {"timezone": zone, "work_start_hour": 0, "work_end_hour": 24}
+            body |= {"email": rep_email(name)}
             rep = await self.call("add a rep", "POST", reps_url, headers=self.admin, json=body)
             hired += [(rep.json()["id"], rep.json()["token"])] if rep else []
         for old in existing.values():  # their open leads are reassigned, to this run's reps
@@ -267,13 +272,16 @@ async def run_demo(
     echo: Callable[[str], None],
     scoring_url: str | None = None,
     run_tag: str | None = None,
+    mailbox_url: str | None = None,
 ) -> DemoSummary:
     """Run the demo for `minutes` against a running stack and answer what happened.
 
     Hires eight reps (admin key), sends ~200 people's interactions over web, email, social
     and a tradeshow file (API key) during the first 40% of the time, and works the reps'
-    queues until the end. Raises DemoError when the stack is unreachable or refuses a key;
-    other refusals are reported through `echo` and the demo goes on.
+    queues until the end, counting the notifications that reach the local mailbox at
+    `mailbox_url` (`leadflow up`'s) meanwhile. Raises DemoError when the stack is
+    unreachable or refuses a key; other refusals are reported through `echo` and the demo
+    goes on.
     """
     loop, since = asyncio.get_running_loop(), datetime.now(UTC) - timedelta(seconds=1)
     tag = run_tag or format(int(time.time()), "x")[-5:]
@@ -293,13 +301,18 @@ async def run_demo(
         deadline = loop.time() + seconds
         demo = _Demo(client, echo, ingest_url, router_url, api_key, admin, seed, deadline, by_email)
         hired = await demo.hire_reps(tag)
+        mail = MailCount(client, mailbox_url, demo.report)
+        counting_mail = await mail.start()
         columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         try:
             with Progress(*columns, console=Console(stderr=True)) as bar:
                 bar.add_task("interactions sent", total=sum(map(len, batches)) + len(scans))
                 working = bar.add_task("reps working (s)", total=round(seconds))
                 async with asyncio.TaskGroup() as group:
-                    watcher = group.create_task(demo.watch_handoffs(since))
+                    watchers = [group.create_task(demo.watch_handoffs(since))]
+                    if counting_mail:
+                        mailed = bar.add_task("notifications in the mailbox", total=None)
+                        watchers.append(group.create_task(mail.watch(bar, mailed)))
                     group.create_task(demo.send(batches, scans, loop.time() + 0.4 * seconds, bar))
                     for rep_id, token in hired:
                         group.create_task(demo.work_queue(rep_id, token))
@@ -308,13 +321,27 @@ async def run_demo(
                         await asyncio.sleep(0.25)
                     bar.update(working, completed=seconds)
                     await asyncio.sleep(1.0)  # the stream catches up with the last actions
-                    watcher.cancel()
+                    for watcher in watchers:
+                        watcher.cancel()
         except* DemoError as failures:
             raise failures.exceptions[0] from None
+        if counting_mail:
+            await mail.update()
     counts = {"people": len(people), "reps_created": len(hired), **demo.counts}
     counts |= {name: len(ids) for name, ids in demo.leads.items()}
-    summary = DemoSummary(**{f.name: counts.get(f.name, 0) for f in fields(DemoSummary)})
+    summary = DemoSummary(
+        **{f.name: counts.get(f.name, 0) for f in fields(DemoSummary) if f.default is MISSING},
+        notifications=mail.received,
+    )
     reasons = ", ".join(f"{reason} {n}" for reason, n in demo.reasons.most_common()) or "none"
     scoring = scoring_url or "<scoring>"
-    echo(SUMMARY.format(**asdict(summary), reasons=reasons, router=router_url, scoring=scoring))
+    echo(
+        SUMMARY.format(
+            **asdict(summary),
+            reasons=reasons,
+            router=router_url,
+            scoring=scoring,
+            mail=mail.line(),
+        )
+    )
     return summary

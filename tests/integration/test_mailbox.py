@@ -37,9 +37,11 @@ async def test_the_mailbox_lists_what_it_received_newest_first_and_escapes_it() 
         )
         async with httpx.AsyncClient(base_url=running.url) as client:
             listed = (await client.get("/messages.json")).json()
+            counted = (await client.get("/messages.json", params={"limit": 0})).json()
             page = (await client.get("/")).text
 
     assert listed["total"] == 2
+    assert counted == {"total": 2, "messages": []}
     newest, oldest = listed["messages"]
     assert (oldest["sender"], oldest["recipients"]) == (
         "leadflow@example.com",
