@@ -9,10 +9,12 @@ from fastapi import FastAPI
 from services.router.actions import SalesDesk
 from services.router.api import assets, install_domain_errors, pages, router
 from services.router.assigner import Assigner
+from services.router.domain.links import link_secret
 from services.router.domain.notices import Audience
 from services.router.handlers import RouterService
 from services.router.loops import follow_up, lifecycle_consumer
 from services.router.outbound.bootstrap import new_dispatcher
+from services.router.outbound.subscriptions import Subscriptions
 from services.router.queries import RouterQueries
 from services.router.queries.reporting import ReportQueries
 from services.router.tables import outbox
@@ -67,6 +69,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.queries = RouterQueries(engine)
     app.state.report_queries = ReportQueries(engine)
     app.state.definitions = loaded
+    app.state.subscriptions = Subscriptions(engine)
+    app.state.dispatcher = dispatcher
+    app.state.link_secret = link_secret(settings.link_secret, settings.admin_key)
     install_domain_errors(app)
     app.include_router(pages)
     app.mount("/static", assets, name="static")

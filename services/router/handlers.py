@@ -73,6 +73,7 @@ class RouterService:
             account_domain=account_domain(change.profile.email),
             handed_off_at=change.occurred_at,
             definitions_version=self.assigner.loaded.version,
+            reasons=[reason.model_dump(mode="json") for reason in change.top_reasons],
         )
         lead.team = self.assigner.team(None, lead.route()).key
         if earlier is not None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.router.domain import (
     ActionNotAllowed,
+    DeliveryNotFinished,
     LeadNotFound,
     MissingRequirements,
     NotYourLead,
     RepNotFound,
+    SubscriptionNotFound,
     UnknownReason,
     UnknownTeam,
 )
+from services.router.domain.links import LinkRejected
 from shared.problems import InvalidField, problem_response
 
 DOMAIN_ERRORS = (
@@ -24,18 +29,29 @@ DOMAIN_ERRORS = (
     MissingRequirements,
     UnknownReason,
     UnknownTeam,
+    SubscriptionNotFound,
+    DeliveryNotFinished,
+    LinkRejected,
 )
+
+
+# Errors answered with a status and a sentence alone.
+_PLAIN: dict[type[Exception], tuple[int, Callable[[Exception], str]]] = {
+    LeadNotFound: (404, lambda error: f"no lead {error} with sales"),
+    RepNotFound: (404, lambda error: f"no rep {error}"),
+    NotYourLead: (403, lambda _: "this lead is assigned to another rep"),
+    SubscriptionNotFound: (404, lambda error: f"no subscription {error} or no such delivery"),
+    DeliveryNotFinished: (409, lambda error: f"delivery {error} is still being sent"),
+    LinkRejected: (403, str),
+}
 
 
 def problem_for(error: Exception) -> JSONResponse:
     """The problem+json answer to a domain error."""
+    if type(error) in _PLAIN:
+        status, sentence = _PLAIN[type(error)]
+        return problem_response(status, sentence(error))
     match error:
-        case LeadNotFound():
-            return problem_response(404, f"no lead {error} with sales")
-        case RepNotFound():
-            return problem_response(404, f"no rep {error}")
-        case NotYourLead():
-            return problem_response(403, "this lead is assigned to another rep")
         case ActionNotAllowed():
             return problem_response(409, str(error), allowed=error.allowed)
         case MissingRequirements():

@@ -22,10 +22,12 @@ from services.router.domain.assignment import (
 )
 from services.router.domain.errors import (
     ActionNotAllowed,
+    DeliveryNotFinished,
     LeadNotFound,
     MissingRequirements,
     NotYourLead,
     RepNotFound,
+    SubscriptionNotFound,
     UnknownReason,
     UnknownTeam,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "Action",
     "ActionNotAllowed",
     "Choice",
+    "DeliveryNotFinished",
     "Lead",
     "LeadNotFound",
     "LeadStatus",
@@ -48,6 +51,7 @@ __all__ = [
     "Rep",
     "RepNotFound",
     "Return",
+    "SubscriptionNotFound",
     "UnknownReason",
     "UnknownTeam",
     "account_domain",

@@ -46,3 +46,11 @@ class UnknownTeam(ValueError):
         super().__init__("unknown team")
         self.team = team
         self.known = known
+
+
+class SubscriptionNotFound(LookupError):
+    """No webhook subscription (or no such delivery of it) has this id."""
+
+
+class DeliveryNotFinished(ValueError):
+    """Only a delivery that is over (delivered or failed) can be sent again."""

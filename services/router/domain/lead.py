@@ -58,6 +58,8 @@ class Lead:
     escalated_to: str | None = None
     qualification: dict[str, Any] = field(default_factory=dict)
     amount: float | None = None
+    # Why scoring handed it off: the rules that gave the most points (rule, label, points).
+    reasons: list[dict[str, Any]] = field(default_factory=list)
 
     def handed_off_again(self, fresh: Lead) -> Lead:
         """The lead handed over once more: `fresh`, with what sales recorded of it before."""

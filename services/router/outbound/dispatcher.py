@@ -25,17 +25,16 @@ from services.router import metrics
 from services.router.domain.delivery import Attempt, RetryPolicy, judge, should_pause
 from services.router.domain.links import OneClick, sign
 from services.router.domain.notices import (
-    LeadSummary,
     Links,
     Notice,
     Purpose,
-    Reason,
     compose,
 )
 from services.router.outbound.senders import HttpPoster, Mailer, webhook_headers
 from services.router.outbound.store import (
     Claimed,
     claim_due,
+    lead_summary,
     pause,
     record,
     skip,
@@ -98,7 +97,7 @@ class NoticeWriter:
             zone = rep.timezone if rep is not None else "UTC"
             written[message.id] = compose(
                 _purpose(message.purpose),
-                _summary(lead),
+                lead_summary(lead),
                 recipient_zone=zone,
                 links=self._links(lead, message.rep_id, now),
                 assignee=assignee.name if assignee and not addressed else None,
@@ -123,24 +122,6 @@ class NoticeWriter:
 def _purpose(value: str) -> Purpose:
     assert value in ("assigned", "reassigned", "reminder", "escalated"), value
     return value  # type: ignore[return-value]
-
-
-def _summary(lead: Row[Any]) -> LeadSummary:
-    profile = lead.profile or {}
-    name = " ".join(part for part in (profile.get("first_name"), profile.get("last_name")) if part)
-    return LeadSummary(
-        lead_id=str(lead.id),
-        name=name or None,
-        company=profile.get("company"),
-        job_title=profile.get("job_title"),
-        grade=lead.grade,
-        score=lead.score,
-        reasons=tuple(
-            Reason(label=reason.get("label") or reason["rule"], points=reason["points"])
-            for reason in lead.reasons or ()
-        ),
-        sla_deadline=lead.sla_deadline,
-    )
 
 
 @dataclass

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.domain.delivery import Attempt, Verdict
-from services.router.domain.notices import NoticeRequest
+from services.router.domain.notices import LeadSummary, NoticeRequest, Reason
 from services.router.tables import deliveries, delivery_attempts, outbox, reps, subscriptions
 from shared.topics import HANDOFFS, NURTURE, SALES_ACTIONS
 from shared.unit_of_work import SqlOutbox
@@ -223,4 +223,23 @@ async def pause(connection: AsyncConnection, subscription_id: str, why: str) -> 
         update(subscriptions)
         .where(subscriptions.c.id == subscription_id)
         .values(status="paused", paused_reason=why)
+    )
+
+
+def lead_summary(lead: Row[Any]) -> LeadSummary:
+    """A row of router.leads as a notice describes the lead."""
+    profile = lead.profile or {}
+    name = " ".join(part for part in (profile.get("first_name"), profile.get("last_name")) if part)
+    return LeadSummary(
+        lead_id=str(lead.id),
+        name=name or None,
+        company=profile.get("company"),
+        job_title=profile.get("job_title"),
+        grade=lead.grade,
+        score=lead.score,
+        reasons=tuple(
+            Reason(label=reason.get("label") or reason["rule"], points=reason["points"])
+            for reason in lead.reasons or ()
+        ),
+        sla_deadline=lead.sla_deadline,
     )

@@ -11,8 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.domain import token_hash
+from services.router.domain.notices import LeadSummary
+from services.router.outbound.store import lead_summary
 from services.router.repository import open_lead_counts, open_leads_of
-from services.router.tables import handoff_log, reps
+from services.router.tables import handoff_log, leads, reps
 
 HANDOFFS_PER_READ = 500
 
@@ -112,6 +114,14 @@ class RouterQueries:
         async with self.engine.connect() as connection:
             rows = await connection.execute(query)
             return [LoggedHandoff(row.seq, row.kind, row.envelope) for row in rows]
+
+    async def lead_brief(self, lead_id: str) -> tuple[LeadSummary, str, str | None] | None:
+        """Who the lead is, its status and its rep: what a one-click page shows."""
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(select(leads).where(leads.c.id == lead_id))).first()
+        if row is None:
+            return None
+        return lead_summary(row), row.status, str(row.rep_id) if row.rep_id else None
 
     async def rep_for_token(self, token: str) -> str | None:
         """The active rep whose bearer token this is."""
