@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Row
 
+from services.router.domain.fairness import Member, Received, RepShare, routing_fairness
+from services.router.queries.fairness import HandOffFigures
 from services.router.queries.reporting import ReportQueries, Slicing
 from shared.definitions.model import LeadDefinitions, hand_off_stage
 
@@ -287,4 +289,145 @@ def _outcome(
         cost=cost,
         cost_per_sales_ready=round(cost / ready, 2) if cost is not None and ready else None,
         roi=round((amount - cost) / cost, 4) if cost else None,
+    )
+
+
+class RepRouting(BaseModel):
+    """One rep's hand-offs in the period against their fair share, and what became of them."""
+
+    rep_id: str
+    name: str
+    team: str
+    active: bool
+    available_share: float = Field(
+        description="share of the period (up to now) in which the rep was on the roster and "
+        "active; the roster keeps no history, so a rep inactive now counts 0"
+    )
+    strategy_weight: float = Field(
+        description="what the team's strategy splits by: 1 (round_robin), the rep's weight "
+        "(weighted), their capacity (least_loaded)"
+    )
+    received: int = Field(description="hand-offs to the rep in the period (assigned, reassigned)")
+    as_account_owner: int = Field(description="of them, given to the rep as the account's owner")
+    by_strategy: int = Field(description="received - as_account_owner: by the team's strategy")
+    fair_share: float = Field(
+        description="the rep's part of the team's shared hand-offs, by strategy weight x "
+        "available share"
+    )
+    ratio_to_fair_share: float | None = Field(
+        description="by_strategy / fair_share: 1 is fair; null without a fair share"
+    )
+    accepted: int = Field(description="of the hand-offs received, those the rep accepted")
+    acceptance_rate: float | None = Field(description="accepted / received")
+    sla_breaches: int = Field(
+        description="of the hand-offs received, those whose SLA deadline the router found "
+        "missed (escalated, or taken away unaccepted at or after the deadline)"
+    )
+    reassigned_away: int = Field(
+        description="of the hand-offs received, those the router took from the rep"
+    )
+    median_minutes_to_accept: float | None = Field(
+        description="median minutes from the hand-off to the rep's accept"
+    )
+
+
+class TeamRouting(BaseModel):
+    """A team's hand-offs in the period, and how fairly its strategy shared them."""
+
+    team: str
+    strategy: str | None = Field(description="null: a team the definitions no longer have")
+    rep_count: int = Field(description="reps listed: available in the period, or received")
+    received: int
+    as_account_owner: int
+    by_strategy: int
+    shared: int = Field(
+        description="the by-strategy hand-offs split into fair shares: those of the reps who "
+        "have one (the others were not available in the period)"
+    )
+    gini: float | None = Field(
+        description="Gini coefficient of by_strategy / fair_share over the reps with a fair "
+        "share: 0 is fair; null when nothing was shared"
+    )
+
+
+class RoutingReport(BaseModel):
+    """Routing fairness: each rep's hand-offs against their fair share, per team."""
+
+    start: datetime
+    end: datetime
+    teams: list[TeamRouting]
+    reps: list[RepRouting]
+
+
+def _share(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
+
+
+def _rep_routing(share: RepShare, figures: HandOffFigures | None) -> RepRouting:
+    member, received = share.member, share.received
+    return RepRouting(
+        rep_id=member.rep_id,
+        name=member.name,
+        team=member.team,
+        active=member.active,
+        available_share=round(share.available, 4),
+        strategy_weight=share.weight,
+        received=received.total,
+        as_account_owner=received.as_account_owner,
+        by_strategy=received.by_strategy,
+        fair_share=round(share.fair_share, 2),
+        ratio_to_fair_share=_share(share.ratio),
+        accepted=figures.accepted if figures else 0,
+        acceptance_rate=round(figures.accepted / figures.received, 4) if figures else None,
+        sla_breaches=figures.sla_breaches if figures else 0,
+        reassigned_away=figures.reassigned_away if figures else 0,
+        median_minutes_to_accept=_round(figures.median_minutes_to_accept) if figures else None,
+    )
+
+
+async def routing_report(
+    queries: ReportQueries,
+    definitions: LeadDefinitions,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> RoutingReport:
+    """Per rep: hand-offs received in [start, end) against their fair share, those given
+    to them as account owner apart, and what became of them; per team: a Gini coefficient."""
+    figures = {row.rep_id: row for row in await queries.hand_off_figures(start, end)}
+    members = await queries.roster()
+    known = {member.rep_id for member in members}
+    # A rep the roster does not hold (cannot happen: reps are deactivated, never deleted).
+    members += [
+        Member(rep_id, rep_id, "(none)", 1.0, 0, active=False, joined_at=end)
+        for rep_id in figures
+        if rep_id not in known
+    ]
+    routing = definitions.routing
+    strategies = {team.key: team.strategy for team in routing.teams} if routing else {}
+    received = {
+        rep_id: Received(row.received, row.as_account_owner) for rep_id, row in figures.items()
+    }
+    teams = routing_fairness(members, received, strategies, start, end, now)
+    return RoutingReport(
+        start=start,
+        end=end,
+        teams=[
+            TeamRouting(
+                team=team.team,
+                strategy=team.strategy,
+                rep_count=len(team.reps),
+                received=team.received,
+                as_account_owner=team.as_account_owner,
+                by_strategy=team.by_strategy,
+                shared=team.shared,
+                gini=_share(team.gini),
+            )
+            for team in teams
+        ],
+        reps=[
+            _rep_routing(share, figures.get(share.member.rep_id))
+            for team in teams
+            for share in team.reps
+        ],
     )

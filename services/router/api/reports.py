@@ -13,9 +13,11 @@ from pydantic import BaseModel
 from services.router.api.dependencies import Definitions, Reports, admin_routes
 from services.router.queries.reporting import Slicing
 from services.router.reports import (
+    RoutingReport,
     funnel_report,
     funnel_rows,
     nurture_report,
+    routing_report,
     sections_csv,
     speed_to_lead_report,
 )
@@ -128,3 +130,25 @@ async def nurture(
             "campaign": list(report.campaigns),
         },
     )
+
+
+@routes.get(
+    "/reports/routing",
+    summary="Routing fairness: each rep's hand-offs against their fair share, per team",
+    description=(
+        "Per rep: the hand-offs received in the period (those given as account owner "
+        "apart) against their fair share of the team's other hand-offs (by the team's "
+        "strategy: alike, by weight or by capacity, times the share of the period the rep "
+        "was on the roster and active), then what became of them: accepted, SLA breaches, "
+        "reassigned away, median minutes to accept. Per team: the Gini coefficient of "
+        "received / fair share (0 is fair)."
+    ),
+    responses={200: {"model": RoutingReport, **REPORT_RESPONSES[200]}},
+)
+async def routing(
+    request: Request, queries: Reports, loaded: Definitions, period: PeriodDep
+) -> Response:
+    report = await routing_report(
+        queries, loaded.definitions, period.start, period.end, datetime.now(UTC)
+    )
+    return _answer(request, report, {"rep": list(report.reps), "team": list(report.teams)})

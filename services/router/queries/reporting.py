@@ -1,4 +1,5 @@
-"""The reports' reads: the funnel from every stage change, speed to lead, the nurture loop.
+"""The reports' reads: the funnel from every stage change, speed to lead, the nurture loop,
+and routing fairness (its statements in `fairness.py`).
 
 Every median and percentile is PostgreSQL's `percentile_cont` (interpolated), so that the
 figures of one report agree with those of another.
@@ -13,6 +14,9 @@ from typing import Any, Literal
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.router.domain.fairness import Member
+from services.router.queries import fairness
+from services.router.queries.fairness import HandOffFigures
 from services.router.tables import handoff_log, leads, sales_actions, stage_history
 
 Slicing = Literal["all", "campaign", "channel", "entry", "grade", "rep", "week"]
@@ -137,3 +141,13 @@ class ReportQueries:
     async def hand_offs(self, hand_off: str, start: datetime, end: datetime) -> list[Row[Any]]:
         statement = _HAND_OFFS.format(**TABLES)
         return await self._read(statement, hand_off=hand_off, start=start, end=end)
+
+    async def roster(self) -> list[Member]:
+        """Every rep, active or not, as the fair split weighs them."""
+        async with self.engine.connect() as connection:
+            return await fairness.roster(connection)
+
+    async def hand_off_figures(self, start: datetime, end: datetime) -> list[HandOffFigures]:
+        """Per rep: the hand-offs received in the period, and what became of them."""
+        async with self.engine.connect() as connection:
+            return await fairness.hand_off_figures(connection, start, end)
