@@ -56,9 +56,9 @@ class Receiver:
     def on(self, path: str) -> list[Received]:
         return [request for request in self.requests if request.path == path]
 
-    async def wait_for(self, path: str, acknowledged: int, timeout: float = 30) -> None:
-        """Until `path` has acknowledged this many requests."""
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, path: str, acknowledged: int) -> None:
+        """Until `path` has acknowledged this many requests (30 s at most)."""
+        async with asyncio.timeout(30):
             while sum(r.acknowledged for r in self.on(path)) < acknowledged:
                 self.arrived.clear()
                 await self.arrived.wait()
