@@ -1,54 +1,19 @@
 """The dashboard in Debian's chromium: the funnel matches the API, hand-offs appear live,
-a rep sees only their own queue. Screenshots of each view go to tests/artifacts/."""
+a rep sees only their own queue, queued leads in a row share a line of the live feed."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 
-from shared.settings import Settings
+from tests.browser.board import ADMIN_KEY, sign_in
+from tests.browser.chromium import needs_chromium, screenshot_path
 from tests.integration.test_router import demo_request, new_rep
-from tests.stacks import ADMIN, ServedStack, served_stack
+from tests.stacks import ADMIN, ServedStack
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-]
-
-
-@pytest.fixture(scope="module")
-async def stack(settings: Settings, database_url: str) -> AsyncIterator[ServedStack]:
-    async with served_stack(settings.model_copy(update={"database_url": database_url})) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +41,10 @@ async def worked_leads(stack: ServedStack) -> dict[str, str]:
     return {"ada": ada, "ada_token": ada_token["Authorization"].removeprefix("Bearer ")}
 
 
-async def sign_in(browser: Browser, url: str, token: str, width: int = 1280) -> Page:
-    page = await browser.new_page(viewport={"width": width, "height": 900})
-    await page.goto(url)
-    await page.fill("#token", token)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#board:not([hidden])")
-    return page
-
-
 async def test_the_funnel_on_the_page_is_the_funnel_of_the_api(
     stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
 ) -> None:
-    admin_key = ADMIN["Authorization"].removeprefix("Bearer ")
-    page = await sign_in(browser, stack.router_url, admin_key)
+    page = await sign_in(browser, stack.router_url, ADMIN_KEY)
     # the funnel, speed and nurture reports load concurrently: wait for each one read below
     for loaded in ("#funnel-table tbody tr", "#speed-chart svg", "#reasons-chart svg rect"):
         await page.wait_for_selector(loaded)
@@ -110,12 +65,6 @@ async def test_the_funnel_on_the_page_is_the_funnel_of_the_api(
     assert await page.is_visible("#speed-chart svg")
     assert "bad_timing" in (await page.text_content("#reasons-chart") or "")
     assert "By rep: Bea Demo 1" in await page.inner_text("#returned-by")
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "dashboard-admin.png"), full_page=True)
-    phone = await sign_in(browser, stack.router_url, admin_key, width=390)
-    await phone.wait_for_selector("#funnel-table tbody tr")
-    assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-    await phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
     definitions = await page.context.request.get(f"{stack.router_url}/definitions")
     assert "Sales-ready lead (hand-off)" in await definitions.text()
 
@@ -123,7 +72,7 @@ async def test_the_funnel_on_the_page_is_the_funnel_of_the_api(
 async def test_a_hand_off_appears_live(
     stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
 ) -> None:
-    page = await sign_in(browser, stack.router_url, ADMIN["Authorization"].removeprefix("Bearer "))
+    page = await sign_in(browser, stack.router_url, ADMIN_KEY)
     await page.wait_for_selector("#live li")  # the stream replays what happened so far
     before = await page.locator("#live li[data-kind=assigned]").count()
     await demo_request(stack.ingest, "live@hamburg-firm.de")
@@ -139,7 +88,7 @@ async def test_a_hand_off_appears_live(
         for lead in (await stack.router.get(f"/v1/reps/{rep['id']}/queue", headers=ADMIN)).json()
     ]
     assert next(lead["email"] for lead in queued if lead["id"] == newest) == "live@hamburg-firm.de"
-    await page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"))
+    await page.screenshot(path=screenshot_path("live-hand-off"))
 
 
 async def test_a_rep_sees_only_their_own_queue(
@@ -156,4 +105,18 @@ async def test_a_rep_sees_only_their_own_queue(
     assert await page.locator("#queue-table tbody tr").count() == len(own)
     assert await page.is_hidden("#funnel-card")
     assert await page.inner_text("#who") == "signed in as a rep"
-    await page.screenshot(path=str(ARTIFACTS / "dashboard-rep.png"), full_page=True)
+    await page.screenshot(path=screenshot_path("rep-own-queue"), full_page=True)
+
+
+async def test_leads_queued_in_a_row_share_one_line_of_the_feed(
+    stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
+) -> None:
+    """No rep works France: three demo requests from there wait in the queue, one line."""
+    page = await sign_in(browser, stack.router_url, ADMIN_KEY)
+    for email in ("un@paris-firm.fr", "deux@lyon-firm.fr", "trois@lille-firm.fr"):
+        await demo_request(stack.ingest, email, country="FR")
+    await page.wait_for_selector("#live li[data-kind=queued][data-count='3']")
+    lines = await page.locator("#live li[data-kind=queued]").all_inner_texts()
+    assert len(lines) == 1
+    assert "3 leads waiting · emea 3" in lines[0]
+    await page.screenshot(path=screenshot_path("live-queued"))

@@ -13,14 +13,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from services.ingest.bootstrap import create_app as create_ingest
 from services.ingest.browser import snippet_source
@@ -28,15 +27,12 @@ from services.scoring.bootstrap import create_app as create_scoring
 from shared.embedded import free_port
 from shared.settings import PublishableKey, Settings
 from shared.topics import INTERACTIONS
-from tests.browser.test_dashboard import CHROMIUM
+from tests.browser.chromium import needs_chromium
 from tests.kafka_reader import ReadRecord, read_until
 from tests.serving import served
 from tests.stacks import ADMIN, API_KEY
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-]
+pytestmark = needs_chromium
 
 KEY = "pk_test_browser"
 AID = "leadflow_aid"
@@ -145,19 +141,6 @@ async def stack(settings: Settings, database_url: str) -> AsyncIterator[Stack]:
             httpx.AsyncClient(base_url=scoring_url, headers=ADMIN, timeout=10)
         )
         yield Stack(site.url, other.url, ingest, scoring, configured.require_broker(), reached)
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @dataclass
