@@ -75,3 +75,5 @@ def configure_logging(level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO: a chat webhook's URL is its secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

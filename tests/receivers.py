@@ -31,7 +31,7 @@ class Received:
     def acknowledged(self) -> bool:
         return self.answer is not None and 200 <= self.answer < 300
 
-    def event(self) -> dict[str, Any]:
+    def json(self) -> dict[str, Any]:
         found: dict[str, Any] = json.loads(self.body)
         return found
 

@@ -107,10 +107,10 @@ async def test_every_event_arrives_once_in_order_per_lead_through_500_429_and_si
     for lead in leads:
         expected = [d["event_id"] for d in recorded if d["lead_id"] == lead["id"]]
         arrived = [
-            r.headers["webhook-id"] for r in acknowledged if r.event()["subject"] == lead["id"]
+            r.headers["webhook-id"] for r in acknowledged if r.json()["subject"] == lead["id"]
         ]
         assert arrived == expected
-        assert [r.event()["type"] for r in acknowledged if r.event()["subject"] == lead["id"]] == [
+        assert [r.json()["type"] for r in acknowledged if r.json()["subject"] == lead["id"]] == [
             "leadflow.handoff.assigned",
             "leadflow.handoff.accepted",
             "leadflow.sales.accept",
