@@ -25,6 +25,7 @@ from services.router.domain import (
     UnknownReason,
     UnknownTeam,
 )
+from services.router.domain.notices import Audience
 from services.router.handlers import RouterService
 from shared.consumer import Batch
 from shared.definitions import load_definitions
@@ -175,6 +176,40 @@ async def test_a_missed_sla_reassigns_then_the_last_allowed_miss_escalates(route
     assert router.kinds(lead) == ["assigned", "reassigned", "escalated"]
     escalated = router.store.data.handoffs[-1].data
     assert (escalated.escalated_to, router.lead(lead).breaches) == ("dach-lead", 2)
+
+
+async def test_each_routing_event_plans_its_notices_once_in_its_own_transaction() -> None:
+    router = Router()
+    router.service.assigner.audience = Audience(email=True, team_chat={"dach": "https://chat/d"})
+    first, second = await router.rep("First"), await router.rep("Second")
+    lead = await router.hand_off("told@zurich.ch", country="CH")
+    handed_to = router.lead(lead).rep_id
+    router.clock.now += timedelta(hours=1)
+    await router.service.handle_due_slas()
+    router.clock.now += timedelta(hours=1)
+    await router.service.handle_due_slas()
+    await router.hand_off("told@zurich.ch", country="CH", lead_id=lead)  # a repeat changes nothing
+
+    planned = [
+        (n.purpose, n.channel, n.rep_id or n.address)
+        for n in router.store.data.notices.values()
+        if n.lead_id == lead
+    ]
+    other = ({first, second} - {handed_to}).pop()
+    assert planned == [
+        ("assigned", "email", handed_to),
+        ("assigned", "chat", handed_to),
+        ("reminder", "email", handed_to),
+        ("reminder", "chat", handed_to),
+        ("assigned", "chat", "https://chat/d"),
+        ("reassigned", "email", other),
+        ("reassigned", "chat", other),
+        ("reminder", "email", other),
+        ("reminder", "chat", other),
+        ("reassigned", "chat", "https://chat/d"),
+        ("escalated", "email", "dach-lead@example.com"),
+        ("escalated", "chat", "https://chat/d"),
+    ]
 
 
 async def test_an_accepted_lead_has_no_follow_up(router: Router) -> None:
