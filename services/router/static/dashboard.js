@@ -22,20 +22,25 @@ function period() {
 }
 
 // Fill a table's body; each cell is labelled with its column's heading (shown beside the
-// value when a narrow card stacks the table) and aligned as its heading is.
-function rows(table, data, cells) {
+// value when a narrow card stacks the table) and aligned as its heading is. A cell is text,
+// or a figure: the report's value (kept in data-value) and the text a person reads.
+function rows(table, data, cells, attributes = () => ({})) {
   const headings = [...table.querySelectorAll("thead th")];
   table.querySelector("tbody").replaceChildren(...data.map((item) => {
-    const tr = el("tr");
-    cells(item).forEach((value, index) => {
+    const tr = el("tr", attributes(item));
+    cells(item).forEach((cell, index) => {
       const heading = headings[index];
       const attrs = heading ? { "data-label": heading.textContent } : {};
       if (heading?.classList.contains("num")) attrs.class = "num";
-      tr.append(el("td", attrs, value === null || value === undefined ? "–" : String(value)));
+      const text = cell !== null && typeof cell === "object" ? cell.text : cell;
+      if (cell !== null && typeof cell === "object") attrs["data-value"] = JSON.stringify(cell.value);
+      tr.append(el("td", attrs, text === null || text === undefined ? "–" : String(text)));
     });
     return tr;
   }));
 }
+
+const figure = (value, shown = String) => ({ value, text: value === null ? null : shown(value) });
 
 function headings(table, names) {
   const row = el("tr");
@@ -94,6 +99,40 @@ async function loadNurture() {
     amount(c.cost_per_sales_ready), conversion(c.roi)]);
 }
 
+const oneDecimal = (value) => value.toFixed(1);
+const strategies = { round_robin: "round robin", weighted: "weighted", least_loaded: "least loaded" };
+const fairness = { query: "", csv: null }; // the period the card shows, and its CSV once fetched
+
+async function loadFairness() {
+  const { query, end } = period();
+  const report = await api(`/v1/reports/routing?${query}`);
+  fairness.query = query;
+  $("fairness-csv").href = `/v1/reports/routing?${query}`;
+  $("fairness-csv").download = `routing-fairness-${end.toISOString().slice(0, 10)}.csv`;
+  rows($("fairness-teams"), report.teams, (t) => [t.team, strategies[t.strategy] ?? "(no longer defined)",
+    figure(t.rep_count), figure(t.received), figure(t.as_account_owner), figure(t.by_strategy), figure(t.gini, (g) => g.toFixed(2))],
+  (t) => ({ "data-team": t.team }));
+  rows($("fairness-reps"), report.reps, (r) => [r.active ? r.name : `${r.name} (inactive)`, r.team,
+    figure(r.received), figure(r.as_account_owner), figure(r.by_strategy), figure(r.fair_share, oneDecimal), figure(r.ratio_to_fair_share, percent),
+    figure(r.acceptance_rate, percent), figure(r.sla_breaches), figure(r.reassigned_away), figure(r.median_minutes_to_accept, fromMinutes)],
+  (r) => ({ "data-rep": r.rep_id }));
+}
+
+// The CSV of the period on the card; fetched with the token, as a link cannot send it.
+async function downloadFairness(event) {
+  event.preventDefault();
+  const name = event.currentTarget.download;
+  try {
+    const response = await request(`/v1/reports/routing?${fairness.query}`, "text/csv");
+    if (fairness.csv) URL.revokeObjectURL(fairness.csv);
+    fairness.csv = URL.createObjectURL(await response.blob());
+    el("a", { href: fairness.csv, download: name }).click();
+  } catch (error) {
+    $("error").textContent = error.message;
+    $("error").hidden = false;
+  }
+}
+
 function capacityBar(open, capacity) {
   const bar = el("div", { class: open >= capacity ? "bar full" : "bar", title: `${open} of ${capacity}` });
   bar.append(el("span", { style: `width:${Math.min(100, (100 * open) / Math.max(capacity, 1))}%` }));
@@ -124,7 +163,7 @@ async function loadQueues() {
 
 // The cards an admin sees besides the queues, each filled by its loader. A new card is a
 // <section class="card admin-only"> in index.html and its loader here.
-const ADMIN_CARDS = [loadFunnel, loadSpeed, loadNurture];
+const ADMIN_CARDS = [loadFunnel, loadSpeed, loadNurture, loadFairness];
 
 async function refresh() {
   try {
@@ -163,6 +202,7 @@ $("login").addEventListener("submit", (event) => {
 });
 $("logout").addEventListener("click", () => { localStorage.removeItem("leadflow-token"); location.reload(); });
 $("period").addEventListener("change", refresh);
+$("fairness-csv").addEventListener("click", downloadFairness);
 $("slice").addEventListener("change", refresh);
 setInterval(() => { if (state.me) refresh(); }, 15000);
 if (state.token) open();
