@@ -21,6 +21,7 @@ FILLED = {
         "#speed-table tbody tr",
         "#reasons-chart svg",
         "#campaign-table tbody tr",
+        "#fairness-reps tbody tr",
         "#live li",
     ),
     "rep": ("#queue-table thead th",),

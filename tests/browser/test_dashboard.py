@@ -4,6 +4,7 @@ a rep sees only their own queue, queued leads in a row share a line of the live 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser
@@ -120,3 +121,54 @@ async def test_leads_queued_in_a_row_share_one_line_of_the_feed(
     assert len(lines) == 1
     assert "3 leads waiting · emea 3" in lines[0]
     await page.screenshot(path=screenshot_path("live-queued"))
+
+
+REP_FIGURES = (
+    "received",
+    "as_account_owner",
+    "by_strategy",
+    "fair_share",
+    "ratio_to_fair_share",
+    "acceptance_rate",
+    "sla_breaches",
+    "reassigned_away",
+    "median_minutes_to_accept",
+)
+TEAM_FIGURES = ("rep_count", "received", "as_account_owner", "by_strategy", "gini")
+SHOWN = """() => {
+    const figures = (row) => [...row.cells].filter((c) => c.dataset.value !== undefined)
+        .map((c) => [JSON.parse(c.dataset.value), c.textContent]);
+    const by = (selector, key) => Object.fromEntries([...document.querySelectorAll(selector)]
+        .map((row) => [row.dataset[key], figures(row)]));
+    return { csv: document.querySelector("#fairness-csv").getAttribute("href"),
+             reps: by("#fairness-reps tbody tr", "rep"),
+             teams: by("#fairness-teams tbody tr", "team") };
+}"""
+
+
+async def test_the_fairness_card_shows_the_routing_report_of_its_period(
+    stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
+) -> None:
+    """One rep got munich-firm.de by round robin, then its second lead as account owner."""
+    page = await sign_in(browser, stack.router_url, ADMIN_KEY)
+    await page.wait_for_selector("#fairness-reps tbody tr")
+    shown = await page.evaluate(SHOWN)  # the figures and their period, read at one moment
+    report = (await stack.router.get(shown["csv"], headers=ADMIN)).json()
+    assert {rep["rep_id"]: [rep[name] for name in REP_FIGURES] for rep in report["reps"]} == {
+        rep: [value for value, _ in figures] for rep, figures in shown["reps"].items()
+    }
+    assert {team["team"]: [team[name] for name in TEAM_FIGURES] for team in report["teams"]} == {
+        team: [value for value, _ in figures] for team, figures in shown["teams"].items()
+    }
+    owner = next(rep for rep in report["reps"] if rep["as_account_owner"])
+    assert sorted(rep["as_account_owner"] for rep in report["reps"]) == [0, 1]
+    counts = [REP_FIGURES.index(name) for name in ("by_strategy", "as_account_owner")]
+    texts = [shown["reps"][owner["rep_id"]][i][1] for i in counts]
+    assert texts == [str(owner["by_strategy"]), "1"]
+    async with page.expect_download() as downloading:
+        await page.click("#fairness-csv")
+    downloaded = Path(await (await downloading.value).path())
+    csv = await asyncio.to_thread(downloaded.read_bytes)
+    expected = await stack.router.get(shown["csv"], headers=ADMIN | {"Accept": "text/csv"})
+    assert csv == expected.content
+    await page.locator("#fairness-card").screenshot(path=screenshot_path("fairness-card"))
