@@ -66,7 +66,10 @@ class PublishableKey(BaseModel):
 class Settings(BaseSettings):
     """Every knob leadflow reads. Unset broker/database means "use the embedded defaults"."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # An empty variable means unset (docker compose passes `${X:-}` through as "").
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     kafka_bootstrap_servers: str | None = Field(
