@@ -128,8 +128,7 @@ async function downloadFairness(event) {
     fairness.csv = URL.createObjectURL(await response.blob());
     el("a", { href: fairness.csv, download: name }).click();
   } catch (error) {
-    $("error").textContent = error.message;
-    $("error").hidden = false;
+    showError(error.message);
   }
 }
 
@@ -171,17 +170,20 @@ async function refresh() {
     await loadQueues();
     if (state.me.admin) await Promise.all(ADMIN_CARDS.map((load) => load()));
   } catch (error) {
-    $("error").textContent = error.message;
-    $("error").hidden = false;
+    showError(error.message);
   }
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
 }
 
 async function open() {
   try {
     state.me = await api("/v1/me");
   } catch (error) {
-    $("error").textContent = `That token was not accepted (${error.message}).`;
-    $("error").hidden = false;
+    showError(`That token was not accepted (${error.message}).`);
     return;
   }
   localStorage.setItem("leadflow-token", state.token);
@@ -202,7 +204,7 @@ $("login").addEventListener("submit", (event) => {
 });
 $("logout").addEventListener("click", () => { localStorage.removeItem("leadflow-token"); location.reload(); });
 $("period").addEventListener("change", refresh);
-$("fairness-csv").addEventListener("click", downloadFairness);
 $("slice").addEventListener("change", refresh);
+$("fairness-csv").addEventListener("click", downloadFairness);
 setInterval(() => { if (state.me) refresh(); }, 15000);
 if (state.token) open();
