@@ -105,6 +105,9 @@ async def test_a_rep_sees_only_their_own_queue(
     ).json()
     assert await page.locator("#queue-table tbody tr").count() == len(own)
     assert await page.is_hidden("#funnel-card")
+    assert await page.is_hidden("#slice")  # what slices the admin's reports means nothing here
+    await page.wait_for_selector("#live li[data-kind=assigned]")
+    assert "assigned you" in await page.inner_text("#live li[data-kind=assigned]")
     assert await page.inner_text("#who") == "signed in as a rep"
     await page.screenshot(path=screenshot_path("rep-own-queue"), full_page=True)
 

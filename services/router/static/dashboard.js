@@ -49,7 +49,7 @@ function headings(table, names) {
 }
 
 const reps = new Map();
-const repName = (id) => reps.get(id)?.name || id || "–";
+const repName = (id) => reps.get(id)?.name || (id && id === state.me?.rep_id ? "you" : id) || "–";
 const conversion = (share) => (share === null ? null : percent(share));
 
 async function loadFunnel() {
