@@ -22,6 +22,7 @@ FILLED = {
         "#reasons-chart svg",
         "#campaign-table tbody tr",
         "#fairness-reps tbody tr",
+        "#outbound-table tbody tr",
         "#live li",
     ),
     "rep": ("#queue-table thead th",),

@@ -112,6 +112,49 @@ async def test_a_rep_sees_only_their_own_queue(
     await page.screenshot(path=screenshot_path("rep-own-queue"), full_page=True)
 
 
+async def test_a_notice_link_shows_its_lead_in_the_reps_queue(
+    stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
+) -> None:
+    [lead, *_] = (
+        await stack.router.get(
+            f"/v1/reps/{worked_leads['ada']}/queue",
+            headers={"Authorization": f"Bearer {worked_leads['ada_token']}"},
+        )
+    ).json()
+    page = await sign_in(
+        browser, f"{stack.router_url}/#lead-{lead['id']}", worked_leads["ada_token"]
+    )
+    await page.wait_for_selector(f"#lead-{lead['id']}.linked")
+
+
+async def test_a_paused_subscription_shows_on_the_notifications_card(
+    stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
+) -> None:
+    created = await stack.router.post(
+        "/v1/subscriptions",
+        json={
+            "url": "http://127.0.0.1:9/hooks",
+            "event_types": ["leadflow.handoff.assigned"],
+            "description": "Test CRM",
+        },
+        headers=ADMIN,
+    )
+    paused = await stack.router.post(
+        f"/v1/subscriptions/{created.json()['id']}/pause", headers=ADMIN
+    )
+    assert paused.json()["status"] == "paused"
+    page = await sign_in(browser, stack.router_url, ADMIN_KEY)
+    await page.wait_for_selector("#outbound-table tbody tr")
+    assert "Test CRM (paused by an admin)" in await page.inner_text("#paused")
+    summary = (await stack.router.get("/v1/notifications/summary", headers=ADMIN)).json()
+    for channel in ("email", "chat", "webhook"):
+        row = page.locator(f"#outbound-table tr[data-channel={channel}] td")
+        shown = [await row.nth(i).get_attribute("data-value") for i in range(1, 5)]
+        counts = summary[channel]
+        assert shown == [str(counts[k]) for k in ("delivered", "pending", "failed", "skipped")]
+    await page.screenshot(path=screenshot_path("admin-notifications"), full_page=True)
+
+
 async def test_leads_queued_in_a_row_share_one_line_of_the_feed(
     stack: ServedStack, browser: Browser, worked_leads: dict[str, str]
 ) -> None:

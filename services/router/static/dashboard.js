@@ -143,10 +143,11 @@ async function loadQueues() {
   if (state.me.admin) {
     const roster = await api("/v1/reps");
     roster.forEach((rep) => reps.set(rep.id, rep));
-    headings(table, [["Rep"], ["Team"], ["Open / capacity", "num"], ["", "capacity"]]);
+    headings(table, [["Rep"], ["Team"], ["Notified by", "notified"], ["Open / capacity", "num"], ["", "capacity"]]);
     table.querySelector("tbody").replaceChildren(...roster.filter((r) => r.active).map((rep) => {
       const tr = el("tr", { "data-rep": rep.id });
-      tr.append(el("td", {}, rep.name), el("td", {}, rep.team), el("td", { class: rep.open_leads >= rep.capacity ? "num full" : "num" }, `${rep.open_leads} / ${rep.capacity}`));
+      const notified = [rep.email && "email", rep.chat_webhook_url && "chat"].filter(Boolean).join(" · ") || "–";
+      tr.append(el("td", {}, rep.name), el("td", {}, rep.team), el("td", { class: "notified" }, notified), el("td", { class: rep.open_leads >= rep.capacity ? "num full" : "num" }, `${rep.open_leads} / ${rep.capacity}`));
       const cell = el("td", { class: "capacity" });
       cell.append(capacityBar(rep.open_leads, rep.capacity));
       tr.append(cell);
@@ -157,12 +158,33 @@ async function loadQueues() {
   $("queue-title").textContent = "My open leads";
   const queue = await api(`/v1/reps/${state.me.rep_id}/queue`);
   headings(table, [["Company"], ["Grade"], ["Stage"], ["Accept by", "num"]]);
-  rows(table, queue, (lead) => [lead.company, lead.grade, lead.stage, lead.sla_deadline ? countdown(lead.sla_deadline) : null]);
+  rows(table, queue, (lead) => [lead.company, lead.grade, lead.stage, lead.sla_deadline ? countdown(lead.sla_deadline) : null],
+    (lead) => ({ id: `lead-${lead.id}` }));
+  // A notice links to its lead as /#lead-<id>: show that row.
+  const linked = location.hash && document.getElementById(location.hash.slice(1));
+  if (linked) {
+    linked.classList.add("linked");
+    linked.scrollIntoView({ block: "center" });
+  }
+}
+
+const channels = { email: "Email", chat: "Chat", webhook: "Webhooks" };
+
+async function loadOutbound() {
+  const summary = await api("/v1/notifications/summary");
+  rows($("outbound-table"), Object.keys(channels), (channel) => [channels[channel],
+    figure(summary[channel].delivered), figure(summary[channel].pending),
+    figure(summary[channel].failed), figure(summary[channel].skipped)],
+  (channel) => ({ "data-channel": channel }));
+  const paused = summary.paused_subscriptions;
+  $("paused").hidden = paused.length === 0;
+  $("paused").textContent = paused.length === 0 ? "" : `Paused: ${paused.map((s) =>
+    `${s.description || s.url} (${s.paused_reason})`).join("; ")}. Resume with POST /v1/subscriptions/{id}/resume.`;
 }
 
 // The cards an admin sees besides the queues, each filled by its loader. A new card is a
 // <section class="card admin-only"> in index.html and its loader here.
-const ADMIN_CARDS = [loadFunnel, loadSpeed, loadNurture, loadFairness];
+const ADMIN_CARDS = [loadFunnel, loadSpeed, loadNurture, loadFairness, loadOutbound];
 
 async function refresh() {
   try {
