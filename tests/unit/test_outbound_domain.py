@@ -20,7 +20,6 @@ from services.router.domain.notices import (
     Audience,
     LeadSummary,
     Links,
-    NoticeRequest,
     Reason,
     compose,
     notices_for,
@@ -126,78 +125,53 @@ TEAM = Team(key="dach", name="DACH", manager="dach-lead", manager_email="boss@ex
 SLA = Sla(accept_within_minutes=60)
 
 
-def kinds(notices: list[NoticeRequest]) -> list[tuple[str, str, str | None]]:
+def planned(
+    kind: str,
+    *,
+    audience: Audience,
+    rep_id: str = "r1",
+    sla: Sla = SLA,
+    deadline: datetime | None = NOW + timedelta(minutes=60),
+) -> list[tuple[str, str, str | None]]:
+    notices = notices_for(
+        kind,
+        event_id="e1",
+        lead_id="l1",
+        rep_id=rep_id,
+        team=TEAM,
+        sla=sla,
+        at=NOW,
+        deadline=deadline,
+        audience=audience,
+    )
+    assert len({n.dedupe_key for n in notices}) == len(notices)
     return [(n.purpose, n.channel, n.address or n.rep_id) for n in notices]
 
 
 def test_an_assignment_tells_the_rep_and_the_team_and_plans_a_reminder_at_80_percent() -> None:
     audience = Audience(email=True, team_chat={"dach": "https://chat.example.com/dach"})
-    notices = notices_for(
-        "assigned",
-        event_id="e1",
-        lead_id="l1",
-        rep_id="r1",
-        team=TEAM,
-        sla=SLA,
-        at=NOW,
-        deadline=NOW + timedelta(minutes=60),
-        audience=audience,
-    )
-    assert kinds(notices) == [
+    assert planned("assigned", audience=audience) == [
         ("assigned", "email", "r1"),
         ("assigned", "chat", "r1"),
         ("reminder", "email", "r1"),
         ("reminder", "chat", "r1"),
         ("assigned", "chat", "https://chat.example.com/dach"),
     ]
-    assert notices[2].due_at == NOW + timedelta(minutes=48)
-    assert len({n.dedupe_key for n in notices}) == len(notices)
+    assert reminder_due(NOW, NOW + timedelta(minutes=60), 80) == NOW + timedelta(minutes=48)
 
 
 def test_an_escalation_tells_the_manager_and_nothing_else_tells_anyone() -> None:
-    escalated = notices_for(
-        "escalated",
-        event_id="e2",
-        lead_id="l1",
-        rep_id="r1",
-        team=TEAM,
-        sla=SLA,
-        at=NOW,
-        deadline=None,
-        audience=Audience(email=True),
-    )
-    assert kinds(escalated) == [("escalated", "email", "boss@example.com")]
-    for kind in ("queued", "accepted"):
-        assert (
-            notices_for(
-                kind,
-                event_id="e3",
-                lead_id="l1",
-                rep_id="r1",
-                team=TEAM,
-                sla=SLA,
-                at=NOW,
-                deadline=None,
-                audience=Audience(email=True),
-            )
-            == []
-        )
+    by_email = Audience(email=True)
+    assert planned("escalated", audience=by_email) == [("escalated", "email", "boss@example.com")]
+    assert planned("queued", audience=by_email) == []
+    assert planned("accepted", audience=by_email) == []
 
 
 def test_without_a_mail_server_only_chat_is_planned_and_a_reminder_can_be_turned_off() -> None:
     quiet = Sla(accept_within_minutes=60, remind_at_percent=None)
-    notices = notices_for(
-        "reassigned",
-        event_id="e4",
-        lead_id="l1",
-        rep_id="r2",
-        team=TEAM,
-        sla=quiet,
-        at=NOW,
-        deadline=NOW + timedelta(hours=1),
-        audience=Audience(),
-    )
-    assert kinds(notices) == [("reassigned", "chat", "r2")]
+    assert planned("reassigned", audience=Audience(), rep_id="r2", sla=quiet) == [
+        ("reassigned", "chat", "r2")
+    ]
     assert reminder_due(NOW, NOW + timedelta(minutes=10), 50) == NOW + timedelta(minutes=5)
 
 
