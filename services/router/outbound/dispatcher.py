@@ -36,6 +36,7 @@ from services.router.outbound.store import (
     claim_due,
     lead_summary,
     pause,
+    purge_finished,
     record,
     skip,
     subscription_health,
@@ -45,6 +46,9 @@ from services.router.tables import leads, reps, subscriptions
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 0.5
+# Finished messages (and their attempts) are kept this long for the deliveries API.
+KEEP_FINISHED = timedelta(days=30)
+PURGE_EVERY_ROUNDS = 10_000
 # Without an SLA deadline, a one-click link is good for this long.
 LINK_LIFETIME = timedelta(days=3)
 
@@ -167,17 +171,22 @@ class Dispatcher:
         now: datetime,
     ) -> tuple[Attempt, float] | str:
         started = time.perf_counter()
-        if message.channel == "webhook":
-            body = message.body or ""
-            headers = webhook_headers(
-                signing[message.subscription_id or ""], message.event_id, now, body
-            )
-            attempt = await self.poster.post(message.recipient, body.encode(), headers)
-        else:
-            notice = notices[message.id]
-            if isinstance(notice, str):
-                return notice
-            attempt = await self._notify(message, notice, now)
+        try:
+            if message.channel == "webhook":
+                body = message.body or ""
+                headers = webhook_headers(
+                    signing[message.subscription_id or ""], message.event_id, now, body
+                )
+                attempt = await self.poster.post(message.recipient, body.encode(), headers)
+            else:
+                notice = notices[message.id]
+                if isinstance(notice, str):
+                    return notice
+                attempt = await self._notify(message, notice, now)
+        except Exception as error:
+            # A message that cannot even be tried must not stop the others, ever again.
+            log.exception("outbound message could not be tried", extra={"delivery": message.id})
+            attempt = Attempt(status=None, error=type(error).__name__, permanent=True)
         return attempt, (time.perf_counter() - started) * 1000
 
     async def _notify(self, message: Claimed, notice: Notice, now: datetime) -> Attempt:
@@ -236,9 +245,14 @@ class Dispatcher:
     async def run(self, stopping: asyncio.Event) -> None:
         """Send until `stopping` is set; a failure ends the run and the supervisor starts
         it again (see `shared.supervise`)."""
+        rounds = 0
         try:
             while not stopping.is_set():
                 self._wakeup.clear()
+                rounds += 1
+                if rounds % PURGE_EVERY_ROUNDS == 0:
+                    async with self.engine.begin() as connection:
+                        await purge_finished(connection, self.clock() - KEEP_FINISHED)
                 if await self.dispatch_due() == 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL_SECONDS)

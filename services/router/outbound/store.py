@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, text, update
+from sqlalchemy import Row, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -201,6 +201,14 @@ async def skip(connection: AsyncConnection, claimed: Claimed, why: str, at: date
         update(deliveries)
         .where(deliveries.c.id == claimed.id)
         .values(status="skipped", finished_at=at, last_error=why)
+    )
+
+
+async def purge_finished(connection: AsyncConnection, before: datetime) -> None:
+    await connection.execute(
+        delete(deliveries).where(
+            deliveries.c.status != "pending", deliveries.c.finished_at < before
+        )
     )
 
 
