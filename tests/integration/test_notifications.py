@@ -62,7 +62,7 @@ async def stack(
             "public_url": "https://leads.example.com",
         }
     )
-    async with served_stack(notifying) as served:
+    async with served_stack(notifying, routers=2) as served:  # two dispatchers compete
         yield served
 
 
