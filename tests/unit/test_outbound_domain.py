@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from slack_sdk.models.blocks import Block
 
 from services.router.domain.delivery import (
     LONGEST_PAUSE,
@@ -20,6 +21,7 @@ from services.router.domain.notices import (
     Audience,
     LeadSummary,
     Links,
+    Purpose,
     Reason,
     compose,
     notices_for,
@@ -201,3 +203,31 @@ def test_a_notice_says_who_why_and_when_in_the_readers_zone() -> None:
     )
     assert "Assigned to Mia, who has not accepted it in time." in to_manager.text
     assert "Accept" not in to_manager.text
+
+
+@pytest.mark.parametrize("purpose", ["assigned", "reassigned", "reminder", "escalated"])
+def test_a_chat_message_is_block_kit_as_slacks_own_sdk_reads_it(purpose: Purpose) -> None:
+    """Slack's SDK models check what Slack checks (header <= 150 characters, section text
+    <= 3,000, button text <= 75, button URL <= 3,000); Mattermost and Rocket.Chat show
+    `text`. The longest names the events allow must still fit."""
+    longest = "W" * 200
+    lead = LeadSummary(
+        lead_id="l1",
+        name=f"{longest} {longest}",
+        company=longest,
+        job_title=longest,
+        grade="A",
+        score=1e6,
+        reasons=tuple(Reason(longest, 1e6) for _ in range(3)),
+        sla_deadline=NOW,
+    )
+    token = "t" * 200
+    links = Links(
+        lead="https://x/#lead-l1", accept=f"https://x/{token}", reject=f"https://x/{token}"
+    )
+    message = compose(purpose, lead, recipient_zone="Pacific/Chatham", links=links).chat_message()
+    assert message["text"]
+    for block in message["blocks"]:
+        parsed = Block.parse(block)
+        assert parsed is not None, block
+        parsed.validate_json()  # raises SlackObjectFormationError

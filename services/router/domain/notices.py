@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from shared.definitions.model import Sla, Team
 
+# Slack refuses a section block with more text than this.
+SECTION_CHARACTERS = 3000
 Purpose = Literal["assigned", "reassigned", "reminder", "escalated"]
 Channel = Literal["email", "chat"]
 
@@ -171,7 +173,7 @@ def compose(
     )
     blocks: tuple[dict[str, Any], ...] = (
         {"type": "header", "text": {"type": "plain_text", "text": headline}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(facts)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip("\n".join(facts))}},
         {
             "type": "actions",
             "elements": [
@@ -181,6 +183,10 @@ def compose(
         },
     )
     return Notice(subject=f"{headline}: {who(lead)}", text=text, blocks=blocks)
+
+
+def _clip(text: str, most: int = SECTION_CHARACTERS) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def reminder_due(
