@@ -52,6 +52,14 @@ emea (weighted: lifetime assignments / weight, then who was assigned longest ago
         so no fair share, and his 2 stay out of the split.
   Shared: 3 + 1 = 4, split 2 : 1 -> 2.67, 1.33; ratios 1.125, 0.75;
   Gini = |1.125 - 0.75| x 2 / (2 x 2^2 x 0.9375) = 0.1.
+
+americas (round_robin)
+  -50    Ana joins
+   70    A1 buyer@boston-labs.com -> Ana
+   71:30 A1's SLA missed; nobody else can take it: queued, naming Ana   Ana: breach, away
+
+  Ana: received 1, accepted 0 = 0.0, no median; 1 breach, 1 away. Alone: fair share 1,
+       ratio 1, Gini 0.
 """
 
 from __future__ import annotations
@@ -158,6 +166,7 @@ async def scenario(database_url: str) -> Scenario:
         async with router_service(settings, clock := Clock(T0)) as service:
             router = Driver(service, engine, clock)
             ada = await router.when(-50).join("Ada", "dach", capacity=10)
+            await router.join("Ana", "americas", capacity=10)
             emil = await router.when(-48).join("Emil", "emea", capacity=10, weight=2)
             e0 = await router.when(-47).hand_off("e0@emea-one.co.uk", uk)
             await router.when(-46, 54).accept(emil, e0)
@@ -200,10 +209,12 @@ async def scenario(database_url: str) -> Scenario:
             assert await router.when(54).service.handle_due_slas() == 1  # L6, Cleo's
             l8 = await router.when(60).hand_off("cio@alpha.de", company_size=5000)
             await router.when(60, 5).accept(ada, l8)
+            a1 = await router.when(70).hand_off("buyer@boston-labs.com", "US")
+            assert await router.when(71, 30).service.handle_due_slas() == 1  # A1: queued
             await router.when(96).hand_off("seven@eta.de")
     finally:
         await engine.dispose()
-    return Scenario(database_url, {"L1": l1, "L6": l6, "M1": m1, "M4": m4})
+    return Scenario(database_url, {"L1": l1, "L6": l6, "M1": m1, "M4": m4, "A1": a1})
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +235,7 @@ async def router_api(scenario: Scenario) -> AsyncIterator[httpx.AsyncClient]:
 #        by_strategy, fair_share, ratio_to_fair_share, accepted, acceptance_rate,
 #        sla_breaches, reassigned_away, median_minutes_to_accept), as computed above
 REPS = {
+    "Ana": ("americas", True, 1.0, 1.0, 1, 0, 1, 1.0, 1.0, 0, 0.0, 1, 1, None),
     "Ada": ("dach", True, 1.0, 1.0, 5, 2, 3, 2.8, 1.0714, 4, 0.8, 1, 1, 20.0),
     "Ben": ("dach", True, 1.0, 1.0, 2, 0, 2, 2.8, 0.7143, 1, 0.5, 1, 1, 50.0),
     "Cleo": ("dach", True, 0.5, 1.0, 2, 0, 2, 1.4, 1.4286, 1, 0.5, 1, 0, 20.0),
@@ -249,6 +261,7 @@ REP_FIELDS = (
 )
 # team: (strategy, rep_count, received, as_account_owner, by_strategy, shared, gini)
 TEAMS = {
+    "americas": ("round_robin", 1, 1, 0, 1, 1, 0.0),
     "dach": ("round_robin", 3, 9, 2, 7, 7, 0.1481),
     "emea": ("weighted", 3, 7, 1, 6, 4, 0.1),
 }
@@ -267,6 +280,7 @@ async def test_the_router_logged_the_scenario_as_planned(scenario: Scenario) -> 
         "accepted",
     ]
     assert await handoff_kinds(url, leads["M4"]) == ["assigned", "reassigned", "accepted"]
+    assert await handoff_kinds(url, leads["A1"]) == ["assigned", "queued"]
 
 
 async def test_the_report_as_json_matches_the_hand_computation(
@@ -321,15 +335,16 @@ async def test_a_shorter_period_counts_only_its_hand_offs(router_api: httpx.Asyn
     joined at its start, so the 4 shared split 1 : 1 : 1 -> 1.33 each; Ada 1, Ben 1, Cleo
     2: ratios 0.75, 0.75, 1.5, Gini of 1 : 1 : 2 = (0 + 1 + 1) x 2 / (2 x 9 x 4/3) = 1/6.
     emea received nothing: Emil and Eva are listed, with nothing to be unfair about; Finn,
-    inactive and without hand-offs, is not."""
+    inactive and without hand-offs, is not. americas: A1 at hour 70, as before."""
     report = (await router_api.get(REPORT, params=SECOND_HALF, headers=ADMIN)).json()
     reps_by_name = {rep["name"]: rep for rep in report["reps"]}
-    assert list(reps_by_name) == ["Ada", "Ben", "Cleo", "Emil", "Eva"]
+    assert list(reps_by_name) == ["Ana", "Ada", "Ben", "Cleo", "Emil", "Eva"]
     figures = [
         (rep["available_share"], rep["received"], rep["as_account_owner"], rep["fair_share"])
         for rep in report["reps"]
     ]
     assert figures == [
+        (1.0, 1, 0, 1.0),
         (1.0, 2, 1, 1.33),
         (1.0, 1, 0, 1.33),
         (1.0, 2, 0, 1.33),

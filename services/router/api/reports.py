@@ -1,4 +1,4 @@
-"""The funnel reports (admin), as JSON or CSV."""
+"""The reports (admin): the funnel, speed to lead, nurture and routing fairness, as JSON or CSV."""
 
 from __future__ import annotations
 

@@ -27,41 +27,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.router.domain.fairness import ACCOUNT_OWNER_REASON, Member
 from services.router.tables import handoff_log, reps
 
+# When a logged event happened, by the router's clock.
+_AT = "coalesce((envelope #>> '{data,occurred_at}')::timestamptz, created_at)"
 _FIGURES = """
-WITH log AS (
-    SELECT seq, lead_id, rep_id::text AS rep_id, kind,
-           coalesce((envelope #>> '{{data,occurred_at}}')::timestamptz, created_at) AS at,
-           envelope #>> '{{data,previous_rep_id}}' AS previous_rep_id,
-           envelope #>> '{{data,reason}}' AS reason,
-           (envelope #>> '{{data,sla_deadline}}')::timestamptz AS deadline
-    FROM {handoff_log}
-), received AS (
-    SELECT DISTINCT lead_id FROM log
-    WHERE kind IN ('assigned', 'reassigned') AND at >= :start AND at < :end
+WITH received AS (
+    SELECT DISTINCT lead_id FROM {handoff_log}
+    WHERE kind IN ('assigned', 'reassigned') AND {at} >= :start AND {at} < :end
 ), numbered AS (
     -- Each move of a lead opens a hold; the events after it until the next move are in it.
-    SELECT log.*, count(*) FILTER (WHERE kind IN ('assigned', 'reassigned', 'queued'))
-                      OVER (PARTITION BY lead_id ORDER BY seq) AS hold
-    FROM log WHERE lead_id IN (SELECT lead_id FROM received)
-), holds AS (
-    SELECT lead_id, hold,
-           (array_agg(kind ORDER BY seq))[1] AS opened_by,
-           (array_agg(rep_id ORDER BY seq))[1] AS rep_id,
-           (array_agg(at ORDER BY seq))[1] AS at,
-           (array_agg(reason ORDER BY seq))[1] AS reason,
-           (array_agg(deadline ORDER BY seq))[1] AS deadline,
-           (array_agg(previous_rep_id ORDER BY seq))[1] AS previous_rep_id,
-           min(at) FILTER (WHERE kind = 'accepted') AS accepted_at,
-           coalesce(bool_or(kind = 'escalated'), false) AS escalated
-    FROM numbered WHERE hold > 0
-    GROUP BY lead_id, hold
-), ended AS (
-    SELECT holds.*,
-           lead(opened_by) OVER next_hold IN ('reassigned', 'queued')
-               AND lead(previous_rep_id) OVER next_hold = rep_id AS taken_away,
-           lead(at) OVER next_hold AS ended_at
-    FROM holds
-    WINDOW next_hold AS (PARTITION BY lead_id ORDER BY hold)
+    SELECT seq, lead_id, rep_id::text AS rep_id, kind, {at} AS at,
+           envelope #>> '{{data,previous_rep_id}}' AS previous_rep_id,
+           envelope #>> '{{data,reason}}' AS reason,
+           (envelope #>> '{{data,sla_deadline}}')::timestamptz AS deadline,
+           count(*) FILTER (WHERE kind IN ('assigned', 'reassigned', 'queued'))
+               OVER (PARTITION BY lead_id ORDER BY seq) AS hold
+    FROM {handoff_log} WHERE lead_id IN (SELECT lead_id FROM received)
+), in_hold AS (
+    -- What the rep holding the lead did in the hold, or the router did to them.
+    SELECT numbered.*,
+           min(at) FILTER (WHERE kind = 'accepted') OVER this_hold AS accepted_at,
+           bool_or(kind = 'escalated') OVER this_hold AS escalated
+    FROM numbered
+    WINDOW this_hold AS (PARTITION BY lead_id, hold)
+), held AS (
+    -- A hold from the move that opened it, and what the lead's next move did to it.
+    SELECT rep_id, kind, at, reason, deadline, accepted_at, escalated,
+           lead(kind) OVER next_move IN ('reassigned', 'queued')
+               AND lead(previous_rep_id) OVER next_move = rep_id AS taken_away,
+           lead(at) OVER next_move AS ended_at
+    FROM in_hold WHERE kind IN ('assigned', 'reassigned', 'queued')
+    WINDOW next_move AS (PARTITION BY lead_id ORDER BY seq)
 )
 SELECT rep_id, count(*) AS received,
        count(*) FILTER (WHERE starts_with(coalesce(reason, ''), :owner_reason))
@@ -74,8 +69,8 @@ SELECT rep_id, count(*) AS received,
            WHERE escalated
               OR (taken_away AND accepted_at IS NULL AND ended_at >= deadline)
        ) AS sla_breaches
-FROM ended
-WHERE opened_by IN ('assigned', 'reassigned') AND rep_id IS NOT NULL
+FROM held
+WHERE kind IN ('assigned', 'reassigned') AND rep_id IS NOT NULL
   AND at >= :start AND at < :end
 GROUP BY rep_id
 """
@@ -125,7 +120,7 @@ async def hand_off_figures(
     connection: AsyncConnection, start: datetime, end: datetime
 ) -> list[HandOffFigures]:
     """Per rep who received a hand-off in [start, end): what became of those hand-offs."""
-    statement = text(_FIGURES.format(handoff_log=handoff_log.fullname))
+    statement = text(_FIGURES.format(handoff_log=handoff_log.fullname, at=_AT))
     rows = await connection.execute(
         statement, {"start": start, "end": end, "owner_reason": ACCOUNT_OWNER_REASON}
     )
