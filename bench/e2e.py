@@ -70,7 +70,7 @@ import secrets
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,7 @@ from bench.e2e_observe import (
     until,
 )
 from bench.e2e_report import report
+from bench.receiver import running_receiver
 from bench.servers import (
     HttpConnection,
     Server,
@@ -112,6 +113,7 @@ from bench.servers import (
     stop_all,
     wait_until_answering,
 )
+from leadflow.mailbox import running_mailbox
 from shared.embedded import LOCALHOST, free_port
 from shared.kafka import create_topics
 from shared.settings import Settings
@@ -122,6 +124,7 @@ API_KEY = "bench"
 TEAMS = ("enterprise", "dach", "emea", "americas")  # the teams of lead-definitions.yaml
 REPS_PER_TEAM = 3
 REP_CAPACITY = 10_000  # the most the router accepts: nothing should queue
+NOTIFIED_TYPES = ["leadflow.handoff.assigned", "leadflow.handoff.accepted"]
 
 # how long the run may wait for what, and how many raw round trips make the floor
 STARTUP_SECONDS = 60.0
@@ -340,19 +343,24 @@ def running_services(environment: dict[str, str], logs: Path) -> Iterator[dict[s
         stop_all([service.process for service in services.values()])
 
 
-async def create_reps(router: Server, admin_key: str) -> int:
+async def admin_post(router: Server, admin_key: str, path: str, fields: dict[str, Any]) -> None:
+    body = json.dumps(fields).encode()
+    head = request_head(
+        "POST", router.port, path, {"Authorization": f"Bearer {admin_key}"}, len(body)
+    )
+    status, answer = await request_once(router.port, head, body, within=10)
+    if status != 201:
+        raise RuntimeError(f"POST {path} answered {status}: {answer[:300]!r}")
+
+
+async def create_reps(router: Server, admin_key: str, *, with_email: bool) -> int:
     created = 0
     for team in TEAMS:
         for number in range(REPS_PER_TEAM):
-            body = json.dumps(
-                {"name": f"{team} rep {number}", "team": team, "capacity": REP_CAPACITY}
-            ).encode()
-            head = request_head(
-                "POST", router.port, "/v1/reps", {"Authorization": f"Bearer {admin_key}"}, len(body)
-            )
-            status, answer = await request_once(router.port, head, body, within=10)
-            if status != 201:
-                raise RuntimeError(f"POST /v1/reps answered {status}: {answer[:300]!r}")
+            rep = {"name": f"{team} rep {number}", "team": team, "capacity": REP_CAPACITY}
+            if with_email:
+                rep["email"] = f"{team}.rep{number}@example.com"
+            await admin_post(router, admin_key, "/v1/reps", rep)
             created += 1
     return created
 
@@ -405,6 +413,7 @@ class Results:
     router_outbox: dict[str, OutboxTimes]  # assigned event id -> its row
     batches: BatchStats
     warnings: dict[str, list[str]] = field(default_factory=dict)  # service -> log lines
+    notices: tuple[int, int] | None = None  # emails and webhook deliveries received
 
 
 async def measure(
@@ -423,7 +432,7 @@ async def measure(
         await create_scratch_topic(settings)
         floor = await round_trips(settings, ROUND_TRIPS, OBSERVER_FETCH_WAIT_MS)
         slow_floor = await round_trips(settings, SLOW_ROUND_TRIPS, SERVICE_FETCH_WAIT_MS)
-        await create_reps(services["router"], admin_key)
+        await create_reps(services["router"], admin_key, with_email=args.notify)
         warmed = await warm_up(services["ingest"], observer, observing)
         ingest = services["ingest"]
         planned, leads = plan(round(args.rate * args.seconds), ingest.port)
@@ -506,19 +515,34 @@ async def run(
             "LEADFLOW_DEFINITIONS": str(DEFINITIONS),
             "LEADFLOW_HTTP_HOST": LOCALHOST,
         }
-        with running_services(environment, logs) as services:
-            await asyncio.gather(
-                *(wait_until_answering(s, "/readyz", STARTUP_SECONDS) for s in services.values())
-            )
-            print("services ready; measuring", flush=True)
-            results = await measure(args, settings, services, admin_key, broker_pid)
-            for service in services.values():
-                if service.process.poll() is not None:
-                    raise RuntimeError(
-                        f"{service.name} exited with {service.process.returncode} during the "
-                        f"run:\n{service.tail()}"
+        async with AsyncExitStack() as outbound:
+            if args.notify:
+                mailbox = await outbound.enter_async_context(running_mailbox())
+                receiver = await outbound.enter_async_context(running_receiver())
+                environment["LEADFLOW_SMTP_URL"] = mailbox.smtp_url
+            with running_services(environment, logs) as services:
+                await asyncio.gather(
+                    *(
+                        wait_until_answering(s, "/readyz", STARTUP_SECONDS)
+                        for s in services.values()
                     )
-                results.warnings[service.name] = service.log_lines()
+                )
+                if args.notify:
+                    subscription = {"url": receiver.url, "event_types": NOTIFIED_TYPES}
+                    await admin_post(
+                        services["router"], admin_key, "/v1/subscriptions", subscription
+                    )
+                print("services ready; measuring", flush=True)
+                results = await measure(args, settings, services, admin_key, broker_pid)
+                if args.notify:
+                    results.notices = (mailbox.mailbox.total, receiver.received)
+                for service in services.values():
+                    if service.process.poll() is not None:
+                        raise RuntimeError(
+                            f"{service.name} exited with {service.process.returncode} during "
+                            f"the run:\n{service.tail()}"
+                        )
+                    results.warnings[service.name] = service.log_lines()
         return results
 
 
@@ -537,6 +561,10 @@ def preamble(args: argparse.Namespace, postgres: str) -> str:
             f"load: {args.rate:,.0f} req/s for {args.seconds:g} s over {args.connections} "
             f"keep-alive connections, every {CROSSING_EVERY}th request a demo request; "
             f"{len(TEAMS) * REPS_PER_TEAM} reps (capacity {REP_CAPACITY:,} each)",
+            "notifications: every rep has an email (a local mailbox) and a webhook subscription "
+            "takes every assigned and accepted event"
+            if args.notify
+            else "notifications: none (reps without addresses, no subscriptions)",
         ]
     )
 
@@ -546,6 +574,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=1_000.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the load runs")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument(
+        "--notify",
+        action="store_true",
+        help="reps get emails (to a local mailbox) and a webhook subscription takes hand-offs",
+    )
     parser.add_argument(
         "--grace", type=float, default=30.0, help="seconds to wait for hand-offs after the load"
     )
@@ -569,6 +602,9 @@ def main() -> None:
             run(args, broker.bootstrap_servers, broker.process.pid, server_url, logs), budget
         )
         print(report(args, results, CROSSING_EVERY))
+        if results.notices is not None:
+            emails, webhooks = results.notices
+            print(f"notifications received by the end: {emails:,} emails, {webhooks:,} webhooks")
 
 
 if __name__ == "__main__":

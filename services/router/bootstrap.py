@@ -45,11 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     dispatcher = new_dispatcher(settings, engine)
 
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
-        def committed() -> None:
-            relay.wake()
-            dispatcher.wake()
-
-        service.on_committed = desk.on_committed = committed
+        service.on_committed = desk.on_committed = relay.wake
         return {
             "lifecycle": lifecycle_consumer(settings, engine, service, relay.resend_retained),
             "follow-up": follow_up(service),

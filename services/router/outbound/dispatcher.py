@@ -45,7 +45,9 @@ from services.router.tables import leads, reps, subscriptions
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL_SECONDS = 0.5
+# Not woken by every commit of routing: on a busy router that would cost a claim query
+# per hand-off, on the hand-off's path; a notice or a webhook may wait this long.
+IDLE_POLL_SECONDS = 0.25
 # Finished messages (and their attempts) are kept this long for the deliveries API.
 KEEP_FINISHED = timedelta(days=30)
 PURGE_EVERY_ROUNDS = 10_000
@@ -239,7 +241,7 @@ class Dispatcher:
             log.warning("subscription paused", extra={"subscription": message.subscription_id})
 
     def wake(self) -> None:
-        """Something may be due now (a commit planned it), rather than at the next poll."""
+        """Something is due now (a redelivery, a resumed subscription): look at once."""
         self._wakeup.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
