@@ -168,9 +168,14 @@ def _follow_up(d: LeadDefinitions) -> list[Block]:
     if not d.routing:
         return []
     rows = tuple(
-        (grade, f"{sla.accept_within_minutes:g} minutes") for grade, sla in d.routing.sla.items()
+        (
+            grade,
+            f"{sla.accept_within_minutes:g} minutes",
+            f"at {sla.remind_at_percent:g} % of it" if sla.remind_at_percent else "no reminder",
+        )
+        for grade, sla in d.routing.sla.items()
     )
-    return [Heading("Follow-up"), Table(("Grade", "Accept within"), rows)]
+    return [Heading("Follow-up"), Table(("Grade", "Accept within", "The rep is reminded"), rows)]
 
 
 def _sending_back(d: LeadDefinitions) -> list[Block]:
