@@ -3,6 +3,7 @@ sales, cool-off, redelivery and profile updates. No database, no broker."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.unit
 
 LOADED = load_definitions(Path(__file__).resolve().parents[2] / "lead-definitions.yaml")
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+EVENT_NUMBERS = itertools.count()
 ACME = {"company": "Acme", "job_title": "Engineer"}  # known enough for mql, no fit points
 
 
@@ -33,7 +35,9 @@ def interaction(
     properties = {"url": "/pricing"} if kind in ("page_view", "click") else {}
     return InteractionRecorded.model_validate(
         {
-            "id": str(uuid.uuid4()),
+            # Interactions at one moment replay in event-id order: ids in sending order keep
+            # a test's history the same in every run.
+            "id": f"event-{next(EVENT_NUMBERS):06d}",
             "source": "/test",
             "type": f"leadflow.interaction.{channel}.{kind}",
             "time": at,
