@@ -20,7 +20,7 @@ from tests.stacks import ADMIN, ServedStack, served_stack
 
 pytestmark = pytest.mark.integration
 
-SLA_SECONDS = 6  # the reminder comes at 80 % of it: 4.8 s after the assignment
+SLA_SECONDS = 5  # the reminder comes at 80 % of it: 4 s after the assignment
 MANAGER = "dach-lead@example.com"
 REPS = {
     "mia@example.com": "Europe/Berlin",
