@@ -38,8 +38,8 @@ from services.router.outbound.store import (
     pause,
     purge_finished,
     record,
+    set_failing_since,
     skip,
-    subscription_health,
 )
 from services.router.tables import leads, reps, subscriptions
 
@@ -153,32 +153,58 @@ class Dispatcher:
             notices = await self.writer.write(
                 connection, [c for c in claimed if c.channel != "webhook"], now
             )
-            signing = await _signing_secrets(connection, claimed, now)
+            receiving = await _subscriptions_of(connection, claimed, now)
             tried = await asyncio.gather(
-                *(self._try(message, notices, signing, now) for message in claimed)
+                *(self._try(message, notices, receiving, now) for message in claimed)
             )
+            answered: dict[str, bool] = {}  # subscription -> did any of its deliveries succeed
             for message, outcome in zip(claimed, tried, strict=True):
                 if isinstance(outcome, str):
                     await skip(connection, message, outcome, now)
                     continue
                 attempt, latency_ms = outcome
                 await self._keep(connection, message, attempt, latency_ms, now)
+                if message.subscription_id is not None:
+                    succeeded = answered.get(message.subscription_id, False)
+                    answered[message.subscription_id] = succeeded or attempt.succeeded
+            await self._note_health(connection, receiving, answered, now)
         return len(claimed)
+
+    async def _note_health(
+        self,
+        connection: AsyncConnection,
+        receiving: dict[str, Receiving],
+        answered: dict[str, bool],
+        now: datetime,
+    ) -> None:
+        """A subscription is failing from its first failure until a delivery succeeds; one
+        failing for `pause_after` is paused. Written only when that changes."""
+        for subscription_id, succeeded in answered.items():
+            failing_since = receiving[subscription_id].failing_since
+            if succeeded:
+                if failing_since is not None:
+                    await set_failing_since(connection, subscription_id, None)
+                continue
+            if failing_since is None:
+                failing_since = now
+                await set_failing_since(connection, subscription_id, now)
+            if should_pause(failing_since, now, self.pause_after):
+                await pause(connection, subscription_id, f"failing since {failing_since}")
+                log.warning("subscription paused", extra={"subscription": subscription_id})
 
     async def _try(
         self,
         message: Claimed,
         notices: dict[int, Notice | str],
-        signing: dict[str, list[str]],
+        receiving: dict[str, Receiving],
         now: datetime,
     ) -> tuple[Attempt, float] | str:
         started = time.perf_counter()
         try:
             if message.channel == "webhook":
                 body = message.body or ""
-                headers = webhook_headers(
-                    signing[message.subscription_id or ""], message.event_id, now, body
-                )
+                signing = receiving[message.subscription_id or ""].secrets
+                headers = webhook_headers(signing, message.event_id, now, body)
                 attempt = await self.poster.post(message.recipient, body.encode(), headers)
             else:
                 notice = notices[message.id]
@@ -231,14 +257,6 @@ class Dispatcher:
                 "outbound message failed",
                 extra={"channel": message.channel, "delivery": message.id, "why": verdict.why},
             )
-        if message.subscription_id is None:
-            return
-        failing_since = await subscription_health(
-            connection, message.subscription_id, failed=not attempt.succeeded, at=now
-        )
-        if should_pause(failing_since, now, self.pause_after):
-            await pause(connection, message.subscription_id, f"failing since {failing_since}")
-            log.warning("subscription paused", extra={"subscription": message.subscription_id})
 
     def wake(self) -> None:
         """Something is due now (a redelivery, a resumed subscription): look at once."""
@@ -260,12 +278,23 @@ class Dispatcher:
                         await asyncio.wait_for(self._wakeup.wait(), IDLE_POLL_SECONDS)
         finally:
             await self.poster.close()
+            if self.mailer is not None:
+                await self.mailer.close()
 
 
-async def _signing_secrets(
+@dataclass(frozen=True)
+class Receiving:
+    """A subscription as its deliveries need it: what signs them, and since when it fails."""
+
+    secrets: list[str]
+    failing_since: datetime | None
+
+
+async def _subscriptions_of(
     connection: AsyncConnection, claimed: list[Claimed], now: datetime
-) -> dict[str, list[str]]:
-    """Each subscription's current secret, and the previous one while a rotation lasts."""
+) -> dict[str, Receiving]:
+    """The subscriptions of the claimed deliveries: each one's current secret, and the
+    previous one while a rotation lasts."""
     ids = {c.subscription_id for c in claimed if c.subscription_id}
     if not ids:
         return {}
@@ -275,14 +304,20 @@ async def _signing_secrets(
             subscriptions.c.secret,
             subscriptions.c.previous_secret,
             subscriptions.c.previous_secret_until,
+            subscriptions.c.failing_since,
         ).where(subscriptions.c.id.in_(ids))
     )
     return {
-        str(row.id): [row.secret]
-        + (
-            [row.previous_secret]
-            if row.previous_secret and row.previous_secret_until and row.previous_secret_until > now
-            else []
+        str(row.id): Receiving(
+            [row.secret]
+            + (
+                [row.previous_secret]
+                if row.previous_secret
+                and row.previous_secret_until
+                and row.previous_secret_until > now
+                else []
+            ),
+            row.failing_since,
         )
         for row in rows
     }

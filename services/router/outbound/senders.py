@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -72,22 +74,27 @@ class HttpPoster:
 
 class Mailer:
     """Sends through the SMTP server of `LEADFLOW_SMTP_URL`:
-    smtp://[user:password@]host[:port][?starttls=true], or smtps:// for TLS from the start."""
+    smtp://[user:password@]host[:port][?starttls=true], or smtps:// for TLS from the start.
+
+    One connection, kept between messages (a new one per message costs the router's loop a
+    handshake each), used by one message at a time, and opened again when the server closed
+    it while idle."""
 
     def __init__(self, smtp_url: str, sender: str, timeout: float) -> None:
         parts = urlsplit(smtp_url)
         options = parse_qs(parts.query)
         self._sender = sender
-        self._connection = {
-            "hostname": parts.hostname,
-            "port": parts.port,
-            "username": unquote(parts.username) if parts.username else None,
-            "password": unquote(parts.password) if parts.password else None,
-            "use_tls": parts.scheme == "smtps",
-            "start_tls": options.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
-            or None,
-            "timeout": timeout,
-        }
+        starttls = options.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
+        self._client = aiosmtplib.SMTP(
+            hostname=parts.hostname,
+            port=parts.port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            use_tls=parts.scheme == "smtps",
+            start_tls=starttls or None,
+            timeout=timeout,
+        )
+        self._turn = asyncio.Lock()
 
     async def send(
         self, to: str, subject: str, body: str, *, message_id: str, at: datetime
@@ -100,14 +107,31 @@ class Mailer:
         # The same notice sent twice carries the same id, so mail clients show it once.
         message["Message-ID"] = f"<{message_id}@leadflow>"
         message.set_content(body)
-        try:
-            await aiosmtplib.send(message, **self._connection)  # type: ignore[arg-type]
-        except aiosmtplib.SMTPResponseException as error:
-            return Attempt(
-                status=None,
-                error=f"the mail server answered {error.code}",
-                permanent=500 <= error.code < 600,
-            )
-        except (aiosmtplib.SMTPException, OSError) as error:
-            return Attempt(status=None, error=f"could not send: {type(error).__name__}")
+        async with self._turn:
+            try:
+                try:
+                    await self._send_connected(message)
+                except aiosmtplib.SMTPServerDisconnected:
+                    await self._send_connected(message)  # it timed the idle connection out
+            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as error:
+                self._client.close()  # the next message starts from a fresh connection
+                codes = [r.code for r in getattr(error, "recipients", [error])]
+                return Attempt(
+                    status=None,
+                    error=f"the mail server answered {', '.join(map(str, codes))}",
+                    permanent=all(500 <= code < 600 for code in codes),
+                )
+            except (aiosmtplib.SMTPException, OSError) as error:
+                self._client.close()
+                return Attempt(status=None, error=f"could not send: {type(error).__name__}")
         return Attempt(status=250)
+
+    async def _send_connected(self, message: EmailMessage) -> None:
+        if not self._client.is_connected:
+            await self._client.connect()
+        await self._client.send_message(message)
+
+    async def close(self) -> None:
+        if self._client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await self._client.quit()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, text, update
+from sqlalchemy import Row, delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -212,18 +212,14 @@ async def purge_finished(connection: AsyncConnection, before: datetime) -> None:
     )
 
 
-async def subscription_health(
-    connection: AsyncConnection, subscription_id: str, *, failed: bool, at: datetime
-) -> datetime | None:
-    """Note a subscription's latest outcome; answer since when it has been failing."""
-    failing_since = subscriptions.c.failing_since
-    since: datetime | None = await connection.scalar(
+async def set_failing_since(
+    connection: AsyncConnection, subscription_id: str, since: datetime | None
+) -> None:
+    await connection.execute(
         update(subscriptions)
         .where(subscriptions.c.id == subscription_id)
-        .values(failing_since=func.coalesce(failing_since, at) if failed else None)
-        .returning(failing_since)
+        .values(failing_since=since)
     )
-    return since
 
 
 async def pause(connection: AsyncConnection, subscription_id: str, why: str) -> None:
