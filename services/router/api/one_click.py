@@ -84,7 +84,7 @@ async def show_link(
     found = await queries.lead_brief(click.lead_id)
     if found is None:
         raise LeadNotFound(click.lead_id)
-    lead, status, _ = found
+    lead, status = found
     nurture = loaded.definitions.nurture
     reasons = {key: reason.label for key, reason in nurture.reasons.items()} if nurture else {}
     view = OneClickView(

@@ -41,8 +41,8 @@ _FAN_OUT = text(
 # a lead's events in order; a paused subscription's deliveries wait for its resumption.
 _CLAIM = text(
     """
-    SELECT d.id, d.event_id, d.lead_id, d.channel, d.subscription_id, d.recipient, d.purpose,
-           d.rep_id, d.body, d.attempts, d.first_tried_at
+    SELECT d.id, d.event_id, d.lead_id::text, d.channel, d.subscription_id::text, d.recipient,
+           d.purpose, d.rep_id::text, d.body, d.attempts, d.first_tried_at
     FROM router.deliveries d
     LEFT JOIN router.subscriptions s ON s.id = d.subscription_id
     WHERE d.status = 'pending' AND d.due_at <= :now
@@ -147,15 +147,7 @@ class Claimed:
 
 async def claim_due(connection: AsyncConnection, now: datetime, limit: int) -> list[Claimed]:
     rows = await connection.execute(_CLAIM, {"now": now, "limit": limit})
-    return [Claimed(**{**row._asdict(), "lead_id": str(row.lead_id), **_ids(row)}) for row in rows]
-
-
-def _ids(row: Any) -> dict[str, str | None]:
-    return {
-        key: str(value) if value is not None else None
-        for key in ("subscription_id", "rep_id")
-        for value in (getattr(row, key),)
-    }
+    return [Claimed(**row._asdict()) for row in rows]
 
 
 async def record(

@@ -115,13 +115,13 @@ class RouterQueries:
             rows = await connection.execute(query)
             return [LoggedHandoff(row.seq, row.kind, row.envelope) for row in rows]
 
-    async def lead_brief(self, lead_id: str) -> tuple[LeadSummary, str, str | None] | None:
-        """Who the lead is, its status and its rep: what a one-click page shows."""
+    async def lead_brief(self, lead_id: str) -> tuple[LeadSummary, str] | None:
+        """Who the lead is, and its status: what a one-click page shows."""
         async with self.engine.connect() as connection:
             row = (await connection.execute(select(leads).where(leads.c.id == lead_id))).first()
         if row is None:
             return None
-        return lead_summary(row), row.status, str(row.rep_id) if row.rep_id else None
+        return lead_summary(row), row.status
 
     async def rep_for_token(self, token: str) -> str | None:
         """The active rep whose bearer token this is."""
