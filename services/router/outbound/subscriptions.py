@@ -86,19 +86,12 @@ class Subscriptions:
     async def rotate(self, subscription_id: str, now: datetime) -> tuple[str, datetime]:
         """A new secret; the old one keeps signing beside it until the time answered."""
         secret, overlap_until = new_signing_secret(), now + ROTATION_OVERLAP
-        async with self.engine.begin() as connection:
-            found = await connection.scalar(
-                update(subscriptions)
-                .where(subscriptions.c.id == subscription_id)
-                .values(
-                    previous_secret=subscriptions.c.secret,
-                    previous_secret_until=overlap_until,
-                    secret=secret,
-                )
-                .returning(subscriptions.c.id)
-            )
-        if found is None:
-            raise SubscriptionNotFound(subscription_id)
+        await self.change(
+            subscription_id,
+            previous_secret=subscriptions.c.secret,
+            previous_secret_until=overlap_until,
+            secret=secret,
+        )
         return secret, overlap_until
 
     async def delete(self, subscription_id: str) -> None:
@@ -115,7 +108,12 @@ class Subscriptions:
         self, subscription_id: str, status: str | None, limit: int
     ) -> list[dict[str, Any]]:
         """The newest deliveries first, each with every attempt."""
-        await self.listed(subscription_id)  # raises when there is no such subscription
+        async with self.engine.connect() as connection:
+            known = await connection.scalar(
+                select(subscriptions.c.id).where(subscriptions.c.id == subscription_id)
+            )
+        if known is None:
+            raise SubscriptionNotFound(subscription_id)
         query = (
             select(deliveries)
             .where(deliveries.c.subscription_id == subscription_id)
