@@ -10,6 +10,7 @@ root on `sys.path` before importing `bench.common`.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import socket
@@ -122,6 +123,43 @@ def versus(ours: float, theirs: float, goal: float) -> str:
     """The ratio ours / theirs and whether it meets `goal`."""
     ratio = ours / theirs
     return f"{ratio:.2f} ({'meets' if ratio >= goal else 'below'} goal)"
+
+
+# Set by `bench/run_all.py` (`make bench`): each benchmark appends its results there as JSON
+# lines, and the runner prints them as one table.
+RESULTS_FILE = "LEADFLOW_BENCH_RESULTS"
+
+
+def record(
+    metric: str,
+    ours: float,
+    reference: float,
+    *,
+    unit: str,
+    reference_is: str,
+    goal: float | None = None,
+    higher_is_better: bool = True,
+) -> None:
+    """Hand one measured figure and its reference to `make bench`'s summary table.
+
+    The ratio is ours / reference when more is better (throughput), else reference / ours
+    (latency, time taken), so a ratio of 1 always means "as good as the reference".
+    """
+    path = os.environ.get(RESULTS_FILE)
+    if not path:
+        return
+    ratio = ours / reference if higher_is_better else reference / ours
+    line = {
+        "metric": metric,
+        "ours": ours,
+        "reference": reference,
+        "unit": unit,
+        "reference_is": reference_is,
+        "ratio": ratio,
+        "goal": goal,
+    }
+    with open(path, "a", encoding="utf-8") as results:
+        results.write(json.dumps(line) + "\n")
 
 
 def load_average() -> str:

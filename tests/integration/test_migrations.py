@@ -34,7 +34,10 @@ DESCRIBED: dict[str, MetaData] = {
 }
 # The revision each service's previous release stopped at: the upgrade tests below start there
 # with rows in every table. A new revision brings a new case that starts from the one before it.
-PREVIOUS_RELEASE = {"scoring": "scoring_0003", "router": "router_0004"}
+PREVIOUS_RELEASE = {
+    "scoring": "scoring_0003",
+    "router": "router_0004",
+}
 
 Rows = dict[str, list[dict[str, Any]]]
 
