@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import REPO_ROOT, fresh_database, postgres_server, scratch
-from services.scoring.queries import HISTORY_QUERY
+from services.scoring.history_stream import HISTORY_QUERY, STREAM_CHUNK
 from services.scoring.replay import SLICES, project_funnels
 from shared.definitions import load_definitions
 
@@ -141,7 +141,7 @@ async def stream_only(url: str) -> float:
     started = time.perf_counter()
     async with asyncpg_connection(url) as raw, raw.transaction():
         everything = (SLICES[0][0], SLICES[-1][1])
-        async for _ in raw.cursor(HISTORY_QUERY, *everything, prefetch=20_000):
+        async for _ in raw.cursor(HISTORY_QUERY, *everything, prefetch=STREAM_CHUNK):
             pass
     return time.perf_counter() - started
 

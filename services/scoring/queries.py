@@ -1,8 +1,7 @@
-"""Read side of scoring: a lead explained, leads listed, every history streamed for replays."""
+"""Read side of scoring: a lead explained, leads listed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,23 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.domain import ScoringModel, StoredInteraction, evaluate, score_as_of
-from services.scoring.repository import (
-    HISTORY_COLUMNS,
-    SqlInteractions,
-    SqlReturns,
-    stored_interaction,
-)
+from services.scoring.domain import ScoringModel, evaluate, score_as_of
+from services.scoring.repository import SqlInteractions, SqlReturns
 from services.scoring.tables import interactions, leads
 from shared.events import normalise_email
-
-STREAM_CHUNK = 20_000
-# Every history of a range of lead ids, one lead after another: streamed by the raw driver,
-# the fastest way through all of them.
-HISTORY_QUERY = (
-    f"SELECT {HISTORY_COLUMNS} FROM {interactions.fullname} "  # noqa: S608 - only constant names
-    "WHERE lead_id >= $1 AND lead_id <= $2 ORDER BY lead_id"
-)
 
 
 class RulePoints(BaseModel):
@@ -165,23 +151,3 @@ class ScoringQueries:
     async def lead_count(self) -> int:
         async with self.engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(leads)) or 0)
-
-    async def lead_histories(
-        self, lead_slice: tuple[str, str]
-    ) -> AsyncIterator[list[StoredInteraction]]:
-        """The stored interactions of every lead in a slice of ids, one lead at a time."""
-        async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            async with driver.transaction():
-                current: str | None = None
-                history: list[StoredInteraction] = []
-                async for row in driver.cursor(HISTORY_QUERY, *lead_slice, prefetch=STREAM_CHUNK):
-                    if row[0] != current and history:
-                        yield history
-                        history = []
-                    current = row[0]
-                    history.append(stored_interaction(row))
-                if history:
-                    yield history

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from services.scoring.domain import ScoringModel, StoredInteraction, evaluate
 from services.scoring.handlers import ScoringService
-from services.scoring.queries import ScoringQueries
+from services.scoring.history_stream import lead_histories
 from shared.db import new_engine
 from shared.definitions.model import LeadDefinitions
 
@@ -78,7 +78,7 @@ async def _project_slice(
     projections = [FunnelProjection() for _ in models]
     replayed = 0
     try:
-        async for history in ScoringQueries(engine).lead_histories(lead_slice):
+        async for history in lead_histories(engine, lead_slice):
             replayed += len(history)
             for model, projection in zip(models, projections, strict=True):
                 projection.add(model, history, as_of)
