@@ -10,15 +10,22 @@ import itertools
 import os
 from typing import TYPE_CHECKING
 
-from bench.common import cpu_shares, percentile, rate, render
+from bench.common import cpu_shares, percentile, rate, record, render
 from bench.e2e_observe import OBSERVER_FETCH_WAIT_MS, SERVICE_FETCH_WAIT_MS
 
 if TYPE_CHECKING:  # bench/e2e.py runs as a script: import it only for its types
     from bench.e2e import Results
 
+# The hand-off latency goals of issue 13: p99 within 200 ms at 1,000 req/s offered, within
+# 100 ms at 300 req/s (and below).
 GOAL_P99_MS = 200.0
+GOAL_P99_MS_UP_TO_300 = 100.0
 SUSTAINED_SHARE = 0.98  # achieved / offered below this: the machine did not keep up
 SLIPPED_SECONDS = 0.1  # p99 of sends later than this after their slot: the load was bursty
+
+
+def p99_goal_ms(offered: float) -> float:
+    return GOAL_P99_MS_UP_TO_300 if offered <= 300 else GOAL_P99_MS
 
 
 def ms(seconds: float) -> str:
@@ -125,15 +132,16 @@ def main_table(args: argparse.Namespace, results: Results) -> str:
     crossings = len(load.accepted_at)
     missing = crossings - len(latencies)
     p99 = 1000 * percentile(latencies, 0.99)
-    verdict = "meets goal" if p99 <= GOAL_P99_MS else "misses goal"
+    goal = p99_goal_ms(args.rate)
+    verdict = "meets goal" if p99 <= goal else "misses goal"
     floor = results.floor
     sustained = load.achieved_rate >= SUSTAINED_SHARE * args.rate
     rows = [
         [
             "hand-off latency p99 (POST of the crossing -> assigned received)",
             f"{p99:,.1f} ms",
-            f"goal <= {GOAL_P99_MS:.0f} ms",
-            f"{p99 / GOAL_P99_MS:.2f} ({verdict})",
+            f"goal <= {goal:.0f} ms",
+            f"{p99 / goal:.2f} ({verdict})",
         ],
         [
             "  p50 / p95 / p99 / max (ms)",
@@ -281,4 +289,36 @@ def report(args: argparse.Namespace, results: Results, crossing_every: int) -> s
             "",
             *notes(args, results, crossing_every),
         ]
+    )
+
+
+def record_results(args: argparse.Namespace, results: Results) -> None:
+    """The sustained rate and the hand-off p99, for `make bench`'s summary."""
+    offered = f"{args.rate:,.0f} req/s offered"
+    record(
+        f"e2e: single POST /v1/events sustained, {offered}",
+        results.load.achieved_rate,
+        args.rate,
+        unit="req/s",
+        reference_is="the rate offered",
+        goal=SUSTAINED_SHARE,
+    )
+    p99 = 1000 * percentile(hand_off_latencies(results), 0.99)
+    goal = p99_goal_ms(args.rate)
+    record(
+        f"e2e: hand-off latency p99 (POST -> assigned), {offered}",
+        p99,
+        goal,
+        unit="ms",
+        reference_is="the goal",
+        goal=1.0,
+        higher_is_better=False,
+    )
+    record(
+        f"e2e: hand-off latency p99 against a raw Kafka round trip, {offered}",
+        p99,
+        1000 * percentile(results.floor, 0.99),
+        unit="ms",
+        reference_is="raw Kafka round trip p99 (acks=all, idle), same broker",
+        higher_is_better=False,
     )

@@ -17,7 +17,8 @@ What it measures, on this machine, in one run:
    lead key, time, channel, type, payload) and all of them written with one asyncpg
    `copy_records_to_table` into an unlogged table with a primary key on event_id. The
    payload is the record's JSON as it came (jsonb). Same clock: start to COPY done.
-3. the ratio leadflow / reference (goals: >= 5,000 events/s and >= 0.3).
+3. the ratio leadflow / reference (goals: >= 5,000 events/s; >= 0.5 from the start, >= 0.3
+   once records flow).
 
 Each side is reported twice: from the start (what the brief asks) and from the first fetch
 on. Tansu holds a new group's first join for half the session timeout (3 s at the
@@ -80,6 +81,7 @@ from bench.common import (
     load_average,
     postgres_server,
     rate,
+    record,
     render,
     run_within,
     scratch,
@@ -120,7 +122,8 @@ COMMIT_POLL_SECONDS = 1.0
 OUTBOX_POLL_SECONDS = 0.05
 STOP_SECONDS = 30.0
 EVENTS_GOAL = 5_000
-RATIO_GOAL = 0.3
+START_RATIO_GOAL = 0.5  # start to all stored: the group join is the same for both sides
+RATIO_GOAL = 0.3  # once records flow
 RUN_TAG = f"bench-{int(time.time())}"
 
 # (channel, type, relative frequency): what a B2B funnel sees most and least often.
@@ -519,7 +522,7 @@ def report(ours: Measurement, theirs: Measurement) -> str:
             f"events/s ({ours.events:,} interactions, start to all stored)",
             against_goal(ours.events_per_second),
             rate(theirs.events_per_second, "events/s") + f": {reference}",
-            versus(ours.events_per_second, theirs.events_per_second, RATIO_GOAL),
+            versus(ours.events_per_second, theirs.events_per_second, START_RATIO_GOAL),
         ],
         [
             "events/s once records flow (first fetch to all stored)",
@@ -554,8 +557,34 @@ def report(ours: Measurement, theirs: Measurement) -> str:
             "",
         ],
     ]
-    header = ["metric", "leadflow", "reference (what it is)", f"ratio (goal >= {RATIO_GOAL})"]
+    header = [
+        "metric",
+        "leadflow",
+        "reference (what it is)",
+        f"ratio (goal >= {START_RATIO_GOAL} from the start, >= {RATIO_GOAL} once records flow)",
+    ]
     return render(header, rows)
+
+
+def record_results(ours: Measurement, theirs: Measurement) -> None:
+    """The two rates, for `make bench`'s summary."""
+    reference_is = "plain getmany + JSON decode + one asyncpg COPY, unlogged table"
+    record(
+        f"scoring: events/s, {ours.events:,} interactions, start to all stored",
+        ours.events_per_second,
+        theirs.events_per_second,
+        unit="events/s",
+        reference_is=reference_is,
+        goal=START_RATIO_GOAL,
+    )
+    record(
+        "scoring: events/s once records flow (first fetch to all stored)",
+        ours.processing_rate,
+        theirs.processing_rate,
+        unit="events/s",
+        reference_is=reference_is,
+        goal=RATIO_GOAL,
+    )
 
 
 def preamble(args: argparse.Namespace, postgres: str, version: str, work: Workload) -> str:
@@ -596,6 +625,7 @@ async def run(
         print(f"produced in {produced:.1f} s; measuring the reference, then leadflow", flush=True)
         theirs = await reference(settings, database_url, args.events, broker_pid)
         ours = await leadflow(settings, database_url, args.events, broker_pid)
+        record_results(ours, theirs)
         return "\n" + report(ours, theirs)
 
 
