@@ -6,28 +6,34 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from services.scoring import metrics
 from services.scoring.domain import (
     Evaluation,
-    FunnelChanges,
     Return,
+    Scored,
     ScoringModel,
     StoredInteraction,
     StoredLead,
+    continue_scoring,
     evaluate,
-    lifecycle_changes,
     report_arrivals,
+    rescore,
     score_as_of,
     seconds_until_below,
-    with_hand_off_reasons,
 )
 from services.scoring.identity import identity_keys, resolve_identities
 from services.scoring.lifecycle_events import SOURCE, LifecycleEvents, lead_profile
 from services.scoring.ports import UnitOfWork, UnitsOfWork
-from services.scoring.records import interaction_row, lead_row, return_row, utc
+from services.scoring.records import (
+    interaction_row,
+    lead_row,
+    return_row,
+    stored_interaction_of,
+    utc,
+)
 from shared.consumer import Batch
 from shared.deadletter import dead_letter_rows, read_records
 from shared.definitions import LoadedDefinitions
@@ -92,7 +98,7 @@ class ScoringService:
     ) -> None:
         sent_back = await uow.returns.add([return_row(event) for event in returned])
         if not recorded:
-            await self.reevaluate(uow, sent_back)
+            await self.reevaluate(uow, sent_back, replay=sent_back)
             return
         keys = [identity_keys(e.data.contact.email, e.data.contact.anonymous_id) for e in recorded]
         await uow.identities.lock(key for group in keys for key in group)
@@ -107,40 +113,46 @@ class ScoringService:
                 for event, lead in zip(recorded, resolution.lead_of, strict=True)
             ]
         )
-        arrivals: dict[str, list[str]] = {}
+        arrivals: dict[str, list[StoredInteraction]] = {}
         for event, lead in zip(recorded, resolution.lead_of, strict=True):
             if event.id in new:
-                arrivals.setdefault(lead, []).append(event.id)
-        affected = set(arrivals) | set(resolution.merged_into.values()) | sent_back
-        await self.reevaluate(uow, affected, arrivals=arrivals)
+                arrivals.setdefault(lead, []).append(stored_interaction_of(event))
+        replay = set(resolution.merged_into.values()) | sent_back
+        await self.reevaluate(uow, set(arrivals) | replay, arrivals=arrivals, replay=replay)
 
     async def reevaluate(
         self,
         uow: UnitOfWork,
         lead_ids: set[str],
         *,
-        arrivals: Mapping[str, Sequence[str]] | None = None,
+        arrivals: Mapping[str, Sequence[StoredInteraction]] | None = None,
+        replay: set[str] | None = None,
         rescoring: bool = False,
     ) -> int:
-        """Score these leads afresh from their stored history (`arrivals`: the interactions
-        each just received, in arrival order); queue the events that result."""
+        """Score these leads (`arrivals`: the interactions each just received, in arrival
+        order) and queue the events that result. A lead goes on from its saved state;
+        its whole history is read and replayed only when it must be: `replay` (merged, or
+        returned by sales), an interaction older than one already scored, a rescore."""
         if not lead_ids:
             return 0
         now = self.now()
         stored = await uow.leads.stored(lead_ids)
-        histories = await uow.interactions.histories(lead_ids)
-        returns = await uow.returns.of(lead_ids)
+        arrivals = arrivals or {}
+        scored: dict[str, tuple[Scored, int]] = {}
+        if not rescoring:
+            for lead_id in lead_ids - (replay or set()):
+                arrived = arrivals.get(lead_id, ())
+                previous = stored.get(lead_id)
+                went_on = continue_scoring(
+                    self.model, self.loaded.version, previous, arrived, now.timestamp()
+                )
+                if went_on is not None and previous is not None:
+                    scored[lead_id] = (went_on, previous.interaction_count + len(arrived))
+        replayed = lead_ids - set(scored)
+        scored |= await self._replayed(uow, replayed, stored, arrivals, now, rescoring)
         rows, events, timers = [], [], {}
-        for lead_id in lead_ids:
-            history = histories.get(lead_id, [])
-            evaluation, changes = self._news_of(
-                history,
-                (arrivals or {}).get(lead_id, ()),
-                stored.get(lead_id),
-                returns.get(lead_id, ()),
-                now,
-                rescoring=rescoring,
-            )
+        for lead_id, (result, count) in scored.items():
+            evaluation, changes = result.evaluation, result.changes
             events += [self.events.stage_entered(lead_id, reached) for reached in changes.stages]
             events += [
                 self.events.threshold_crossed(lead_id, change, now) for change in changes.crossings
@@ -148,11 +160,7 @@ class ScoringService:
             profile = lead_profile(
                 evaluation.profile, evaluation.campaigns, evaluation.source_channel
             )
-            rows.append(
-                lead_row(
-                    lead_id, evaluation, changes, profile, len(history), now, self.loaded.version
-                )
-            )
+            rows.append(lead_row(lead_id, result, profile, count, now, self.loaded.version))
             timers[lead_id] = self._next_decay(evaluation, now)
         metrics.LIFECYCLE_EVENTS.inc(len(events))
         await uow.leads.save(rows)
@@ -160,43 +168,42 @@ class ScoringService:
         await uow.outbox.add([outbox_row(e, LIFECYCLE.name, e.subject) for e in events])
         return len(events)
 
-    def _news_of(
+    async def _replayed(
         self,
-        history: Sequence[StoredInteraction],
-        arrived: Sequence[str],
-        previous: StoredLead | None,
-        returns: Sequence[Return],
+        uow: UnitOfWork,
+        lead_ids: set[str],
+        stored: Mapping[str, StoredLead],
+        arrivals: Mapping[str, Sequence[StoredInteraction]],
         now: datetime,
-        *,
         rescoring: bool,
-    ) -> tuple[Evaluation, FunnelChanges]:
-        """The lead as of now, and what of it the funnel has not been told: after a rescore,
-        what the new definitions change; else what the arrived interactions brought."""
-        previous_stage = previous.stage if previous else None
-        previous_thresholds = previous.thresholds_met if previous else frozenset()
-        if rescoring:
-            as_of = score_as_of(now.timestamp(), history)
-            evaluation = evaluate(self.model, history, as_of, returns=returns)
-            changes = lifecycle_changes(
-                self.model,
-                evaluation,
-                frozenset(),
-                previous_stage,
-                previous_thresholds,
-                rescoring=True,
-            )
-            stages = with_hand_off_reasons(self.model, changes.stages, history, returns)
-            return evaluation, replace(changes, stages=stages)
-        return report_arrivals(
-            self.model,
-            history,
-            arrived,
-            now.timestamp(),
-            returns=returns,
-            reported=self._reported_before(previous, history, arrived, returns, now),
-            previous_stage=previous_stage,
-            previous_thresholds=previous_thresholds,
-        )
+    ) -> dict[str, tuple[Scored, int]]:
+        """These leads scored from their whole stored history."""
+        if not lead_ids:
+            return {}
+        histories = await uow.interactions.histories(lead_ids)
+        returns = await uow.returns.of(lead_ids)
+        metrics.REPLAYED.inc(len(lead_ids))
+        scored = {}
+        for lead_id in lead_ids:
+            history = histories.get(lead_id, [])
+            previous = stored.get(lead_id)
+            lead_returns = returns.get(lead_id, ())
+            if rescoring:
+                result = rescore(self.model, history, lead_returns, now.timestamp(), previous)
+            else:
+                arrived = [item.event_id for item in arrivals.get(lead_id, ())]
+                result = report_arrivals(
+                    self.model,
+                    history,
+                    arrived,
+                    now.timestamp(),
+                    returns=lead_returns,
+                    reported=self._reported_before(previous, history, arrived, lead_returns, now),
+                    previous_stage=previous.stage if previous else None,
+                    previous_thresholds=previous.thresholds_met if previous else frozenset(),
+                )
+            scored[lead_id] = (result, len(history))
+        return scored
 
     def _reported_before(
         self,

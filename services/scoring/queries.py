@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.domain import ScoringModel, evaluate, score_as_of
-from services.scoring.repository import SqlInteractions, SqlReturns
+from services.scoring.domain import ScoringModel, evaluate, explained, score_as_of
+from services.scoring.repository import SqlInteractions, SqlReturns, stored_lead
 from services.scoring.tables import interactions, leads
 from shared.events import normalise_email
 
@@ -80,15 +80,18 @@ class ScoringQueries:
     async def lead_detail(
         self, model: ScoringModel, version: str, lead_id: str, now: datetime
     ) -> LeadDetail | None:
-        """The lead scored as of `now` from its stored interactions, with the breakdown."""
+        """The lead scored as of `now` from its saved state, with the breakdown. A lead
+        saved before states were kept, or under other definitions, is replayed once."""
         async with self.engine.connect() as connection:
             row = (await connection.execute(select(leads).where(leads.c.id == lead_id))).first()
             if row is None:
                 return None
-            history = (await SqlInteractions(connection).histories([lead_id])).get(lead_id, [])
-            returns = (await SqlReturns(connection).of([lead_id])).get(lead_id, [])
-        as_of = score_as_of(now.timestamp(), history)
-        result = evaluate(model, history, as_of, returns=returns, explain=True)
+            result = explained(model, version, stored_lead(row), now.timestamp())
+            if result is None:
+                history = (await SqlInteractions(connection).histories([lead_id])).get(lead_id, [])
+                returns = (await SqlReturns(connection).of([lead_id])).get(lead_id, [])
+                as_of = score_as_of(now.timestamp(), history)
+                result = evaluate(model, history, as_of, returns=returns, explain=True)
         return LeadDetail(
             **_summary(row).model_dump()
             | {
@@ -99,7 +102,7 @@ class ScoringQueries:
             engagement=round(result.engagement, 3),
             fit=result.fit,
             thresholds_met=sorted(result.thresholds_met),
-            interaction_count=len(history),
+            interaction_count=row.interaction_count,
             as_of=now,
             breakdown=Breakdown(
                 behaviour=[

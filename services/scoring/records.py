@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from services.scoring.domain import Evaluation, FunnelChanges
+from services.scoring.domain import Scored, StoredInteraction
 from shared.events import InteractionRecorded, LeadProfile, NurtureRecorded
 
 
@@ -44,16 +44,33 @@ def interaction_row(event: InteractionRecorded, lead_id: str) -> dict[str, Any]:
     }
 
 
+def stored_interaction_of(event: InteractionRecorded) -> StoredInteraction:
+    """An interaction as the scoring engine takes it, as `interaction_row` stores it."""
+    row = interaction_row(event, "")
+    profile = row["profile"]
+    return StoredInteraction(
+        event.id,
+        event.time.timestamp(),
+        row["channel"],
+        row["type"],
+        row["campaign"],
+        row["url"],
+        row["asset"],
+        row["network"],
+        json.loads(profile) if profile else None,
+    )
+
+
 def lead_row(
     lead_id: str,
-    evaluation: Evaluation,
-    changes: FunnelChanges,
+    scored: Scored,
     profile: LeadProfile,
     count: int,
     now: datetime,
     version: str,
 ) -> dict[str, Any]:
     """The lead as scored under definitions `version` at `now`, from `count` interactions."""
+    evaluation, changes = scored.evaluation, scored.changes
     return {
         "id": lead_id,
         "email": profile.email,
@@ -72,4 +89,5 @@ def lead_row(
         "hand_off_blocked_until": (
             utc(evaluation.hand_off_blocked_until) if evaluation.hand_off_blocked_until else None
         ),
+        "timeline_state": scored.state,
     }

@@ -71,6 +71,7 @@ LEAD_STATE_COLUMNS = (
     "definitions_version",
     "reported_stages",
     "hand_off_blocked_until",
+    "timeline_state",
 )
 _UPSERT_LEAD = _upsert(leads, leads.c.id, LEAD_STATE_COLUMNS)
 
@@ -103,6 +104,19 @@ HISTORY_COLUMNS = (
 def stored_interaction(row: Sequence[Any]) -> StoredInteraction:
     """A row of HISTORY_COLUMNS as the scoring engine takes it."""
     return StoredInteraction(*row[1:])
+
+
+def stored_lead(row: Any) -> StoredLead:
+    """A row of `leads` as scoring goes on from it."""
+    return StoredLead(
+        row.id,
+        row.stage,
+        frozenset(row.thresholds_met),
+        frozenset(row.reported_stages) if row.reported_stages is not None else None,
+        row.interaction_count,
+        row.timeline_state,
+        row.definitions_version,
+    )
 
 
 def _return(row: Any) -> Return:
@@ -169,19 +183,19 @@ class SqlLeads(_OnConnection):
 
     async def stored(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:
         rows = await self._connection.execute(
-            select(leads.c.id, leads.c.stage, leads.c.thresholds_met, leads.c.reported_stages)
+            select(
+                leads.c.id,
+                leads.c.stage,
+                leads.c.thresholds_met,
+                leads.c.reported_stages,
+                leads.c.interaction_count,
+                leads.c.timeline_state,
+                leads.c.definitions_version,
+            )
             .where(leads.c.id == any_(_uuids(set(lead_ids))))
             .with_for_update()
         )
-        return {
-            row.id: StoredLead(
-                row.id,
-                row.stage,
-                frozenset(row.thresholds_met),
-                frozenset(row.reported_stages) if row.reported_stages is not None else None,
-            )
-            for row in rows
-        }
+        return {row.id: stored_lead(row) for row in rows}
 
     async def save(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Upsert lead states: rows hold `id` and every column of LEAD_STATE_COLUMNS."""

@@ -63,6 +63,8 @@ leads = Table(
     Column("definitions_version", Text),
     Column("reported_stages", ARRAY(Text), server_default="{}"),
     Column("hand_off_blocked_until", DateTime(timezone=True)),
+    # `Replay.snapshot` under `definitions_version`: where the next interaction goes on from.
+    Column("timeline_state", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("leads_by_stage_grade", leads.c.stage, leads.c.grade)

@@ -96,6 +96,9 @@ class FakeLeads(_OnData):
                 row["stage"],
                 frozenset(row["thresholds_met"]),
                 frozenset(row["reported_stages"]) if row["reported_stages"] is not None else None,
+                row.get("interaction_count", 0),
+                row.get("timeline_state"),
+                row.get("definitions_version"),
             )
             for row in rows
         }

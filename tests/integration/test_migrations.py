@@ -35,7 +35,7 @@ DESCRIBED: dict[str, MetaData] = {
 # The revision each service's previous release stopped at: the upgrade tests below start there
 # with rows in every table. A new revision brings a new case that starts from the one before it.
 PREVIOUS_RELEASE = {
-    "scoring": "scoring_0003",
+    "scoring": "scoring_0004",
     "router": "router_0004",
 }
 
@@ -243,10 +243,8 @@ SCORING_0003_ROWS = (
 )
 
 
-async def test_scoring_rows_of_the_previous_release_survive_the_upgrade(
-    empty_database: str,
-) -> None:
-    await _upgrade("scoring", empty_database, PREVIOUS_RELEASE["scoring"])
+async def test_scoring_rows_of_release_0003_survive_the_upgrade(empty_database: str) -> None:
+    await _upgrade("scoring", empty_database, "scoring_0003")
     await _execute(empty_database, SCORING_0003_ROWS)
     before = await _rows(empty_database, "scoring")
     assert all(before.values()), "every table holds rows"
@@ -256,7 +254,9 @@ async def test_scoring_rows_of_the_previous_release_survive_the_upgrade(
     # Leads stored before scoring_0004 have no reported stages (NULL, read as "whatever their
     # history showed"); the count it replaced is gone.
     assert await _rows(empty_database, "scoring") == _as_upgraded(
-        before, dropped={"leads": {"stages_reported"}}, added={"leads": {"reported_stages": None}}
+        before,
+        dropped={"leads": {"stages_reported"}},
+        added={"leads": {"reported_stages": None, "timeline_state": None}},
     )
     new_lead = str(uuid.uuid4())
     await _execute(empty_database, [f"INSERT INTO scoring.leads (id) VALUES ('{new_lead}')"])
@@ -264,6 +264,29 @@ async def test_scoring_rows_of_the_previous_release_survive_the_upgrade(
     assert lead["reported_stages"] == []
     assert lead["thresholds_met"] == []
     assert lead["score"] == 0
+
+
+async def test_scoring_rows_of_the_previous_release_survive_the_upgrade(
+    empty_database: str,
+) -> None:
+    """Leads stored before scoring_0005 have no timeline state: their next interaction
+    replays their history once and saves it."""
+    await _upgrade("scoring", empty_database, PREVIOUS_RELEASE["scoring"])
+    rows_of_0004 = [
+        row.replace("stages_reported", "reported_stages").replace(
+            "'sha256:3f2a', 2,", "'sha256:3f2a', '{0:inquiry,0:mql}',"
+        )
+        for row in SCORING_0003_ROWS
+    ]
+    await _execute(empty_database, rows_of_0004)
+    before = await _rows(empty_database, "scoring")
+    assert all(before.values()), "every table holds rows"
+
+    await _upgrade("scoring", empty_database)
+
+    assert await _rows(empty_database, "scoring") == _as_upgraded(
+        before, dropped={}, added={"leads": {"timeline_state": None}}
+    )
 
 
 # Rows of every router table at router_0003, as that release wrote them.

@@ -1,13 +1,16 @@
 """Stage entries are reported by identity: once each, whatever the batching or arrival order.
 
 `FunnelFeed` plays the scoring service's part with nothing but the pure engine: it keeps
-each lead's interactions and what was reported of it, and feeds batches to an engine with
-the signature of `report_arrivals`. To check another scoring engine, add it to ENGINES.
+each lead's interactions and what was stored of it, and feeds batches to an engine: one
+that replays every history (`report_arrivals`), and one that goes on from the lead's saved
+state as the service does (`continue_scoring`, replaying only when it must). To check
+another scoring engine, add it to ENGINES.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -20,29 +23,55 @@ from hypothesis import strategies as st
 
 from services.scoring.domain import (
     DAY,
-    Evaluation,
-    FunnelChanges,
+    Scored,
     ScoringModel,
     StageReached,
     StoredInteraction,
+    StoredLead,
+    continue_scoring,
     report_arrivals,
 )
 from tests.unit.test_scoring_engine import CHANNEL_TYPES, DEFAULT, KNOWN, LADDERS, T0
 
 pytestmark = pytest.mark.unit
 
-Engine = Callable[..., tuple[Evaluation, FunnelChanges]]
-ENGINES: list[Engine] = [report_arrivals]
 NOW = T0 + 5 * DAY
+VERSION = "v1"
 Arrival = tuple[str, StoredInteraction]  # (lead, interaction)
 
 
 @dataclass
 class _Lead:
     history: list[StoredInteraction] = field(default_factory=list)
-    reported: frozenset[str] = frozenset()
-    stage: str | None = None
-    thresholds: frozenset[float] = frozenset()
+    stored: StoredLead | None = None
+
+    @property
+    def stage(self) -> str | None:
+        return self.stored.stage if self.stored else None
+
+
+Engine = Callable[[ScoringModel, _Lead, list[StoredInteraction]], Scored]
+
+
+def replaying(model: ScoringModel, lead: _Lead, arrived: list[StoredInteraction]) -> Scored:
+    stored = lead.stored
+    return report_arrivals(
+        model,
+        lead.history,
+        [interaction.event_id for interaction in arrived],
+        NOW,
+        reported=stored.reported or frozenset() if stored else frozenset(),
+        previous_stage=stored.stage if stored else None,
+        previous_thresholds=stored.thresholds_met if stored else frozenset(),
+    )
+
+
+def going_on(model: ScoringModel, lead: _Lead, arrived: list[StoredInteraction]) -> Scored:
+    went_on = continue_scoring(model, VERSION, lead.stored, arrived, NOW)
+    return went_on if went_on is not None else replaying(model, lead, arrived)
+
+
+ENGINES = [pytest.param(replaying, id="replay"), pytest.param(going_on, id="incremental")]
 
 
 @dataclass
@@ -55,24 +84,15 @@ class FunnelFeed:
     emitted: list[tuple[str, StageReached]] = field(default_factory=list)
 
     def feed(self, batch: Sequence[Arrival]) -> None:
-        arrived: dict[str, list[str]] = defaultdict(list)
+        arrived: dict[str, list[StoredInteraction]] = defaultdict(list)
         for lead_id, interaction in batch:
             self.leads[lead_id].history.append(interaction)
-            arrived[lead_id].append(interaction.event_id)
-        for lead_id, ids in arrived.items():
+            arrived[lead_id].append(interaction)
+        for lead_id, interactions in arrived.items():
             lead = self.leads[lead_id]
-            evaluation, changes = self.engine(
-                self.model,
-                lead.history,
-                ids,
-                NOW,
-                reported=lead.reported,
-                previous_stage=lead.stage,
-                previous_thresholds=lead.thresholds,
-            )
-            self.emitted += [(lead_id, reached) for reached in changes.stages]
-            lead.reported, lead.stage = changes.reported, changes.stage
-            lead.thresholds = evaluation.thresholds_met
+            scored = self.engine(self.model, lead, interactions)
+            self.emitted += [(lead_id, reached) for reached in scored.changes.stages]
+            lead.stored = stored_as(lead_id, scored, len(lead.history))
 
     def payloads(self) -> list[tuple[Any, ...]]:
         """Everything the emitted stage events carry, their ids' identities included, per
@@ -104,6 +124,14 @@ class FunnelFeed:
 
     def ends_at_hand_off(self, lead_id: str) -> bool:
         return self.leads[lead_id].stage == self.model.stage_keys[self.model.hand_off]
+
+
+def stored_as(lead_id: str, scored: Scored, count: int) -> StoredLead:
+    """What the service stores of a scored lead, its state through JSON as in PostgreSQL."""
+    changes = scored.changes
+    state = json.loads(json.dumps(scored.state))
+    thresholds = scored.evaluation.thresholds_met
+    return StoredLead(lead_id, changes.stage, thresholds, changes.reported, count, state, VERSION)
 
 
 def run(engine: Engine, model: ScoringModel, batches: Sequence[Sequence[Arrival]]) -> FunnelFeed:

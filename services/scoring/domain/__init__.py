@@ -5,7 +5,7 @@ time, the time it is evaluated at). No database, no broker, no clock.
 """
 
 from services.scoring.domain.decay import score_as_of, seconds_until_below
-from services.scoring.domain.evaluation import Evaluation, StageReached, evaluate
+from services.scoring.domain.evaluation import evaluate, replay_history
 from services.scoring.domain.history import Return, StoredInteraction
 from services.scoring.domain.lifecycle import (
     FunnelChanges,
@@ -13,11 +13,19 @@ from services.scoring.domain.lifecycle import (
     ThresholdChange,
     arrival_checkpoints,
     lifecycle_changes,
-    report_arrivals,
     standing_stage,
 )
 from services.scoring.domain.model import DAY, PROFILE_FIELDS, Reason, RuleHit, ScoringModel
-from services.scoring.domain.reasons import top_reasons, with_hand_off_reasons
+from services.scoring.domain.reasons import top_reasons
+from services.scoring.domain.results import Evaluation, StageReached
+from services.scoring.domain.scored import (
+    Scored,
+    continue_scoring,
+    explained,
+    report_arrivals,
+    rescore,
+)
+from services.scoring.domain.timeline import Replay
 
 __all__ = [
     "DAY",
@@ -25,20 +33,25 @@ __all__ = [
     "Evaluation",
     "FunnelChanges",
     "Reason",
+    "Replay",
     "Return",
     "RuleHit",
+    "Scored",
     "ScoringModel",
     "StageReached",
     "StoredInteraction",
     "StoredLead",
     "ThresholdChange",
     "arrival_checkpoints",
+    "continue_scoring",
     "evaluate",
+    "explained",
     "lifecycle_changes",
+    "replay_history",
     "report_arrivals",
+    "rescore",
     "score_as_of",
     "seconds_until_below",
     "standing_stage",
     "top_reasons",
-    "with_hand_off_reasons",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from services.scoring.domain.evaluation import Evaluation
 from services.scoring.domain.history import StoredInteraction
 from services.scoring.domain.model import ScoringModel
+from services.scoring.domain.results import Evaluation
 
 
 def score_as_of(now: float, interactions: Sequence[StoredInteraction]) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,24 +42,11 @@ RETURNED = 0
 _ELIGIBLE_AGAIN = 1
 
 
-def time_of(item: Any) -> float:
-    return float(item.time if type(item) is StoredInteraction else item[0])
-
-
-def with_returns(interactions: list[StoredInteraction], returns: Sequence[Return]) -> list[Any]:
-    """The interactions, the moments sales returned the lead, and when each cool-off ends."""
+def moments_of(returns: Iterable[Return]) -> list[tuple[float, int, Return]]:
+    """The moments sales returned the lead, and when each cool-off ends."""
     moments: list[tuple[float, int, Return]] = []
     for sent_back in returns:
         moments.append((sent_back.time, RETURNED, sent_back))
         if sent_back.eligible_again is not None:
             moments.append((sent_back.eligible_again, _ELIGIBLE_AGAIN, sent_back))
-    moments.sort(key=lambda moment: (moment[0], moment[1], moment[2].event_id))
-    merged: list[Any] = []
-    position = 0
-    for interaction in interactions:
-        while position < len(moments) and moments[position][0] <= interaction.time:
-            merged.append(moments[position])
-            position += 1
-        merged.append(interaction)
-    merged.extend(moments[position:])
-    return merged
+    return moments

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from services.scoring.domain.decay import score_as_of
-from services.scoring.domain.evaluation import Evaluation, StageReached, evaluate
-from services.scoring.domain.history import Return, StoredInteraction
+from services.scoring.domain.history import StoredInteraction
 from services.scoring.domain.model import ScoringModel
-from services.scoring.domain.reasons import with_hand_off_reasons
+from services.scoring.domain.results import Evaluation, StageReached
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,11 @@ class StoredLead:
     # The stage entries reported so far (see `StageReached.report_key`); None for a lead
     # stored before they were kept (migration scoring_0004).
     reported: frozenset[str] | None
+    interaction_count: int = 0
+    # Its timeline's state (`Replay.snapshot`) under definitions `definitions_version`;
+    # None for a lead stored before it was kept (migration scoring_0005).
+    state: Mapping[str, Any] | None = None
+    definitions_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,29 +156,3 @@ def arrival_checkpoints(
         unevaluated = True
     checkpoints.append(current)
     return checkpoints
-
-
-def report_arrivals(
-    model: ScoringModel,
-    history: Sequence[StoredInteraction],
-    arrived: Sequence[str],
-    now: float,
-    *,
-    returns: Sequence[Return] = (),
-    reported: frozenset[str] = frozenset(),
-    previous_stage: str | None = None,
-    previous_thresholds: frozenset[float] = frozenset(),
-) -> tuple[Evaluation, FunnelChanges]:
-    """Score a lead whose interactions `arrived` (ids, in arrival order; all in `history`),
-    and tell what that means for the funnel: every stage entry not reported before, in
-    path order (a hand-off with its reasons), and the thresholds crossed since the lead
-    was last stored."""
-    entries: list[StageReached] = []
-    for checkpoint in arrival_checkpoints(history, arrived):
-        evaluation = evaluate(model, checkpoint, score_as_of(now, checkpoint), returns=returns)
-        changes = lifecycle_changes(
-            model, evaluation, reported, previous_stage, previous_thresholds
-        )
-        reported = changes.reported
-        entries += with_hand_off_reasons(model, changes.stages, checkpoint, returns)
-    return evaluation, replace(changes, stages=entries)

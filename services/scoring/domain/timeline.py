@@ -1,0 +1,302 @@
+"""A lead's timeline replayed: the state its score, stage and reasons follow from.
+
+The state after one interaction is everything the next needs, so it is kept between
+batches (`snapshot`, `restore`): an interaction later than every one before it costs O(1),
+whatever the lead's history. Decay composes, S(t) = S(t0)·2^(-(t-t0)/h) + points, so the
+engagement and each rule's share of it are running totals; a capped rule keeps only what
+it gave within its window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from services.scoring.domain.history import RETURNED, Return, StoredInteraction, moments_of
+from services.scoring.domain.model import Reason, ScoringModel
+from services.scoring.domain.reasons import top_reasons
+from services.scoring.domain.results import Evaluation, StageReached
+
+Moment = tuple[float, int, Return]
+STATE_FORMAT = 1
+
+
+class Replay:
+    """The state of one lead at a point of its timeline (its `clock`)."""
+
+    def __init__(self, model: ScoringModel, explain: bool) -> None:
+        self.model = model
+        self.explain = explain
+        self.engagement = 0.0
+        self.last_time: float | None = None
+        self.latest: tuple[float, str] | None = None
+        self.profile: dict[str, Any] = {}
+        self.campaigns: set[str] = set()
+        self.source_channel: str | None = None
+        self.fit, self.fit_by_rule = model.fit(self.profile)
+        self.stage = -1
+        self.cycle = 0
+        self.returned_to: str | None = None
+        self.blocked_until = -math.inf
+        self.reached: list[StageReached] = []
+        self.awarded: dict[int, _CapWindow] = {}
+        # rule key -> [points given, points as decayed at `at`, at]
+        self.totals: dict[str, list[float]] = {}
+        # Returns and cool-off ends not yet on the timeline, in timeline order.
+        self.pending: list[Moment] = []
+
+    # --- moving along the timeline ------------------------------------------------------
+
+    def schedule(self, returns: Iterable[Return]) -> None:
+        self.pending = sorted([*self.pending, *moments_of(returns)], key=_moment_order)
+
+    def follows(self, interaction: StoredInteraction) -> bool:
+        """Whether the interaction comes after everything replayed so far, so that feeding
+        it gives what a replay of the whole history would."""
+        return (self.last_time is None or interaction.time >= self.last_time) and (
+            self.latest is None or interaction.order > self.latest
+        )
+
+    def feed(self, interaction: StoredInteraction) -> None:
+        # A return or cool-off end of the same moment sorts before the interaction.
+        self.settle(interaction.time)
+        self._decay_to(interaction.time)
+        self._climb(interaction.time, self._interact(interaction), interaction.event_id)
+        self.latest = interaction.order
+
+    def settle(self, until: float) -> None:
+        """Put the returns and cool-off ends up to `until` on the timeline."""
+        pending = self.pending
+        while pending and pending[0][0] <= until:
+            time, kind, sent_back = pending.pop(0)
+            self._decay_to(time)
+            if kind == RETURNED:
+                self._send_back(sent_back)
+            else:
+                self._climb(time, -1, None)
+
+    def _decay_to(self, now: float) -> None:
+        if self.last_time is not None:
+            self.engagement = self.model.decay(self.engagement, now - self.last_time)
+        self.last_time = now
+
+    def _stage_key(self) -> str | None:
+        return self.model.stage_keys[self.stage] if self.stage >= 0 else self.returned_to
+
+    def _interact(self, interaction: StoredInteraction) -> int:
+        """Add the interaction's points; answer the stage it enters directly (-1: none)."""
+        if self.source_channel is None:
+            self.source_channel = interaction.channel
+        if interaction.campaign:
+            self.campaigns.add(interaction.campaign)
+        if interaction.profile:
+            self.profile.update(
+                {k: v for k, v in interaction.profile.items() if v not in (None, "")}
+            )
+            self.fit, self.fit_by_rule = self.model.fit(self.profile)
+        entry_stage = -1
+        for hit in self.model.hits(interaction):
+            points = hit.points
+            if hit.cap_points is not None:
+                window = self.awarded.get(hit.rule)
+                if window is None:
+                    window = self.awarded[hit.rule] = _CapWindow()
+                points = window.allow(hit.cap_points, hit.cap_window, interaction.time, points)
+            self.engagement += points
+            if hit.entry_stage is not None and hit.entry_stage > entry_stage:
+                entry_stage = hit.entry_stage
+            if self.explain and hit.rule >= 0 and points:
+                self._explain(hit.rule, points, interaction.time)
+        return entry_stage
+
+    def _explain(self, rule: int, points: float, time: float) -> None:
+        key = self.model.definitions.scoring.rules[rule].key
+        total = self.totals.get(key)
+        if total is None:
+            self.totals[key] = [points, points, time]
+        else:
+            total[0] += points
+            total[1] = self.model.decay(total[1], time - total[2]) + points
+            total[2] = time
+
+    def _climb(self, now: float, entry_stage: int, event_id: str | None) -> None:
+        """Move to the furthest stage the lead now qualifies for, if it is further."""
+        model = self.model
+        highest = model.hand_off if now >= self.blocked_until else model.hand_off - 1
+        entry_stage = min(entry_stage, highest)
+        score = self.engagement + self.fit
+        above = max(self.stage, entry_stage)
+        qualifying = (
+            model.qualifying_stage(score, self.fit, self.profile, above, highest)
+            if score >= model.score_needed_past[above + 1]
+            else None
+        )
+        candidate = max(entry_stage, qualifying if qualifying is not None else -1)
+        if candidate > self.stage:
+            # A lead that skips stages is counted as having passed them at that moment, so
+            # each stage of the funnel counts every lead that went beyond it.
+            for passed in model.passed_through(self.stage, candidate):
+                self._reach(model.stage_keys[passed], now, event_id, "passed_through")
+                self.stage = passed
+            reason = "criteria" if candidate == qualifying else "entry_stage"
+            self._reach(model.stage_keys[candidate], now, event_id, reason)
+            self.stage = candidate
+
+    def _send_back(self, sent_back: Return) -> None:
+        self._reach(sent_back.stage, sent_back.time, sent_back.event_id, "returned")
+        self.stage, self.returned_to = -1, sent_back.stage
+        self.cycle += 1
+        eligible = sent_back.eligible_again
+        self.blocked_until = eligible if eligible is not None else math.inf
+        if sent_back.resets_score:
+            self.engagement = 0.0
+            self.awarded.clear()
+            self.totals.clear()
+
+    def _reach(self, stage: str, now: float, event_id: str | None, reason: str) -> None:
+        score = self.engagement + self.fit
+        hand_off = reason != "returned" and self.model.stage_index.get(stage) == self.model.hand_off
+        self.reached.append(
+            StageReached(
+                stage,
+                self._stage_key(),
+                now,
+                event_id,
+                score,
+                self.model.grade(score, self.fit),
+                reason,
+                self.cycle,
+                dict(self.profile),
+                tuple(sorted(self.campaigns)),
+                self.source_channel,
+                self.reasons(now) if hand_off and self.explain else (),
+            )
+        )
+
+    # --- what the state means -----------------------------------------------------------
+
+    def decayed_by_rule(self, as_of: float) -> dict[str, float]:
+        decay = self.model.decay
+        return {key: decay(decayed, as_of - at) for key, (_, decayed, at) in self.totals.items()}
+
+    def reasons(self, as_of: float) -> tuple[Reason, ...]:
+        """Why the lead stands where it does at `as_of`: the rules that gave it most."""
+        return top_reasons(self.model, self.decayed_by_rule(as_of), self.fit_by_rule)
+
+    def result(self, as_of: float) -> Evaluation:
+        """The lead as of `as_of` (no earlier than the clock), with the stages reached since
+        this replay started."""
+        model = self.model
+        last_time = self.last_time
+        engagement = (
+            model.decay(self.engagement, as_of - last_time) if last_time is not None else 0.0
+        )
+        score = engagement + self.fit
+        explain = self.explain
+        return Evaluation(
+            score=score,
+            engagement=engagement,
+            fit=self.fit,
+            grade=model.grade(score, self.fit),
+            stage=self._stage_key(),
+            stages_reached=tuple(self.reached),
+            thresholds_met=frozenset(t for t in model.thresholds if score >= t),
+            last_event_time=last_time,
+            profile=self.profile,
+            points_by_rule={key: total[0] for key, total in self.totals.items()},
+            decayed_by_rule=self.decayed_by_rule(as_of) if explain else {},
+            fit_by_rule=self.fit_by_rule if explain else {},
+            hand_off_blocked_until=(
+                self.blocked_until if math.isfinite(self.blocked_until) else None
+            ),
+            cycle=self.cycle,
+            campaigns=tuple(sorted(self.campaigns)),
+            source_channel=self.source_channel,
+        )
+
+    # --- kept between batches -----------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state as JSON-ready values; floats kept exactly (JSON numbers round-trip)."""
+        blocked = self.blocked_until
+        never = blocked == math.inf
+        return {
+            "format": STATE_FORMAT,
+            "clock": self.last_time,
+            "latest": list(self.latest) if self.latest else None,
+            "engagement": self.engagement,
+            "profile": self.profile,
+            "campaigns": sorted(self.campaigns),
+            "source_channel": self.source_channel,
+            "stage": self.stage,
+            "cycle": self.cycle,
+            "returned_to": self.returned_to,
+            "blocked_until": "never" if never else blocked if math.isfinite(blocked) else None,
+            "caps": {
+                str(rule): [window.given, [list(item) for item in window.history]]
+                for rule, window in self.awarded.items()
+            },
+            "totals": self.totals,
+            "pending": [
+                [time, kind, r.event_id, r.time, r.stage, r.resets_score, r.eligible_again]
+                for time, kind, r in self.pending
+            ],
+        }
+
+    @classmethod
+    def restore(cls, model: ScoringModel, saved: Mapping[str, Any]) -> Replay:
+        """A replay that goes on from a `snapshot` taken under the same definitions."""
+        replay = cls(model, explain=True)
+        replay.last_time = saved["clock"]
+        latest = saved["latest"]
+        replay.latest = (latest[0], latest[1]) if latest else None
+        replay.engagement = saved["engagement"]
+        replay.profile = dict(saved["profile"])
+        replay.fit, replay.fit_by_rule = model.fit(replay.profile)
+        replay.campaigns = set(saved["campaigns"])
+        replay.source_channel = saved["source_channel"]
+        replay.stage = saved["stage"]
+        replay.cycle = saved["cycle"]
+        replay.returned_to = saved["returned_to"]
+        blocked = saved["blocked_until"]
+        replay.blocked_until = (
+            -math.inf if blocked is None else math.inf if blocked == "never" else blocked
+        )
+        for rule, (given, history) in saved["caps"].items():
+            window = replay.awarded[int(rule)] = _CapWindow()
+            window.given = given
+            window.history.extend((time, points) for time, points in history)
+        replay.totals = {key: list(total) for key, total in saved["totals"].items()}
+        replay.pending = [
+            (time, kind, Return(event_id, returned, stage, resets, eligible))
+            for time, kind, event_id, returned, stage, resets, eligible in saved["pending"]
+        ]
+        return replay
+
+
+def _moment_order(moment: Moment) -> tuple[float, int, str]:
+    return (moment[0], moment[1], moment[2].event_id)
+
+
+class _CapWindow:
+    """The points one capped rule gave within its window, kept as a running sum."""
+
+    __slots__ = ("given", "history")
+
+    def __init__(self) -> None:
+        self.history: deque[tuple[float, float]] = deque()
+        self.given = 0.0
+
+    def allow(self, cap: float, window: float, time: float, points: float) -> float:
+        """Points the rule may still give: its cap minus what it gave in the last window."""
+        history = self.history
+        while history and history[0][0] <= time - window:
+            self.given -= abs(history.popleft()[1])
+        room = max(cap - self.given, 0.0)
+        allowed = max(min(points, room), -room)
+        if allowed:
+            history.append((time, allowed))
+            self.given += abs(allowed)
+        return allowed
