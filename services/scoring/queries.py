@@ -28,7 +28,7 @@ class FitPoints(BaseModel):
 
 
 class Breakdown(BaseModel):
-    """Which rule gave which points: behaviour before and after decay, and fit."""
+    """Which rule gave which points: behaviour before and after decay (most first), and fit."""
 
     behaviour: list[RulePoints]
     fit: list[FitPoints]
@@ -105,14 +105,17 @@ class ScoringQueries:
             interaction_count=row.interaction_count,
             as_of=now,
             breakdown=Breakdown(
-                behaviour=[
-                    RulePoints(
-                        rule=rule,
-                        points=round(points, 3),
-                        decayed_points=round(result.decayed_by_rule[rule], 3),
-                    )
-                    for rule, points in result.points_by_rule.items()
-                ],
+                behaviour=sorted(
+                    (
+                        RulePoints(
+                            rule=rule,
+                            points=round(points, 3),
+                            decayed_points=round(result.decayed_by_rule[rule], 3),
+                        )
+                        for rule, points in result.points_by_rule.items()
+                    ),
+                    key=lambda share: (-share.decayed_points, share.rule),
+                ),
                 fit=[
                     FitPoints(rule=rule, points=points)
                     for rule, points in result.fit_by_rule.items()
