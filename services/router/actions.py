@@ -76,9 +76,9 @@ class SalesDesk:
                     outbox_row(lifecycle, LIFECYCLE.name, lead_id),
                 ]
             )
-            if action in ("reject", "won", "lost"):
-                await self.assigner.drain_queue(uow)
             await uow.commit()
+        if action in ("reject", "won", "lost"):
+            await self.assigner.drain_queue(self.units)  # the rep has room again
         metrics.SALES_ACTIONS.labels(action).inc()
         self.on_committed()
         assert lead.stage is not None  # every lead handed to sales entered a stage
@@ -164,8 +164,8 @@ class SalesDesk:
             await uow.reps.add(
                 rep_id, token_hash(token), {"capacity": routing.default_capacity, **fields}
             )
-            await self.assigner.drain_queue(uow)
             await uow.commit()
+        await self.assigner.drain_queue(self.units)
         self.on_committed()
         return rep_id, token
 
@@ -173,13 +173,14 @@ class SalesDesk:
         """Change a rep (capacity, availability, team...); deactivating hands their leads on."""
         check_team(self.assigner.routing, fields.get("team"))
         async with self.units() as uow:
+            leaving = await uow.leads.open_leads_of(rep_id) if fields.get("active") is False else []
+            roster = await self.assigner.lock_roster(uow, leaving)
             if not await uow.reps.change(rep_id, fields):
                 raise RepNotFound(rep_id)
-            if fields.get("active") is False:
-                for lead in await uow.leads.open_leads_of(rep_id):
-                    await self.assigner.assign(
-                        uow, lead, kind="reassigned", exclude=frozenset({rep_id})
-                    )
-            await self.assigner.drain_queue(uow)
+            for lead in leaving:
+                await self.assigner.assign(
+                    uow, roster, lead, kind="reassigned", exclude=frozenset({rep_id})
+                )
             await uow.commit()
+        await self.assigner.drain_queue(self.units)
         self.on_committed()

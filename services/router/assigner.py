@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -11,9 +11,18 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from services.router import metrics
-from services.router.domain import Lead, LeadToRoute, choose_rep, sla_deadline, team_for
+from services.router.domain import (
+    OPEN,
+    Lead,
+    LeadStatus,
+    LeadToRoute,
+    Roster,
+    choose_rep,
+    sla_deadline,
+    team_for,
+)
 from services.router.domain.notices import Audience, notices_for
-from services.router.ports import UnitOfWork
+from services.router.ports import UnitOfWork, UnitsOfWork
 from shared.definitions import LoadedDefinitions
 from shared.definitions.model import Routing, Team, grade_ranks
 from shared.events import CloudEvent, HandoffRecorded, LeadRouted
@@ -48,25 +57,38 @@ class Assigner:
         known = next((team for team in self.routing.teams if team.key == key), None)
         return known or team_for(self.routing, route)
 
+    async def lock_roster(self, uow: UnitOfWork, leads: Sequence[Lead]) -> Roster:
+        """Lock the rotations and reps these leads may go to (and the reps they are with)."""
+        teams = {self.team(lead.team, lead.route()).key for lead in leads}
+        domains = (
+            {lead.account_domain for lead in leads if lead.account_domain}
+            if self.routing.account_ownership
+            else set()
+        )
+        current_reps = {lead.rep_id for lead in leads if lead.rep_id}
+        return await uow.reps.lock_for_routing(teams, domains, current_reps)
+
     async def assign(
         self,
         uow: UnitOfWork,
+        roster: Roster,
         lead: Lead,
         *,
         kind: RoutingKind,
         exclude: frozenset[str] = frozenset(),
     ) -> bool:
-        """Give the lead to the best rep who can take it; queue it if nobody can."""
+        """Give the lead to the best rep of the roster who can take it; queue it if nobody
+        can."""
         route = lead.route()
         team = self.team(lead.team, route)
-        owner = (
-            await uow.reps.account_owner(lead.account_domain)
-            if self.routing.account_ownership
-            else None
-        )
-        candidates = await uow.reps.of_team(team.key, owner)
+        owner = roster.owner_of(lead.account_domain) if self.routing.account_ownership else None
         now, previous = self.clock(), lead.rep_id
+        candidates = roster.candidates(team.key, owner)
         choice = choose_rep(route, team, candidates, now, account_owner=owner, exclude=exclude)
+        if choice is None and lead.status == LeadStatus.QUEUED and lead.queued_at is not None:
+            return False  # still waiting: nothing changes
+        if lead.status in OPEN:
+            roster.released(previous)
         if choice is None:
             joins = lead.queue(now)
             await uow.leads.save(lead)
@@ -77,23 +99,30 @@ class Assigner:
             return False
         deadline = sla_deadline(self.routing, lead.grade, now)
         lead.assign(choice.rep_id, now, deadline)
+        unowned = lead.account_domain if roster.owner_of(lead.account_domain) is None else None
+        roster.took(choice.rep_id, lead.account_domain)
         await uow.leads.save(lead)
-        await uow.reps.mark_assigned(choice.rep_id, now)
-        await uow.reps.claim_account(lead.account_domain, choice.rep_id)
+        await uow.reps.took(choice.rep_id, unowned)
         await uow.timers.set(lead.id, deadline)
         await self.announce(
             uow, lead, kind, choice.reason, previous_rep=previous, deadline=deadline
         )
         return True
 
-    async def drain_queue(self, uow: UnitOfWork, limit: int = 200) -> int:
-        """Assign waiting leads while reps can take them: hottest first, then oldest."""
+    async def drain_queue(self, units: UnitsOfWork, limit: int = 200) -> int:
+        """Assign waiting leads while reps can take them, hottest first, then oldest, in a
+        transaction of its own. Answers how many were assigned."""
         ranks = grade_ranks(self.loaded.definitions)
-        waiting = await uow.leads.queued(limit)
-        waiting.sort(key=lambda lead: (ranks.get(lead.grade or "", len(ranks)), lead.queued_at))
-        assigned = 0
-        for lead in waiting:
-            assigned += await self.assign(uow, lead, kind="assigned")
+        async with units() as uow:
+            waiting = await uow.leads.queued(limit)
+            if not waiting:
+                return 0
+            waiting.sort(key=lambda lead: (ranks.get(lead.grade or "", len(ranks)), lead.queued_at))
+            roster = await self.lock_roster(uow, waiting)
+            assigned = 0
+            for lead in waiting:
+                assigned += await self.assign(uow, roster, lead, kind="assigned")
+            await uow.commit()
         return assigned
 
     async def announce(

@@ -3,11 +3,11 @@ the queue that reps with room again can take from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.router.assigner import SOURCE, Assigner
-from services.router.domain import Lead, LeadStatus, account_domain
+from services.router.domain import Lead, LeadStatus, Roster, account_domain
 from services.router.ports import UnitOfWork, UnitsOfWork
 from shared.consumer import Batch
 from shared.deadletter import dead_letter_rows, read_records
@@ -50,18 +50,34 @@ class RouterService:
             )
             hand_offs = [(event.id, change) for event, change in changes if change.is_hand_off]
             new = await uow.history.first_time(event_id for event_id, _ in hand_offs)
+            first_copies = []
             for event_id, change in hand_offs:
                 if event_id in new:
                     new.discard(event_id)  # a batch may hold a republished copy too
-                    await self._hand_off(uow, change)
+                    first_copies.append(change)
+            await self._hand_off(uow, first_copies)
             await uow.save_positions(batch)
             await uow.commit()
         self.on_committed()
 
-    async def _hand_off(self, uow: UnitOfWork, change: LeadStageChanged) -> None:
-        earlier = await uow.leads.get_for_update(change.lead_id)
-        if earlier is not None and earlier.is_with_sales:
-            return  # already with a rep, or waiting for one
+    async def _hand_off(self, uow: UnitOfWork, changes: Sequence[LeadStageChanged]) -> None:
+        if not changes:
+            return
+        current = await uow.leads.lock({change.lead_id for change in changes})
+        handed_off = []
+        for change in changes:
+            earlier = current.get(change.lead_id)
+            if earlier is not None and earlier.is_with_sales:
+                continue  # already with a rep, or waiting for one
+            lead = self._handed_off(change, earlier)
+            current[lead.id] = lead
+            handed_off.append(lead)
+        roster = await self.assigner.lock_roster(uow, handed_off)
+        for lead in handed_off:
+            await self.assigner.assign(uow, roster, lead, kind="assigned")
+
+    def _handed_off(self, change: LeadStageChanged, earlier: Lead | None) -> Lead:
+        """The lead as scoring hands it over, with what sales recorded of it before."""
         lead = Lead(
             id=change.lead_id,
             status=LeadStatus.QUEUED,
@@ -76,15 +92,11 @@ class RouterService:
             reasons=[reason.model_dump(mode="json") for reason in change.top_reasons],
         )
         lead.team = self.assigner.team(None, lead.route()).key
-        if earlier is not None:
-            lead = earlier.handed_off_again(lead)
-        await self.assigner.assign(uow, lead, kind="assigned")
+        return earlier.handed_off_again(lead) if earlier is not None else lead
 
     async def drain_queue(self, limit: int = 200) -> int:
         """Assign waiting leads that reps can take now; answers how many were assigned."""
-        async with self.units() as uow:
-            assigned = await self.assigner.drain_queue(uow, limit)
-            await uow.commit()
+        assigned = await self.assigner.drain_queue(self.units, limit)
         if assigned:
             self.on_committed()
         return assigned
@@ -93,25 +105,23 @@ class RouterService:
         """A missed SLA reassigns the lead; the last allowed miss escalates to the manager.
         Answers how many follow-ups were due."""
         async with self.units() as uow:
-            due = await uow.timers.claim_due(self.assigner.clock(), limit)
-            for lead_id in due:
-                await self._breach(uow, lead_id)
+            overdue = await uow.leads.overdue(self.assigner.clock(), limit)
+            roster = await self.assigner.lock_roster(uow, overdue)
+            for lead in overdue:
+                await self._breach(uow, roster, lead)
             await uow.commit()
-        if due:
+        if overdue:
             self.on_committed()
-        return len(due)
+        return len(overdue)
 
-    async def _breach(self, uow: UnitOfWork, lead_id: str) -> None:
-        lead = await uow.leads.get_for_update(lead_id)
-        await uow.timers.set(lead_id, None)
-        if lead is None:
-            return
+    async def _breach(self, uow: UnitOfWork, roster: Roster, lead: Lead) -> None:
+        await uow.timers.set(lead.id, None)
         manager = self.assigner.team(lead.team, lead.route()).manager
         missed = lead.miss_sla(self.assigner.routing.escalate_after_breaches, manager)
         if missed == "reassign":
             assert lead.rep_id is not None  # an assigned lead has a rep
             missed_by = frozenset({lead.rep_id})
-            await self.assigner.assign(uow, lead, kind="reassigned", exclude=missed_by)
+            await self.assigner.assign(uow, roster, lead, kind="reassigned", exclude=missed_by)
         elif missed == "escalate":
             await uow.leads.save(lead)
             reason = f"SLA missed {lead.breaches} times; escalated to {manager}"

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.router.domain import Lead, Rep
+from services.router.domain import Lead, Roster
 from services.router.domain.notices import NoticeRequest
 from shared.events import HandoffRecorded, SalesActionRecorded
 from shared.unit_of_work import Outbox, Transaction
@@ -17,21 +17,37 @@ from shared.unit_of_work import Outbox, Transaction
 class Leads(Protocol):
     async def get_for_update(self, lead_id: str) -> Lead | None: ...
 
+    async def lock(self, lead_ids: Collection[str]) -> dict[str, Lead]:
+        """Those of these leads the router has, locked."""
+        ...
+
     async def save(self, lead: Lead) -> None: ...
 
     async def queued(self, limit: int) -> list[Lead]:
-        """Leads waiting for a rep, oldest first; another router skips those taken."""
+        """Leads waiting for a rep, oldest first, locked; another router skips those taken."""
         ...
 
-    async def open_leads_of(self, rep_id: str) -> list[Lead]: ...
+    async def overdue(self, now: datetime, limit: int) -> list[Lead]:
+        """Leads whose follow-up is due, locked; another router skips those taken."""
+        ...
+
+    async def open_leads_of(self, rep_id: str) -> list[Lead]:
+        """The rep's open leads, locked, the one whose SLA ends first first."""
+        ...
 
 
 class Reps(Protocol):
-    async def of_team(self, team: str, account_owner: str | None) -> list[Rep]:
-        """The team's reps and the account owner, with their open leads, locked."""
+    async def lock_for_routing(
+        self, teams: Collection[str], domains: Collection[str], rep_ids: Collection[str]
+    ) -> Roster:
+        """The teams' rotations and reps, the reps with these ids and the owners of these
+        accounts, locked, with their open leads."""
         ...
 
-    async def mark_assigned(self, rep_id: str, at: datetime) -> None: ...
+    async def took(self, rep_id: str, unowned_domain: str | None) -> None:
+        """The rep got a lead at the next turn of the rotation (and its account, when
+        nobody owns it)."""
+        ...
 
     async def add(self, rep_id: str, token_hash: str, fields: Mapping[str, Any]) -> None: ...
 
@@ -39,20 +55,10 @@ class Reps(Protocol):
         """Answers whether the rep exists."""
         ...
 
-    async def account_owner(self, domain: str | None) -> str | None: ...
-
-    async def claim_account(self, domain: str | None, rep_id: str) -> None:
-        """The rep owns the account, unless someone already does."""
-        ...
-
 
 class SlaTimers(Protocol):
     async def set(self, lead_id: str, due: datetime | None) -> None:
         """The lead's follow-up is due then (None: no follow-up)."""
-        ...
-
-    async def claim_due(self, now: datetime, limit: int) -> list[str]:
-        """Lead ids whose follow-up is due, locked; another router skips them."""
         ...
 
 
@@ -77,7 +83,7 @@ class Notices(Protocol):
 
 
 class UnitOfWork(Transaction, Protocol):
-    """One routing transaction: at most one at a time may move leads between reps."""
+    """One routing transaction: it locks leads, then teams' rotations, then reps."""
 
     @property
     def leads(self) -> Leads: ...

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,45 +11,30 @@ from sqlalchemy import Row, Select, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.router.domain import OPEN, Lead, LeadStatus, Rep
+from services.router.domain import OPEN, Lead, LeadStatus, Rep, Roster
 from services.router.tables import (
     account_owners,
     handoff_log,
     leads,
     processed_events,
     reps,
+    rotation_turns,
     sales_actions,
     sla_timers,
     stage_history,
+    team_rotations,
 )
 from shared.events import HandoffRecorded, SalesActionRecorded
-from shared.plumbing import claim_due
 
-ROUTING_LOCK = zlib.crc32(b"leadflow.router.routing")
 LEAD_COLUMNS = [field.name for field in dataclasses.fields(Lead)]
-
-
-async def take_routing_lock(connection: AsyncConnection) -> None:
-    """Wait until no other routing transaction runs, on any router instance (the lock is
-    held until this transaction ends)."""
-    await connection.execute(select(func.pg_advisory_xact_lock(ROUTING_LOCK)))
-
-
-async def open_lead_counts(connection: AsyncConnection) -> dict[str, int]:
-    """Rep id -> how many leads count against their capacity."""
-    rows = await connection.execute(
-        select(leads.c.rep_id, func.count())
-        .where(leads.c.status.in_([str(status) for status in OPEN]))
-        .group_by(leads.c.rep_id)
-    )
-    return {row[0]: row[1] for row in rows}
+OPEN_STATUSES = [str(status) for status in OPEN]
 
 
 def open_leads_of(rep_id: str) -> Select[Any]:
     """A rep's open leads, the one whose SLA ends first first."""
     return (
         select(leads)
-        .where(leads.c.rep_id == rep_id, leads.c.status.in_([str(status) for status in OPEN]))
+        .where(leads.c.rep_id == rep_id, leads.c.status.in_(OPEN_STATUSES))
         .order_by(leads.c.sla_deadline.asc().nulls_last(), leads.c.assigned_at)
     )
 
@@ -60,12 +44,12 @@ def _lead(row: Row[Any]) -> Lead:
     return Lead(**{**values, "status": LeadStatus(row.status)})
 
 
-def _rep(row: Row[Any], open_leads: int) -> Rep:
+def _rep(row: Row[Any]) -> Rep:
     return Rep(
         id=row.id,
         team=row.team,
         capacity=row.capacity,
-        open_leads=open_leads,
+        open_leads=row.open_leads,
         weight=row.weight,
         active=row.active,
         out_of_office_until=row.out_of_office_until,
@@ -74,7 +58,7 @@ def _rep(row: Row[Any], open_leads: int) -> Rep:
         work_end_hour=row.work_end_hour,
         work_days=tuple(row.work_days),
         assigned_total=row.assigned_total,
-        last_assigned_at=row.last_assigned_at,
+        last_turn=row.last_turn,
     )
 
 
@@ -83,9 +67,13 @@ class SqlLeads:
         self._connection = connection
 
     async def get_for_update(self, lead_id: str) -> Lead | None:
-        query = select(leads).where(leads.c.id == lead_id).with_for_update()
-        row = (await self._connection.execute(query)).first()
-        return _lead(row) if row is not None else None
+        return (await self.lock([lead_id])).get(lead_id)
+
+    async def lock(self, lead_ids: Collection[str]) -> dict[str, Lead]:
+        # By id, the order every routing transaction locks leads in.
+        query = select(leads).where(leads.c.id.in_(lead_ids)).order_by(leads.c.id)
+        rows = await self._connection.execute(query.with_for_update())
+        return {row.id: _lead(row) for row in rows}
 
     async def save(self, lead: Lead) -> None:
         values = {name: getattr(lead, name) for name in LEAD_COLUMNS}
@@ -97,17 +85,30 @@ class SqlLeads:
         )
 
     async def queued(self, limit: int) -> list[Lead]:
-        rows = await self._connection.execute(
+        return await self._claim(
             select(leads)
             .where(leads.c.status == str(LeadStatus.QUEUED))
             .order_by(leads.c.queued_at)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
+
+    async def overdue(self, now: datetime, limit: int) -> list[Lead]:
+        return await self._claim(
+            select(leads)
+            .join(sla_timers, sla_timers.c.lead_id == leads.c.id)
+            .where(sla_timers.c.due_at <= now)
+            .order_by(sla_timers.c.due_at)
+            .limit(limit)
+        )
+
+    async def _claim(self, query: Select[Any]) -> list[Lead]:
+        rows = await self._connection.execute(query.with_for_update(of=leads, skip_locked=True))
         return [_lead(row) for row in rows]
 
     async def open_leads_of(self, rep_id: str) -> list[Lead]:
-        rows = await self._connection.execute(open_leads_of(rep_id).with_for_update())
+        locked = open_leads_of(rep_id).order_by(None).order_by(leads.c.id).with_for_update()
+        await self._connection.execute(locked.with_only_columns(leads.c.id))
+        rows = await self._connection.execute(open_leads_of(rep_id))
         return [_lead(row) for row in rows]
 
 
@@ -115,19 +116,53 @@ class SqlReps:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def of_team(self, team: str, account_owner: str | None) -> list[Rep]:
-        # Locked, so that two routers never overbook one rep.
-        query = select(reps).where((reps.c.team == team) | (reps.c.id == account_owner))
-        rows = (await self._connection.execute(query.order_by(reps.c.id).with_for_update())).all()
-        counts = await open_lead_counts(self._connection)
-        return [_rep(row, counts.get(row.id, 0)) for row in rows]
-
-    async def mark_assigned(self, rep_id: str, at: datetime) -> None:
+    async def lock_for_routing(
+        self, teams: Collection[str], domains: Collection[str], rep_ids: Collection[str]
+    ) -> Roster:
+        if not teams:
+            return Roster({})
+        # Teams' rotations first, then reps, each by key: the order every routing
+        # transaction takes them in, so that none waits for another in a circle.
+        rotations = upsert(team_rotations).values([{"team": team} for team in sorted(teams)])
         await self._connection.execute(
+            rotations.on_conflict_do_update(
+                index_elements=[team_rotations.c.team], set_={"team": rotations.excluded.team}
+            )
+        )
+        owned = (
+            select(account_owners.c.domain, account_owners.c.rep_id)
+            .where(account_owners.c.domain.in_(domains))
+            .cte("owned")
+        )
+        owns = select(func.array_agg(owned.c.domain)).where(owned.c.rep_id == reps.c.id)
+        query = (
+            select(reps, owns.scalar_subquery().label("owns"))
+            .where(
+                reps.c.team.in_(teams)
+                | reps.c.id.in_(rep_ids)
+                | reps.c.id.in_(select(owned.c.rep_id))
+            )
+            .order_by(reps.c.id)
+            .with_for_update(of=reps)
+        )
+        rows = (await self._connection.execute(query)).all()
+        owners = {domain: row.id for row in rows for domain in row.owns or ()}
+        return Roster.of((_rep(row) for row in rows), owners)
+
+    async def took(self, rep_id: str, unowned_domain: str | None) -> None:
+        statement = (
             update(reps)
             .where(reps.c.id == rep_id)
-            .values(assigned_total=reps.c.assigned_total + 1, last_assigned_at=at)
+            .values(assigned_total=reps.c.assigned_total + 1, last_turn=rotation_turns.next_value())
         )
+        if unowned_domain:
+            claim = (
+                upsert(account_owners)
+                .values(domain=unowned_domain, rep_id=rep_id)
+                .on_conflict_do_nothing()
+            )
+            statement = statement.add_cte(claim.cte("claimed"))
+        await self._connection.execute(statement)
 
     async def add(self, rep_id: str, token_hash: str, fields: Mapping[str, Any]) -> None:
         await self._connection.execute(
@@ -142,36 +177,31 @@ class SqlReps:
         )
         return found is not None
 
-    async def account_owner(self, domain: str | None) -> str | None:
-        if not domain:
-            return None
-        return await self._connection.scalar(
-            select(account_owners.c.rep_id).where(account_owners.c.domain == domain)
-        )
-
-    async def claim_account(self, domain: str | None, rep_id: str) -> None:
-        if domain:
-            await self._connection.execute(
-                upsert(account_owners).values(domain=domain, rep_id=rep_id).on_conflict_do_nothing()
-            )
-
 
 class SqlSlaTimers:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
     async def set(self, lead_id: str, due: datetime | None) -> None:
-        await self._connection.execute(delete(sla_timers).where(sla_timers.c.lead_id == lead_id))
-        if due is not None:
-            await self._connection.execute(insert(sla_timers).values(lead_id=lead_id, due_at=due))
-
-    async def claim_due(self, now: datetime, limit: int) -> list[str]:
-        return await claim_due(self._connection, sla_timers, now, limit)
+        if due is None:
+            await self._connection.execute(
+                delete(sla_timers).where(sla_timers.c.lead_id == lead_id)
+            )
+            return
+        statement = upsert(sla_timers).values(lead_id=lead_id, due_at=due)
+        await self._connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[sla_timers.c.lead_id], set_={"due_at": statement.excluded.due_at}
+            )
+        )
 
 
 class SqlHistory:
+    """Hand-offs are logged when the transaction commits (`flush`), all in one statement."""
+
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        self._handoffs: list[dict[str, Any]] = []
 
     async def first_time(self, event_ids: Iterable[str]) -> set[str]:
         rows = [{"event_id": event_id} for event_id in event_ids]
@@ -194,16 +224,21 @@ class SqlHistory:
 
     async def log_handoff(self, envelope: HandoffRecorded) -> None:
         routed = envelope.data
-        await self._connection.execute(
-            insert(handoff_log).values(
-                event_id=envelope.id,
-                lead_id=routed.lead_id,
-                rep_id=routed.rep_id or routed.previous_rep_id,
-                team=routed.team,
-                kind=routed.kind,
-                envelope=envelope.model_dump(mode="json"),
-            )
+        self._handoffs.append(
+            {
+                "event_id": envelope.id,
+                "lead_id": routed.lead_id,
+                "rep_id": routed.rep_id or routed.previous_rep_id,
+                "team": routed.team,
+                "kind": routed.kind,
+                "envelope": envelope.model_dump(mode="json"),
+            }
         )
+
+    async def flush(self) -> None:
+        if self._handoffs:
+            await self._connection.execute(insert(handoff_log), self._handoffs)
+            self._handoffs = []
 
     async def record_sales_action(self, envelope: SalesActionRecorded) -> None:
         fact = envelope.data

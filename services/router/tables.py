@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Sequence,
     Table,
     Text,
     func,
@@ -40,10 +41,23 @@ reps = Table(
     Column("work_end_hour", Integer, nullable=False, server_default="24"),
     Column("work_days", ARRAY(Integer), nullable=False, server_default="{0,1,2,3,4,5,6}"),
     Column("assigned_total", Integer, nullable=False, server_default="0"),
-    Column("last_assigned_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("email", Text),
     Column("chat_webhook_url", Text),
+    # Leads assigned or accepted, kept by a trigger on router.leads in the same transaction.
+    Column("open_leads", Integer, nullable=False, server_default="0"),
+    # The rotation turn the rep last got a lead at (from `rotation_turns`): who is next.
+    Column("last_turn", BigInteger),
+)
+
+# Turns of every team's rotation, in the order they were taken, across router instances.
+rotation_turns = Sequence("rotation_turns", metadata=metadata)
+
+# One row per team, locked by whoever chooses among its reps.
+team_rotations = Table(
+    "team_rotations",
+    metadata,
+    Column("team", Text, primary_key=True),
 )
 
 leads = Table(

@@ -8,13 +8,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from services.router.outbound.store import RouterOutbox, SqlNotices
-from services.router.repository import (
-    SqlHistory,
-    SqlLeads,
-    SqlReps,
-    SqlSlaTimers,
-    take_routing_lock,
-)
+from services.router.repository import SqlHistory, SqlLeads, SqlReps, SqlSlaTimers
 from services.router.tables import consumer_offsets, outbox
 from shared.unit_of_work import SqlTransaction
 
@@ -22,6 +16,11 @@ CONSUMER_GROUP = "leadflow-router"
 
 
 class SqlUnitOfWork(SqlTransaction):
+    """A transaction that may move leads between reps. It locks what it moves, in one order
+    that every such transaction keeps: the leads (by id), the rotations of their teams (by
+    key), then the reps it may give them to (by id). So routers on many instances run side by
+    side, no rep is overbooked, and none waits for another in a circle."""
+
     def __init__(self, connection: AsyncConnection, transaction: AsyncTransaction) -> None:
         super().__init__(
             connection,
@@ -34,20 +33,19 @@ class SqlUnitOfWork(SqlTransaction):
         self.reps = SqlReps(connection)
         self.timers = SqlSlaTimers(connection)
         self.history = SqlHistory(connection)
-        self.outbox = RouterOutbox(connection)
+        self.outbox: RouterOutbox = RouterOutbox(connection)
         self.notices = SqlNotices(connection)
+
+    async def commit(self) -> None:
+        """Write what was announced (events, the hand-off log, notices), then commit."""
+        await self.outbox.flush()
+        await self.history.flush()
+        await self.notices.flush()
+        await super().commit()
 
 
 @asynccontextmanager
 async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[SqlUnitOfWork]:
-    """A transaction that may move leads between reps; closing the connection rolls back
-    what was not committed.
-
-    Such transactions run one at a time across all router instances (an advisory lock
-    taken before any row lock): no rep is ever overbooked by two routers, and no two
-    transactions can lock reps and leads in opposite orders and deadlock.
-    """
+    """A routing transaction; closing the connection rolls back what was not committed."""
     async with engine.connect() as connection:
-        transaction = await connection.begin()
-        await take_routing_lock(connection)
-        yield SqlUnitOfWork(connection, transaction)
+        yield SqlUnitOfWork(connection, await connection.begin())

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from services.router.domain import OPEN, Lead, LeadStatus, Rep
+from services.router.domain import OPEN, Lead, LeadStatus, Rep, Roster
 from services.router.domain.notices import NoticeRequest
 from shared.events import (
     HandoffRecorded,
@@ -35,7 +35,7 @@ REP_DEFAULTS: dict[str, Any] = {
     "work_end_hour": 24,
     "work_days": (0, 1, 2, 3, 4, 5, 6),
     "assigned_total": 0,
-    "last_assigned_at": None,
+    "last_turn": None,
 }
 REP_FIELDS = [f.name for f in fields(Rep) if f.name != "open_leads"]
 
@@ -46,6 +46,7 @@ class RouterData(CommittedData):
     reps: dict[str, dict[str, Any]] = field(default_factory=dict)
     account_owners: dict[str, str] = field(default_factory=dict)
     timers: dict[str, datetime] = field(default_factory=dict)
+    turns: int = 0
     processed: set[str] = field(default_factory=set)
     stage_changes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     handoffs: list[HandoffRecorded] = field(default_factory=list)
@@ -60,6 +61,13 @@ class FakeLeads:
     async def get_for_update(self, lead_id: str) -> Lead | None:
         return copy.deepcopy(self._data.leads.get(lead_id))
 
+    async def lock(self, lead_ids: Collection[str]) -> dict[str, Lead]:
+        return {
+            lead_id: copy.deepcopy(self._data.leads[lead_id])
+            for lead_id in sorted(lead_ids)
+            if lead_id in self._data.leads
+        }
+
     async def save(self, lead: Lead) -> None:
         self._data.leads[lead.id] = copy.deepcopy(lead)
 
@@ -67,6 +75,10 @@ class FakeLeads:
         waiting = [lead for lead in self._data.leads.values() if lead.status == LeadStatus.QUEUED]
         waiting.sort(key=lambda lead: lead.queued_at or datetime.min)
         return copy.deepcopy(waiting[:limit])
+
+    async def overdue(self, now: datetime, limit: int) -> list[Lead]:
+        due = sorted((at, lead_id) for lead_id, at in self._data.timers.items() if at <= now)
+        return [copy.deepcopy(self._data.leads[lead_id]) for _, lead_id in due[:limit]]
 
     async def open_leads_of(self, rep_id: str) -> list[Lead]:
         return copy.deepcopy(
@@ -82,13 +94,16 @@ class FakeReps:
     def __init__(self, data: RouterData) -> None:
         self._data = data
 
-    async def of_team(self, team: str, account_owner: str | None) -> list[Rep]:
+    async def lock_for_routing(
+        self, teams: Collection[str], domains: Collection[str], rep_ids: Collection[str]
+    ) -> Roster:
+        known = self._data.account_owners
+        owners = {domain: known[domain] for domain in domains if domain in known}
+        wanted = set(rep_ids) | set(owners.values())
         rows = [
-            row
-            for row in self._data.reps.values()
-            if row["team"] == team or row["id"] == account_owner
+            row for row in self._data.reps.values() if row["team"] in teams or row["id"] in wanted
         ]
-        return [self._rep(row) for row in sorted(rows, key=lambda row: str(row["id"]))]
+        return Roster.of((self._rep(row) for row in rows), owners)
 
     def _rep(self, row: Mapping[str, Any]) -> Rep:
         open_leads = sum(
@@ -99,10 +114,13 @@ class FakeReps:
         values = {name: row[name] for name in REP_FIELDS}
         return Rep(**{**values, "work_days": tuple(row["work_days"])}, open_leads=open_leads)
 
-    async def mark_assigned(self, rep_id: str, at: datetime) -> None:
+    async def took(self, rep_id: str, unowned_domain: str | None) -> None:
+        self._data.turns += 1
         row = self._data.reps[rep_id]
         row["assigned_total"] += 1
-        row["last_assigned_at"] = at
+        row["last_turn"] = self._data.turns
+        if unowned_domain:
+            self._data.account_owners.setdefault(unowned_domain, rep_id)
 
     async def add(self, rep_id: str, token_hash: str, fields: Mapping[str, Any]) -> None:
         self._data.reps[rep_id] = {
@@ -118,13 +136,6 @@ class FakeReps:
         self._data.reps[rep_id].update(fields)
         return True
 
-    async def account_owner(self, domain: str | None) -> str | None:
-        return self._data.account_owners.get(domain) if domain else None
-
-    async def claim_account(self, domain: str | None, rep_id: str) -> None:
-        if domain:
-            self._data.account_owners.setdefault(domain, rep_id)
-
 
 class FakeSlaTimers:
     def __init__(self, data: RouterData) -> None:
@@ -134,10 +145,6 @@ class FakeSlaTimers:
         self._data.timers.pop(lead_id, None)
         if due is not None:
             self._data.timers[lead_id] = due
-
-    async def claim_due(self, now: datetime, limit: int) -> list[str]:
-        due = sorted((at, lead_id) for lead_id, at in self._data.timers.items() if at <= now)
-        return [lead_id for _, lead_id in due[:limit]]
 
 
 class FakeHistory:

@@ -14,6 +14,7 @@ from services.router.domain import (
     LeadStatus,
     LeadToRoute,
     Rep,
+    Roster,
     account_domain,
     allowed_actions,
     choose_rep,
@@ -77,15 +78,14 @@ def test_never_assigned_to_a_rep_at_capacity_or_unavailable(
 
 @given(st.integers(min_value=1, max_value=6), st.integers(min_value=1, max_value=60))
 def test_round_robin_is_fair_over_any_run(size: int, leads: int) -> None:
+    # Every choice at the same moment: the rotation goes by turns, not by the clock.
     reps = [rep(n, capacity=1_000) for n in range(size)]
     counts = dict.fromkeys((r.id for r in reps), 0)
-    now = MONDAY_NOON
-    for _ in range(leads):
-        choice = choose_rep(LeadToRoute("l", "B"), TEAMS["dach"], reps, now)
+    for turn in range(leads):
+        choice = choose_rep(LeadToRoute("l", "B"), TEAMS["dach"], reps, MONDAY_NOON)
         assert choice is not None
         counts[choice.rep_id] += 1
-        now += timedelta(seconds=1)
-        reps = [replace(r, last_assigned_at=now) if r.id == choice.rep_id else r for r in reps]
+        reps = [replace(r, last_turn=turn) if r.id == choice.rep_id else r for r in reps]
     assert max(counts.values()) - min(counts.values()) <= 1
 
 
@@ -168,3 +168,21 @@ def test_sla_and_actions_follow_the_definitions() -> None:
     ]
     assert allowed_actions(DEFINITIONS, "won", LeadStatus.CLOSED) == []
     assert missing_requirements(DEFINITIONS, "convert", {"budget": "50k"}) == ["timeframe"]
+
+
+def test_weighted_round_robin_gives_each_rep_their_exact_share() -> None:
+    roster = Roster.of(
+        [
+            rep(1, team="emea", capacity=1_000, weight=2),
+            rep(2, team="emea", capacity=1_000),
+            rep(3, team="emea", capacity=1_000),
+        ],
+        {},
+    )
+    for _ in range(100):
+        choice = choose_rep(
+            LeadToRoute("l", "B"), TEAMS["emea"], roster.candidates("emea", None), MONDAY_NOON
+        )
+        assert choice is not None
+        roster.took(choice.rep_id, None)
+    assert [r.assigned_total for r in roster.candidates("emea", None)] == [50, 25, 25]

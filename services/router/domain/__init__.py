@@ -33,6 +33,7 @@ from services.router.domain.errors import (
 )
 from services.router.domain.lead import Lead, Return
 from services.router.domain.roster import check_team, token_hash
+from services.router.domain.rotation import Roster
 from services.router.domain.status import OPEN, LeadStatus
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "Rep",
     "RepNotFound",
     "Return",
+    "Roster",
     "SubscriptionNotFound",
     "UnknownReason",
     "UnknownTeam",

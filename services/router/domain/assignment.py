@@ -61,7 +61,8 @@ class Rep:
     work_end_hour: int = 24
     work_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     assigned_total: int = 0
-    last_assigned_at: datetime | None = None
+    # The rotation turn they last got a lead at; None: never.
+    last_turn: int | None = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,8 @@ def can_take(rep: Rep, now: datetime) -> bool:
     return is_available(rep, now) and rep.open_leads < rep.capacity
 
 
-def _never(rep: Rep) -> tuple[float, str]:
-    return (rep.last_assigned_at.timestamp() if rep.last_assigned_at else float("-inf"), rep.id)
+def _longest_waiting(rep: Rep) -> tuple[int, str]:
+    return (-1 if rep.last_turn is None else rep.last_turn, rep.id)
 
 
 def choose_rep(
@@ -169,12 +170,12 @@ def choose_rep(
     if not candidates:
         return None
     if team.strategy == "least_loaded":
-        rep = min(candidates, key=lambda r: (r.open_leads / r.capacity, *_never(r)))
+        rep = min(candidates, key=lambda r: (r.open_leads / r.capacity, *_longest_waiting(r)))
         return Choice(rep.id, f"least loaded in {team.key} ({rep.open_leads}/{rep.capacity})")
     if team.strategy == "weighted":
-        rep = min(candidates, key=lambda r: (r.assigned_total / r.weight, *_never(r)))
+        rep = min(candidates, key=lambda r: (r.assigned_total / r.weight, *_longest_waiting(r)))
         return Choice(rep.id, f"weighted round robin in {team.key} (weight {rep.weight:g})")
-    rep = min(candidates, key=_never)
+    rep = min(candidates, key=_longest_waiting)
     return Choice(rep.id, f"round robin in {team.key}")
 
 

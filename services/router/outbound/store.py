@@ -61,13 +61,19 @@ _CLAIM = text(
 
 class RouterOutbox(SqlOutbox):
     """The router's outbox: each hand-off, nurture and sales-action event is also kept for
-    every webhook subscription that wants it, in the same transaction."""
+    every webhook subscription that wants it. Rows are written when the transaction commits
+    (`flush`), those of every event of the transaction together."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         super().__init__(connection, outbox)
         self._connection = connection
+        self._rows: list[dict[str, Any]] = []
 
     async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._rows.extend(rows)
+
+    async def flush(self) -> None:
+        rows, self._rows = self._rows, []
         await super().add(rows)
         wanted = []
         for row in rows:
@@ -87,12 +93,19 @@ class RouterOutbox(SqlOutbox):
 
 
 class SqlNotices:
+    """Notices are kept when the transaction commits (`flush`), all in one statement."""
+
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        self._requests: list[NoticeRequest] = []
 
     async def plan(self, requests: Sequence[NoticeRequest]) -> None:
-        """Keep these notices to be sent when due; one already kept is kept once. A rep
-        without an address for the channel is not notified on it."""
+        self._requests.extend(requests)
+
+    async def flush(self) -> None:
+        """Keep the planned notices to be sent when due; one already kept is kept once. A
+        rep without an address for the channel is not notified on it."""
+        requests, self._requests = self._requests, []
         rep_ids = {r.rep_id for r in requests if r.rep_id}
         addresses: dict[tuple[str, str], str | None] = {}
         if rep_ids:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.router.domain import token_hash
 from services.router.domain.notices import LeadSummary
 from services.router.outbound.store import lead_summary
-from services.router.repository import open_lead_counts, open_leads_of
+from services.router.repository import open_leads_of
 from services.router.tables import handoff_log, leads, reps
 
 HANDOFFS_PER_READ = 500
@@ -68,14 +68,7 @@ class RouterQueries:
             query = query.where(reps.c.id == rep_id)
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-            counts = await open_lead_counts(connection)
-        return [
-            RepView(
-                **{key: getattr(row, key) for key in RepView.model_fields if key != "open_leads"},
-                open_leads=counts.get(row.id, 0),
-            )
-            for row in rows
-        ]
+        return [RepView(**{key: getattr(row, key) for key in RepView.model_fields}) for row in rows]
 
     async def queue_of(self, rep_id: str) -> list[QueuedLead]:
         async with self.engine.connect() as connection:
