@@ -44,7 +44,11 @@ here asserts a timing.
 
 Run from the repository root:
 
-    .venv/bin/python bench/scoring.py [--events 50000]
+    .venv/bin/python bench/scoring.py [--events 50000] [--processes N]
+
+`--processes N` runs leadflow as N scoring service processes (`leadflow serve scoring`, one
+consumer group) instead of the pipeline in this process: a look at scaling out, reported
+the same way (start = their launch) and not recorded for `make bench`.
 """
 
 from __future__ import annotations
@@ -89,12 +93,15 @@ from bench.common import (
     start_logged_broker,
     versus,
 )
+from bench.e2e import exited_early, service_environment
+from bench.servers import Server, launch, stop_all
 from services.scoring.handlers import ScoringService
 from services.scoring.tables import consumer_offsets, outbox
 from services.scoring.unit_of_work import CONSUMER_GROUP, unit_of_work
 from shared.consumer import Batch, StoredOffsetConsumer
 from shared.db import new_engine
 from shared.definitions import load_definitions
+from shared.embedded import free_port
 from shared.events import LOG_STARTED_TYPE
 from shared.kafka import create_topics, new_producer
 from shared.outbox import OutboxRelay
@@ -121,6 +128,7 @@ HEARTBEAT_INTERVAL_MS = 1_000
 COMMIT_POLL_SECONDS = 1.0
 OUTBOX_POLL_SECONDS = 0.05
 STOP_SECONDS = 30.0
+PROCESS_POLL_SECONDS = 0.05
 EVENTS_GOAL = 5_000
 START_RATIO_GOAL = 0.5  # start to all stored: the group join is the same for both sides
 RATIO_GOAL = 0.3  # once records flow
@@ -289,6 +297,7 @@ class Measurement:
     cpu: dict[str, float]
     drained: float | None = None  # start to no unsent outbox row (leadflow only)
     outbox_rows: int = 0
+    stored_at_first_fetch: int = 0  # service processes: rows already stored when first seen
 
     @property
     def events_per_second(self) -> float:
@@ -297,7 +306,7 @@ class Measurement:
     @property
     def processing_rate(self) -> float:
         """Events/s once records flow: from the first fetch to all stored."""
-        return self.events / (self.seconds - self.first_fetch)
+        return (self.events - self.stored_at_first_fetch) / (self.seconds - self.first_fetch)
 
 
 async def scalar(engine: AsyncEngine, sql: str) -> int:
@@ -503,11 +512,60 @@ async def leadflow(
         await pipeline.close()
 
 
+async def service_processes(
+    settings: Settings, database_url: str, count: int, processes: int, broker_pid: int, logs: Path
+) -> Measurement:
+    """`processes` scoring services (`leadflow serve scoring`, one consumer group) take the
+    records. The clock starts as they are launched; "first fetch" is the first time rows
+    are seen stored (polled), and the rate once records flow counts only the rows after it."""
+    environment = service_environment(settings.require_broker(), database_url, "bench-admin")
+    monitor = create_async_engine(database_url, pool_size=1)
+    servers: dict[str, Server] = {}
+    try:
+        for number in range(processes):
+            port = free_port()
+            servers[f"scoring-{number}"] = launch(
+                f"scoring-{number}",
+                [sys.executable, "-m", "leadflow", "serve", "scoring"],
+                environment | {"LEADFLOW_SCORING_PORT": str(port)},
+                port,
+                logs,
+            )
+        pids = {name: server.process.pid for name, server in servers.items()}
+        watch = CpuWatch(pids | {"broker": broker_pid})
+        watch.start()
+        started = time.perf_counter()
+        first: tuple[float, int] | None = None
+        stored = 0
+        while stored < count:
+            await asyncio.sleep(PROCESS_POLL_SECONDS)
+            exited_early(servers)
+            stored = await scalar(monitor, "SELECT count(*) FROM scoring.interactions")
+            if stored and first is None:
+                first = (time.perf_counter() - started, stored)
+        elapsed = time.perf_counter() - started
+        shares = watch.shares(elapsed)
+        shares["scoring"] = sum(shares.pop(name, 0.0) for name in servers)
+    finally:
+        stop_all([server.process for server in servers.values()])
+        await monitor.dispose()
+    first_seen, stored_then = first or (elapsed, 0)
+    return Measurement(count, elapsed, first_seen, 0, shares, stored_at_first_fetch=stored_then)
+
+
+def processes_note(processes: int) -> str:
+    return (
+        f"leadflow ran as {processes} scoring service process(es) in one group, not in this "
+        f"process: start = their launch (start-up and group join included); first fetch = "
+        f"rows first seen stored (polled every {PROCESS_POLL_SECONDS:g} s); fetches not counted"
+    )
+
+
 # --- the report -----------------------------------------------------------------------------
 
 
 def cpu(measurement: Measurement) -> str:
-    return cpu_shares(measurement.cpu, ("bench process", "broker", "other"))
+    return cpu_shares(measurement.cpu, ("bench process", "scoring", "broker", "other"))
 
 
 def against_goal(value: float) -> str:
@@ -551,7 +609,7 @@ def report(ours: Measurement, theirs: Measurement) -> str:
             "",
         ],
         [
-            "  CPU % of a core (bench process / broker / other)",
+            "  CPU % of a core (bench process / scoring processes / broker / other)",
             cpu(ours),
             cpu(theirs),
             "",
@@ -608,7 +666,12 @@ def preamble(args: argparse.Namespace, postgres: str, version: str, work: Worklo
 
 
 async def run(
-    args: argparse.Namespace, settings: Settings, server_url: str, postgres: str, broker_pid: int
+    args: argparse.Namespace,
+    settings: Settings,
+    server_url: str,
+    postgres: str,
+    broker_pid: int,
+    logs: Path,
 ) -> str:
     async with fresh_database(server_url, "leadflow_bench") as database_url:
         version_engine = create_async_engine(database_url, pool_size=1)
@@ -624,6 +687,11 @@ async def run(
         print(preamble(args, postgres, version, work), flush=True)
         print(f"produced in {produced:.1f} s; measuring the reference, then leadflow", flush=True)
         theirs = await reference(settings, database_url, args.events, broker_pid)
+        if args.processes:
+            ours = await service_processes(
+                settings, database_url, args.events, args.processes, broker_pid, logs
+            )
+            return "\n" + report(ours, theirs) + "\n" + processes_note(args.processes)
         ours = await leadflow(settings, database_url, args.events, broker_pid)
         record_results(ours, theirs)
         return "\n" + report(ours, theirs)
@@ -632,9 +700,16 @@ async def run(
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Benchmark scoring against a raw reference.")
     parser.add_argument("--events", type=int, default=50_000, help="interactions to score")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="run leadflow as this many scoring service processes in one group instead of "
+        "in this process (a scale-out look; not recorded for make bench)",
+    )
     args = parser.parse_args()
-    if args.events < 1:
-        parser.error("--events must be >= 1")
+    if args.events < 1 or not 0 <= args.processes <= PARTITIONS:
+        parser.error(f"--events must be >= 1, --processes 0 to {PARTITIONS}")
     return args
 
 
@@ -648,7 +723,8 @@ def main() -> None:
             LEADFLOW_TOPIC_PARTITIONS=PARTITIONS,
         )
         budget = 120 + args.events / 100
-        print(run_within(run(args, settings, server_url, postgres, broker.process.pid), budget))
+        measuring = run(args, settings, server_url, postgres, broker.process.pid, logs)
+        print(run_within(measuring, budget))
 
 
 if __name__ == "__main__":
