@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -64,8 +65,31 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class BodySizeLimit:
-    """Answers 413 for a body over the limit of its path prefix, declared or streamed."""
+@cache
+def _request_count(method: str, route: str, status: int) -> Any:
+    return REQUESTS.labels(method, route, str(status))
+
+
+@cache
+def _request_duration(method: str, route: str) -> Any:
+    return REQUEST_SECONDS.labels(method, route)
+
+
+def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+class RequestEdge:
+    """What every request passes first: 413 for a body over the limit of its path prefix
+    (declared or streamed), and a count and timing by route template (never by raw path:
+    ids are unbounded).
+
+    One pure ASGI layer rather than two: every layer costs each request a call and a
+    wrapped `send`, and the hot ingest route answers in a few hundred microseconds.
+    """
 
     def __init__(self, app: ASGIApp, limits: dict[str, int], default: int) -> None:
         self.app = app
@@ -79,52 +103,8 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self._limit(scope["path"])
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._too_large(limit, scope, receive, send)
-            return
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if started:
-                raise
-            await self._too_large(limit, scope, receive, send)
-
-    @staticmethod
-    async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(413, f"the body is larger than {limit} bytes")
-        await response(scope, receive, send)
-
-
-class RequestMetrics:
-    """Counts and times requests by route template (never by raw path: ids are unbounded)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
         started = time.perf_counter()
+        status: int | None = None
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -133,12 +113,43 @@ class RequestMetrics:
             await send(message)
 
         try:
-            await self.app(scope, receive, recording_send)
+            limit = self._limit(scope["path"])
+            declared = _declared_length(scope["headers"])
+            if declared is not None and declared > limit:
+                await _too_large(limit, scope, receive, recording_send)
+                return
+            try:
+                # A declared length is all the server reads; only a streamed body is counted.
+                counted = receive if declared is not None else _counting(receive, limit)
+                await self.app(scope, counted, recording_send)
+            except _BodyTooLarge:
+                if status is not None:
+                    raise
+                await _too_large(limit, scope, receive, recording_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], template, str(status)).inc()
-            REQUEST_SECONDS.labels(scope["method"], template).observe(time.perf_counter() - started)
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            _request_count(method, template, status or 500).inc()
+            _request_duration(method, template).observe(time.perf_counter() - started)
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise _BodyTooLarge
+        return message
+
+    return counting_receive
+
+
+async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    response = problem_response(413, f"the body is larger than {limit} bytes")
+    await response(scope, receive, send)
 
 
 def operations_router(readiness: ReadinessCheck) -> APIRouter:
@@ -223,5 +234,4 @@ def install_common(
 
     app.add_exception_handler(BrokerUnavailable, on_broker_unavailable)
     app.include_router(operations_router(readiness))
-    app.add_middleware(BodySizeLimit, limits=body_limits, default=default_body_limit)
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestEdge, limits=body_limits, default=default_body_limit)
