@@ -16,6 +16,28 @@ def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
+async def json_bytes(
+    request: Request,
+    *,
+    accepts: Callable[[str], bool] = _is_json,
+    expected: str = "application/json",
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """The request's body, still encoded; 415 when its media type is not one `accepts`.
+    `headers` go on that answer (a browser needs its CORS headers)."""
+    if not accepts(body_media_type(request.headers.get("content-type"))):
+        raise ProblemError(415, f"send the body as {expected}", headers=headers)
+    return await request.body()
+
+
+def decoded_json(body: bytes, headers: Mapping[str, str] | None = None) -> Any:
+    """`body` parsed as JSON; 400 when it is not JSON."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ProblemError(400, f"the body is not valid JSON: {error}", headers=headers) from error
+
+
 async def json_body(
     request: Request,
     *,
@@ -23,14 +45,9 @@ async def json_body(
     expected: str = "application/json",
     headers: Mapping[str, str] | None = None,
 ) -> Any:
-    """The request's JSON body; 415 when its media type is not one `accepts`, 400 when the
-    body is not JSON. `headers` go on those answers (a browser needs its CORS headers)."""
-    if not accepts(body_media_type(request.headers.get("content-type"))):
-        raise ProblemError(415, f"send the body as {expected}", headers=headers)
-    try:
-        return json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProblemError(400, f"the body is not valid JSON: {error}", headers=headers) from error
+    """The request's JSON body: 415 for another media type, 400 when it is not JSON."""
+    body = await json_bytes(request, accepts=accepts, expected=expected, headers=headers)
+    return decoded_json(body, headers)
 
 
 def json_object(

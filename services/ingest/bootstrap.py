@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"broker": await publisher.is_ready()}
 
+    app.include_router(router)  # first: the routes taking events are matched first
     install_common(
         app,
         readiness,
@@ -73,7 +74,6 @@ def create_app(settings: Settings) -> FastAPI:
         },
         default_body_limit=EVENT_BODY_LIMIT,
     )
-    app.include_router(router)
     install_browser_routes(app)
     app.openapi = lambda: _openapi_with_interaction_schema(app)  # type: ignore[method-assign]
     return app

@@ -20,12 +20,12 @@ from importlib.resources import files
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 
-from services.ingest.api import Accepted, PublisherDep, SettingsDep
+from services.ingest.api import Accepted, PublisherDep, SettingsDep, accepted_response
 from services.ingest.body import json_body, json_object
 from services.ingest.domain import Rejected, parse_interaction
 from services.ingest.handlers import accept_interactions
@@ -228,7 +228,7 @@ async def post_browser_event(
     publisher: PublisherDep,
     key: KeyParam = None,
     origin: OriginHeader = None,
-) -> JSONResponse:
+) -> Response:
     key, site = _publishable_key(settings, key)
     cors = _cors_headers(site, origin)
     _within_rate_limit(request, key, site, cors)
@@ -254,7 +254,7 @@ async def post_browser_event(
         raise ProblemError(
             result.status, "the event was not accepted", errors=result.errors, headers=cors
         )
-    return JSONResponse(Accepted(id=result.id).model_dump(), status_code=202, headers=cors)
+    return accepted_response(result.id, headers=cors)
 
 
 def install_browser_routes(app: FastAPI) -> None:

@@ -9,11 +9,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.events import CLOUDEVENTS_VERSION, Interaction, InteractionRecorded
+from shared.events import (
+    CLOUDEVENTS_VERSION,
+    Interaction,
+    InteractionFields,
+    InteractionRecorded,
+)
 from shared.problems import InvalidField, invalid_fields
 
 ALL_CHANNELS = "*"
@@ -46,11 +51,23 @@ def _interaction_errors(error: ValidationError) -> list[InvalidField]:
 
 
 def parse_interaction(raw: Any) -> Interaction | Rejected:
-    """Validate one submitted interaction against its channel's model."""
+    """Validate one submitted interaction against its channel's model (one that was
+    validated already, by `interaction_from_json`, is taken as it is)."""
+    if isinstance(raw, InteractionFields):
+        return cast(Interaction, raw)
     try:
         return _interaction_adapter.validate_python(raw)
     except ValidationError as error:
         return Rejected(422, _interaction_errors(error))
+
+
+def interaction_from_json(body: bytes) -> Interaction | None:
+    """The interaction a JSON body holds, validated straight from its bytes; None when it
+    holds none: then decoding the body and `parse_interaction` say why, field by field."""
+    try:
+        return _interaction_adapter.validate_json(body)
+    except ValidationError:
+        return None
 
 
 def channel_allowed(allowed_channels: Sequence[str], channel: str) -> bool:

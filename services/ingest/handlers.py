@@ -27,7 +27,7 @@ from services.ingest.tradeshow_columns import (
     column_mapping,
     known_columns,
 )
-from shared.events import CHANNEL_TYPES, InteractionRecorded
+from shared.events import CHANNEL_TYPES, InteractionFields, InteractionRecorded
 from shared.problems import InvalidField
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ class ItemResult(BaseModel):
 
 
 def _channel_label(raw: Any) -> str:
+    if isinstance(raw, InteractionFields):
+        return raw.channel_type[0]
     channel = raw.get("channel") if isinstance(raw, Mapping) else None
     return channel if isinstance(channel, str) and channel in CHANNEL_TYPES else "unknown"
 
@@ -75,7 +77,8 @@ async def accept_interactions(
     allowed_channels: Sequence[str],
     received_at: datetime | None = None,
 ) -> list[ItemResult]:
-    """Validate each item, publish the valid ones together, and answer per item.
+    """Validate each item (decoded JSON, or an interaction validated already), publish the
+    valid ones together, and answer per item.
 
     Raises `BrokerUnavailable` when the broker did not acknowledge: then nothing is
     reported as accepted.

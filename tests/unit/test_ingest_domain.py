@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from services.ingest.domain import (
     Rejected,
     check_interaction,
+    interaction_from_json,
     parse_interaction,
     record_interaction,
     with_default_ids,
@@ -103,6 +105,26 @@ def test_invalid_interactions_name_the_field(raw: Any, field: str) -> None:
     assert isinstance(outcome, Rejected)
     assert outcome.status == 422
     assert field in {error.field for error in outcome.errors}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"channel": "email", "type": "open", "contact": {"email": " Ada@Example.COM"}}',
+        b'{"id": "s-1", "channel": "web", "type": "page_view", "campaign": "spring",'
+        b' "time": "2026-11-24T10:00:00+02:00", "contact": {"anonymous_id": "c-1",'
+        b' "company_size": 250, "country": "de"}, "properties": {"url": "/p", "x": [1]}}',
+        b'{"channel": "web", "type": "open", "contact": {"anonymous_id": "a"}}',
+        b'[{"channel": "email", "type": "open", "contact": {"anonymous_id": "a"}}]',
+    ],
+)
+def test_a_body_validated_from_its_bytes_is_the_decoded_body_validated(body: bytes) -> None:
+    decoded = parse_interaction(json.loads(body))
+    assert interaction_from_json(body) == (None if isinstance(decoded, Rejected) else decoded)
+
+
+def test_a_body_that_is_not_json_holds_no_interaction() -> None:
+    assert interaction_from_json(b'{"channel": "email",') is None
 
 
 def test_keys_are_limited_to_their_channels() -> None:
