@@ -130,6 +130,7 @@ class KafkaPublisher:
             )
             for event in events
         ]
+        before = self._recent.offsets()
         try:
             async with asyncio.timeout(self._timeout):
                 acknowledged = await send_in_batches(producer, records)
@@ -138,7 +139,8 @@ class KafkaPublisher:
             self._repair_topics(log_reset=isinstance(error, UnmarkedLog))
             raise BrokerUnavailable("the broker did not acknowledge in time") from error
         self._recent.add(records)
-        if self._recent.log_went_back((a.topic, a.partition, a.offset) for a in acknowledged):
+        where = ((a.topic, a.partition, a.offset) for a in acknowledged)
+        if self._recent.log_went_back(where, before):
             self._repair_topics(log_reset=True)
 
     async def _send_again(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
 
@@ -39,15 +39,29 @@ class RecentlyAccepted:
         while published and (published[0][0] < horizon or self._count > self._at_most):
             self._count -= len(published.popleft()[1])
 
-    def log_went_back(self, acknowledged: Iterable[tuple[str, int, int]]) -> bool:
+    def offsets(self) -> dict[tuple[str, int], int]:
+        """The highest offset acknowledged so far in each partition (topic, partition)."""
+        return dict(self._highest)
+
+    def log_went_back(
+        self,
+        acknowledged: Iterable[tuple[str, int, int]],
+        before: Mapping[tuple[str, int], int] | None = None,
+    ) -> bool:
         """Note where the broker put records (topic, partition, offset); answer whether a
-        partition's offsets went back, which only a new log does."""
+        partition's offsets went back, which only a new log does.
+
+        `before` is `offsets()` taken before these records were sent: only what was
+        acknowledged by then must lie below them. A publish running alongside may be
+        acknowledged first at higher offsets of the same log.
+        """
+        floor = self._highest if before is None else before
         went_back = False
         for topic, partition, offset in acknowledged:
-            highest = self._highest.get((topic, partition), -1)
-            if offset < highest:
+            if offset < floor.get((topic, partition), -1):
                 went_back = True
-            self._highest[(topic, partition)] = max(offset, highest)
+            if offset > self._highest.get((topic, partition), -1):
+                self._highest[(topic, partition)] = offset
         return went_back
 
     def to_send_again(self) -> list[Record]:
