@@ -3,7 +3,8 @@
 Generates N interactions (default 1,000,000, ~10 per lead) straight into a fresh
 database's `scoring.interactions` with COPY, then times the what-if replay of every lead
 against the active and a candidate definitions (the hand-off at 80 instead of 100), beside
-the floor it cannot beat: streaming the same rows out of PostgreSQL and doing nothing.
+the floor it cannot beat: streaming the same histories out of PostgreSQL (one row per lead,
+as the replay reads them) and doing nothing.
 
     .venv/bin/python bench/whatif.py [--interactions N]
 
@@ -31,12 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import REPO_ROOT, fresh_database, postgres_server, scratch
+from bench.common import REPO_ROOT, fresh_database, load_average, postgres_server, record, scratch
 from services.scoring.history_stream import HISTORY_QUERY, STREAM_CHUNK
 from services.scoring.replay import SLICES, project_funnels
 from shared.definitions import load_definitions
 
 DEFINITIONS = REPO_ROOT / "lead-definitions.yaml"
+GOAL_INTERACTIONS = 1_000_000
+GOAL_SECONDS = 10.0
 KINDS = [
     ("web", "page_view", 30),
     ("web", "content_download", 10),
@@ -166,6 +169,14 @@ async def main(count: int, server_url: str, scratch_dir: Path) -> None:
         floor = await stream_only(url)
         took, leads = await asyncio.to_thread(whatif, url, candidate)
         _print_table(count, leads, loaded, floor, took)
+        record(
+            f"whatif: replay {count:,} interactions, active + candidate",
+            took,
+            floor,
+            unit="s",
+            reference_is="stream the same histories out of PostgreSQL, no scoring",
+            higher_is_better=False,
+        )
 
 
 def _print_table(count: int, leads: int, loaded: float, floor: float, took: float) -> None:
@@ -174,12 +185,18 @@ def _print_table(count: int, leads: int, loaded: float, floor: float, took: floa
     print(f"{'-' * 46}-+-{'-' * 12}-+-{'-' * 52}-+------")
     print(
         f"{'whatif: replay every lead, active + candidate':<46} | {took:>10.1f} s | "
-        f"{f'{floor:.1f} s: stream the same rows, no scoring':<52} | {floor / took:.2f}"
+        f"{f'{floor:.1f} s: stream the same histories, no scoring':<52} | {floor / took:.2f}"
     )
     print(
         f"{'interactions/s through whatif':<46} | {count / took:>12,.0f} | "
-        f"{f'{count / floor:,.0f}: streaming alone':<52} | goal: {count:,} in <= 10 s"
+        f"{f'{count / floor:,.0f}: streaming alone':<52} |"
     )
+    goal = f"goal: {GOAL_INTERACTIONS:,} interactions in <= {GOAL_SECONDS:g} s"
+    if count == GOAL_INTERACTIONS:
+        print(f"{goal}: {'meets' if took <= GOAL_SECONDS else 'below'} ({took:.1f} s)")
+    else:
+        print(f"{goal} (this run replayed {count:,}, so it does not say)")
+    print(f"load average while measuring: {load_average()}")
 
 
 if __name__ == "__main__":
