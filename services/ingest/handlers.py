@@ -13,8 +13,10 @@ from pydantic import BaseModel, Field
 
 from services.ingest import metrics
 from services.ingest.domain import (
+    EncodedEvent,
     Rejected,
     check_interaction,
+    encode_interaction,
     parse_interaction,
     record_interaction,
 )
@@ -27,7 +29,7 @@ from services.ingest.tradeshow_columns import (
     column_mapping,
     known_columns,
 )
-from shared.events import CHANNEL_TYPES, InteractionFields, InteractionRecorded
+from shared.events import CHANNEL_TYPES, Interaction, InteractionFields, InteractionRecorded
 from shared.problems import InvalidField
 
 log = logging.getLogger(__name__)
@@ -56,17 +58,26 @@ def _channel_label(raw: Any) -> str:
     return channel if isinstance(channel, str) and channel in CHANNEL_TYPES else "unknown"
 
 
-def vet_interaction(
-    raw: Any, *, source: str, received_at: datetime, allowed_channels: Sequence[str]
-) -> InteractionRecorded | Rejected:
-    """One submitted interaction as it would be recorded, or why it would not be."""
+def _acceptable(
+    raw: Any, *, received_at: datetime, allowed_channels: Sequence[str]
+) -> Interaction | Rejected:
     outcome = parse_interaction(raw)
     if isinstance(outcome, Rejected):
         return outcome
     rejection = check_interaction(
         outcome, received_at=received_at, allowed_channels=allowed_channels
     )
-    return rejection or record_interaction(outcome, source=source, received_at=received_at)
+    return rejection or outcome
+
+
+def vet_interaction(
+    raw: Any, *, source: str, received_at: datetime, allowed_channels: Sequence[str]
+) -> InteractionRecorded | Rejected:
+    """One submitted interaction as it would be recorded, or why it would not be."""
+    outcome = _acceptable(raw, received_at=received_at, allowed_channels=allowed_channels)
+    if isinstance(outcome, Rejected):
+        return outcome
+    return record_interaction(outcome, source=source, received_at=received_at)
 
 
 async def accept_interactions(
@@ -85,21 +96,20 @@ async def accept_interactions(
     """
     received_at = received_at or datetime.now(UTC)
     results: list[ItemResult] = []
-    recorded: list[InteractionRecorded] = []
+    encoded: list[EncodedEvent] = []
     for index, raw in enumerate(raw_items):
-        outcome = vet_interaction(
-            raw, source=source, received_at=received_at, allowed_channels=allowed_channels
-        )
-        if isinstance(outcome, InteractionRecorded):
-            recorded.append(outcome)
-            results.append(ItemResult(index=index, status=202, id=outcome.id))
+        outcome = _acceptable(raw, received_at=received_at, allowed_channels=allowed_channels)
+        if isinstance(outcome, Rejected):
+            metrics.EVENTS.labels(_channel_label(raw), "rejected").inc()
+            results.append(ItemResult(index=index, status=outcome.status, errors=outcome.errors))
             continue
-        metrics.EVENTS.labels(_channel_label(raw), "rejected").inc()
-        results.append(ItemResult(index=index, status=outcome.status, errors=outcome.errors))
-    if recorded:
+        event = encode_interaction(outcome, source=source, received_at=received_at)
+        encoded.append(event)
+        results.append(ItemResult(index=index, status=202, id=event.id))
+    if encoded:
         with metrics.PUBLISH_SECONDS.time():
-            await publisher.publish(recorded)
-        for channel, count in Counter(event.data.channel for event in recorded).items():
+            await publisher.publish(encoded)
+        for channel, count in Counter(event.channel for event in encoded).items():
             metrics.EVENTS.labels(channel, "accepted").inc(count)
     return results
 

@@ -18,8 +18,8 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from services.ingest.domain import EncodedEvent
 from services.ingest.recent import RecentlyAccepted
-from shared.events import InteractionRecorded
 from shared.kafka import (
     BrokerUnavailable,
     UnmarkedLog,
@@ -37,7 +37,7 @@ REPAIR_MAX_DELAY_SECONDS = 5.0
 
 
 class Publisher(Protocol):
-    async def publish(self, events: Sequence[InteractionRecorded]) -> None: ...
+    async def publish(self, events: Sequence[EncodedEvent]) -> None: ...
 
     async def is_ready(self) -> bool: ...
 
@@ -120,16 +120,9 @@ class KafkaPublisher:
                 self._producer = producer
         return self._producer
 
-    async def publish(self, events: Sequence[InteractionRecorded]) -> None:
+    async def publish(self, events: Sequence[EncodedEvent]) -> None:
         producer = await self._connected()
-        records = [
-            (
-                INTERACTIONS.name,
-                event.subject.encode(),
-                event.model_dump_json(exclude_none=True).encode(),
-            )
-            for event in events
-        ]
+        records = [(INTERACTIONS.name, event.key, event.value) for event in events]
         before = self._recent.offsets()
         try:
             async with asyncio.timeout(self._timeout):

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
 from services.ingest.bootstrap import create_app
-from shared.events import InteractionRecorded
+from services.ingest.domain import EncodedEvent
 from shared.settings import Settings
 from tests.integration.test_webhooks import FIXTURES, SECRET, signed, sources_file
 
@@ -84,7 +84,7 @@ ROUTES: dict[str, tuple[bytes, tuple[str, ...]]] = {
 
 
 class FakePublisher:
-    async def publish(self, events: Sequence[InteractionRecorded]) -> None:
+    async def publish(self, events: Sequence[EncodedEvent]) -> None:
         return None
 
     async def is_ready(self) -> bool:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from services.ingest.domain import (
     Rejected,
     check_interaction,
+    encode_interaction,
     interaction_from_json,
     parse_interaction,
     record_interaction,
@@ -194,3 +195,26 @@ def test_every_channel_type_pair_round_trips_through_the_envelope(
     event = record_interaction(outcome, source="s", received_at=NOW)
     assert event.type == f"leadflow.interaction.{channel}.{kind}"
     assert type(event).model_validate_json(event.model_dump_json()) == event
+    assert_encoded_as_recorded(outcome)
+
+
+def assert_encoded_as_recorded(interaction: Interaction) -> None:
+    """The published bytes are the JSON document of the recorded envelope."""
+    recorded = record_interaction(interaction, source="s", received_at=NOW, new_id=lambda: "e-1")
+    encoded = encode_interaction(interaction, source="s", received_at=NOW, new_id=lambda: "e-1")
+    assert json.loads(encoded.value) == json.loads(recorded.model_dump_json(exclude_none=True))
+    assert (encoded.id, encoded.key) == (recorded.id, recorded.subject.encode())
+    assert encoded.channel == recorded.data.channel
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"id": "src-1", "time": "2026-11-24T10:00:00.25+02:00", "campaign": "spring"},
+        {"time": "2026-11-24T10:00:00+00:00", "contact": {"anonymous_id": "c", "phone": "+1"}},
+        {"channel": "email", "type": "points_changed", "properties": {"delta": 2.5, "n": None}},
+        {"properties": {"beyond_64_bits": 2**70, "nested": {"a": [1, "é", None]}}},
+    ],
+)
+def test_an_encoded_event_is_the_recorded_envelope(overrides: dict[str, Any]) -> None:
+    assert_encoded_as_recorded(valid(**overrides))
