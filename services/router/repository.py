@@ -7,7 +7,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, insert, select, update
+from sqlalchemy import Row, Select, Table, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,7 +19,6 @@ from services.router.tables import (
     leads,
     processed_events,
     reps,
-    rotation_turns,
     sales_actions,
     sla_timers,
     stage_history,
@@ -28,6 +28,30 @@ from shared.events import HandoffRecorded, SalesActionRecorded
 
 LEAD_COLUMNS = [field.name for field in dataclasses.fields(Lead)]
 OPEN_STATUSES = [str(status) for status in OPEN]
+
+
+def _upsert(table: Table, changed: Iterable[str], **also: Any) -> Insert:
+    statement = upsert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(table.primary_key),
+        set_={name: statement.excluded[name] for name in changed} | also,
+    )
+
+
+SAVE_LEADS = _upsert(leads, [name for name in LEAD_COLUMNS if name != "id"], updated_at=func.now())
+SET_TIMERS = _upsert(sla_timers, ["due_at"])
+# Turns are drawn in the order of the ids given.
+TAKE_TURNS = text(
+    """
+    UPDATE router.reps SET assigned_total = reps.assigned_total + took.leads,
+                           last_turn = took.turn
+    FROM (SELECT id, leads, nextval('router.rotation_turns') AS turn
+          FROM unnest(CAST(:ids AS uuid[]), CAST(:leads AS integer[]))
+               WITH ORDINALITY AS taken (id, leads, number)
+          ORDER BY number) took
+    WHERE reps.id = took.id
+    """
+)
 
 
 def open_leads_of(rep_id: str) -> Select[Any]:
@@ -63,8 +87,11 @@ def _rep(row: Row[Any]) -> Rep:
 
 
 class SqlLeads:
+    """Saved leads are written when the transaction commits (`flush`), all together."""
+
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        self._unsaved: dict[str, dict[str, Any]] = {}
 
     async def get_for_update(self, lead_id: str) -> Lead | None:
         return (await self.lock([lead_id])).get(lead_id)
@@ -77,17 +104,21 @@ class SqlLeads:
 
     async def save(self, lead: Lead) -> None:
         values = {name: getattr(lead, name) for name in LEAD_COLUMNS}
-        values |= {"status": str(lead.status), "updated_at": func.now()}
-        statement = upsert(leads).values(values)
-        changed = {key: statement.excluded[key] for key in values if key != "id"}
-        await self._connection.execute(
-            statement.on_conflict_do_update(index_elements=[leads.c.id], set_=changed)
-        )
+        self._unsaved[lead.id] = values | {"status": str(lead.status)}
+
+    async def flush(self) -> None:
+        """Write the leads saved in this transaction, by id (the order leads are locked in)."""
+        unsaved, self._unsaved = self._unsaved, {}
+        if unsaved:
+            await self._connection.execute(SAVE_LEADS, [unsaved[key] for key in sorted(unsaved)])
 
     async def queued(self, limit: int) -> list[Lead]:
+        teams_with_room = select(reps.c.team).where(
+            reps.c.active, reps.c.open_leads < reps.c.capacity
+        )
         return await self._claim(
             select(leads)
-            .where(leads.c.status == str(LeadStatus.QUEUED))
+            .where(leads.c.status == str(LeadStatus.QUEUED), leads.c.team.in_(teams_with_room))
             .order_by(leads.c.queued_at)
             .limit(limit)
         )
@@ -113,8 +144,12 @@ class SqlLeads:
 
 
 class SqlReps:
+    """Leads and accounts reps took are written when the transaction commits (`flush`)."""
+
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        self._took: dict[str, int] = {}
+        self._claims: dict[str, str] = {}
 
     async def lock_for_routing(
         self, teams: Collection[str], domains: Collection[str], rep_ids: Collection[str]
@@ -150,19 +185,24 @@ class SqlReps:
         return Roster.of((_rep(row) for row in rows), owners)
 
     async def took(self, rep_id: str, unowned_domain: str | None) -> None:
-        statement = (
-            update(reps)
-            .where(reps.c.id == rep_id)
-            .values(assigned_total=reps.c.assigned_total + 1, last_turn=rotation_turns.next_value())
-        )
+        self._took[rep_id] = self._took.pop(rep_id, 0) + 1  # last in the order of turns
         if unowned_domain:
-            claim = (
-                upsert(account_owners)
-                .values(domain=unowned_domain, rep_id=rep_id)
-                .on_conflict_do_nothing()
+            self._claims.setdefault(unowned_domain, rep_id)
+
+    async def flush(self) -> None:
+        """Count the leads reps got in this transaction and give them their turns, in the
+        order they got their last one; then the accounts they took, by domain."""
+        took, self._took = self._took, {}
+        claims, self._claims = self._claims, {}
+        if took:
+            await self._connection.execute(
+                TAKE_TURNS, {"ids": list(took), "leads": list(took.values())}
             )
-            statement = statement.add_cte(claim.cte("claimed"))
-        await self._connection.execute(statement)
+        if claims:
+            await self._connection.execute(
+                upsert(account_owners).on_conflict_do_nothing(),
+                [{"domain": domain, "rep_id": claims[domain]} for domain in sorted(claims)],
+            )
 
     async def add(self, rep_id: str, token_hash: str, fields: Mapping[str, Any]) -> None:
         await self._connection.execute(
@@ -179,21 +219,25 @@ class SqlReps:
 
 
 class SqlSlaTimers:
+    """Timers are written when the transaction commits (`flush`), all together."""
+
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        self._due: dict[str, datetime | None] = {}
 
     async def set(self, lead_id: str, due: datetime | None) -> None:
-        if due is None:
+        self._due[lead_id] = due
+
+    async def flush(self) -> None:
+        due, self._due = self._due, {}
+        stopped = [lead_id for lead_id, at in due.items() if at is None]
+        if stopped:
             await self._connection.execute(
-                delete(sla_timers).where(sla_timers.c.lead_id == lead_id)
+                delete(sla_timers).where(sla_timers.c.lead_id.in_(stopped))
             )
-            return
-        statement = upsert(sla_timers).values(lead_id=lead_id, due_at=due)
-        await self._connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[sla_timers.c.lead_id], set_={"due_at": statement.excluded.due_at}
-            )
-        )
+        running = [{"lead_id": key, "due_at": at} for key, at in sorted(due.items()) if at]
+        if running:
+            await self._connection.execute(SET_TIMERS, running)
 
 
 class SqlHistory:

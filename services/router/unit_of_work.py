@@ -37,7 +37,10 @@ class SqlUnitOfWork(SqlTransaction):
         self.notices = SqlNotices(connection)
 
     async def commit(self) -> None:
-        """Write what was announced (events, the hand-off log, notices), then commit."""
+        """Write what the transaction did, a statement per table, then commit."""
+        await self.leads.flush()
+        await self.reps.flush()
+        await self.timers.flush()
         await self.outbox.flush()
         await self.history.flush()
         await self.notices.flush()

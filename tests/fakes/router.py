@@ -54,6 +54,14 @@ class RouterData(CommittedData):
     notices: dict[str, NoticeRequest] = field(default_factory=dict)
 
 
+def _rep(data: RouterData, row: Mapping[str, Any]) -> Rep:
+    open_leads = sum(
+        1 for lead in data.leads.values() if lead.rep_id == row["id"] and lead.status in OPEN
+    )
+    values = {name: row[name] for name in REP_FIELDS}
+    return Rep(**{**values, "work_days": tuple(row["work_days"])}, open_leads=open_leads)
+
+
 class FakeLeads:
     def __init__(self, data: RouterData) -> None:
         self._data = data
@@ -72,7 +80,16 @@ class FakeLeads:
         self._data.leads[lead.id] = copy.deepcopy(lead)
 
     async def queued(self, limit: int) -> list[Lead]:
-        waiting = [lead for lead in self._data.leads.values() if lead.status == LeadStatus.QUEUED]
+        with_room = {
+            rep.team
+            for rep in (_rep(self._data, row) for row in self._data.reps.values())
+            if rep.active and rep.open_leads < rep.capacity
+        }
+        waiting = [
+            lead
+            for lead in self._data.leads.values()
+            if lead.status == LeadStatus.QUEUED and lead.team in with_room
+        ]
         waiting.sort(key=lambda lead: lead.queued_at or datetime.min)
         return copy.deepcopy(waiting[:limit])
 
@@ -103,16 +120,7 @@ class FakeReps:
         rows = [
             row for row in self._data.reps.values() if row["team"] in teams or row["id"] in wanted
         ]
-        return Roster.of((self._rep(row) for row in rows), owners)
-
-    def _rep(self, row: Mapping[str, Any]) -> Rep:
-        open_leads = sum(
-            1
-            for lead in self._data.leads.values()
-            if lead.rep_id == row["id"] and lead.status in OPEN
-        )
-        values = {name: row[name] for name in REP_FIELDS}
-        return Rep(**{**values, "work_days": tuple(row["work_days"])}, open_leads=open_leads)
+        return Roster.of((_rep(self._data, row) for row in rows), owners)
 
     async def took(self, rep_id: str, unowned_domain: str | None) -> None:
         self._data.turns += 1
