@@ -193,6 +193,8 @@ class SqlLeads(_OnConnection):
                 leads.c.definitions_version,
             )
             .where(leads.c.id == any_(_uuids(set(lead_ids))))
+            # In id order, so that two instances locking the same leads cannot deadlock.
+            .order_by(leads.c.id)
             .with_for_update()
         )
         return {row.id: stored_lead(row) for row in rows}

@@ -18,7 +18,7 @@ from services.scoring.domain.lifecycle import (
 )
 from services.scoring.domain.model import ScoringModel
 from services.scoring.domain.results import Evaluation, StageReached
-from services.scoring.domain.timeline import Replay
+from services.scoring.domain.timeline import STATE_FORMAT, Replay
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,15 @@ class Scored:
 def _going_on(model: ScoringModel, version: str, previous: StoredLead | None) -> Replay | None:
     """The lead's timeline where it was saved; None if it was not saved under `version`."""
     if (
+        previous is not None
+        and previous.definitions_version is None
+        and not (previous.state or previous.interaction_count or previous.reported)
+    ):
+        return Replay(model, explain=True)  # never scored: there is nothing to replay
+    if (
         previous is None
         or previous.state is None
+        or previous.state.get("format") != STATE_FORMAT
         or previous.reported is None
         or previous.definitions_version != version
     ):

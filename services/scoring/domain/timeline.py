@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any
 
 from services.scoring.domain.history import RETURNED, Return, StoredInteraction, moments_of
@@ -20,6 +21,7 @@ from services.scoring.domain.reasons import top_reasons
 from services.scoring.domain.results import Evaluation, StageReached
 
 Moment = tuple[float, int, Return]
+# A state saved in another format is not read: the lead's history is replayed instead.
 STATE_FORMAT = 1
 
 
@@ -235,7 +237,7 @@ class Replay:
             "returned_to": self.returned_to,
             "blocked_until": "never" if never else blocked if math.isfinite(blocked) else None,
             "caps": {
-                str(rule): [window.given, [list(item) for item in window.history]]
+                str(rule): [window.given, list(chain.from_iterable(window.history))]
                 for rule, window in self.awarded.items()
             },
             "totals": self.totals,
@@ -267,7 +269,7 @@ class Replay:
         for rule, (given, history) in saved["caps"].items():
             window = replay.awarded[int(rule)] = _CapWindow()
             window.given = given
-            window.history.extend((time, points) for time, points in history)
+            window.history.extend(zip(history[::2], history[1::2], strict=True))
         replay.totals = {key: list(total) for key, total in saved["totals"].items()}
         replay.pending = [
             (time, kind, Return(event_id, returned, stage, resets, eligible))
