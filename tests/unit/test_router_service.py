@@ -147,6 +147,38 @@ async def test_a_lead_nobody_can_take_is_queued_once_and_drained_when_a_place_fr
     assert router.kinds(second) == ["queued", "assigned"]
 
 
+async def test_a_drain_reaches_a_team_with_room_behind_the_waiting_leads_of_a_full_team(
+    router: Router,
+) -> None:
+    await router.rep("Full", capacity=0)
+    emea = await router.rep("Emil", team="emea", capacity=0)
+    for number in range(3):
+        await router.hand_off(f"buyer@berlin{number}.de")
+    london = await router.hand_off("bob@london.co.uk", country="GB")
+    assert router.lead(london).status == LeadStatus.QUEUED
+    router.store.data.reps[emea]["capacity"] = 1  # as another router's roster change left it
+    assert await router.service.drain_queue(limit=2) == 1
+    assert router.lead(london).rep_id == emea
+
+
+async def test_one_batch_gives_round_robin_turns_in_order_at_one_moment(router: Router) -> None:
+    reps = [await router.rep(name, capacity=10) for name in ("A", "B", "C")]
+    leads = []
+    for number in range(6):
+        lead_id = str(uuid.uuid4())
+        profile = LeadProfile(email=f"buyer@company{number}.de", country="DE")
+        value = hand_off_event(lead_id, profile, router.clock()).model_dump_json().encode()
+        leads.append((lead_id, value))
+    records = [
+        ConsumerRecord(LIFECYCLE.name, 0, n, 0, 0, None, value, None, 0, len(value), [])
+        for n, (_, value) in enumerate(leads)
+    ]
+    await router.service.handle_lifecycle(Batch(records, {}, {}))
+    got = [router.lead(lead_id).rep_id for lead_id, _ in leads]
+    assert got[:3] == got[3:]
+    assert sorted(got[:3]) == sorted(reps)
+
+
 async def test_a_new_rep_takes_the_queue_and_a_leaving_reps_leads_move_on(router: Router) -> None:
     waiting = await router.hand_off("wait@ing.de")
     assert router.lead(waiting).status == LeadStatus.QUEUED
