@@ -176,7 +176,7 @@ async def test_one_batch_gives_round_robin_turns_in_order_at_one_moment(router: 
     await router.service.handle_lifecycle(Batch(records, {}, {}))
     got = [router.lead(lead_id).rep_id for lead_id, _ in leads]
     assert got[:3] == got[3:]
-    assert sorted(got[:3]) == sorted(reps)
+    assert set(got) == set(reps)
 
 
 async def test_a_new_rep_takes_the_queue_and_a_leaving_reps_leads_move_on(router: Router) -> None:
