@@ -74,6 +74,16 @@ def invalid_fields(
     ]
 
 
+class ProblemResponse(JSONResponse):
+    """A `Problem` as problem+json, written by pydantic (no dict in between)."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, Problem)
+        return content.__pydantic_serializer__.to_json(content, exclude_none=True)
+
+
 def problem_response(
     status: int,
     detail: str | None = None,
@@ -85,12 +95,7 @@ def problem_response(
     problem = Problem(
         title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors, **extensions
     )
-    return JSONResponse(
-        problem.model_dump(exclude_none=True),
-        status_code=status,
-        media_type=PROBLEM_JSON,
-        headers=dict(headers or {}),
-    )
+    return ProblemResponse(problem, status_code=status, headers=dict(headers or {}))
 
 
 def validation_problem(error: ValidationError | RequestValidationError) -> JSONResponse:

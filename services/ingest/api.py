@@ -106,7 +106,7 @@ def _batch_items(body: Any) -> list[Any]:
     return items
 
 
-def _batch_answer(results: list[ItemResult]) -> JSONResponse:
+def _batch_answer(results: list[ItemResult]) -> Response:
     accepted = sum(1 for result in results if result.status == 202)
     if accepted == 0:
         errors = [
@@ -124,14 +124,16 @@ def _batch_answer(results: list[ItemResult]) -> JSONResponse:
             errors=errors,
             results=results,
         )
-        return JSONResponse(
-            problem.model_dump(mode="json", exclude_none=True),
-            status_code=400,
-            media_type=PROBLEM_JSON,
+        return Response(
+            problem.model_dump_json(exclude_none=True), status_code=400, media_type=PROBLEM_JSON
         )
     answer = BatchResult(accepted=accepted, rejected=len(results) - accepted, results=results)
     status = 202 if accepted == len(results) else 207
-    return JSONResponse(answer.model_dump(mode="json", exclude_none=True), status_code=status)
+    return Response(
+        answer.model_dump_json(exclude_none=True),
+        status_code=status,
+        media_type="application/json",
+    )
 
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
@@ -184,7 +186,7 @@ router.add_api_route(
 )
 async def post_event_batch(
     request: Request, channels: AllowedChannels, publisher: PublisherDep
-) -> JSONResponse:
+) -> Response:
     items = _batch_items(await json_body(request))
     results = await accept_interactions(
         items, publisher=publisher, source="/ingest/events/batch", allowed_channels=channels
@@ -222,7 +224,7 @@ async def post_webhook(
     senders: WebhookSendersDep,
     publisher: PublisherDep,
     provider: Annotated[str, Path(max_length=64)],
-) -> JSONResponse:
+) -> Response:
     sender, secret = senders.sender(provider)
     payload = await json_body(request)  # content type and JSON syntax first, signature next
     delivery = sender.receive(secret, await request.body(), payload, request.headers)

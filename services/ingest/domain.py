@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -94,8 +94,7 @@ def new_event_id() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedEvent:
+class EncodedEvent(NamedTuple):
     """An accepted interaction as it goes on the topic: its envelope in JSON (`value`),
     keyed by the lead's identity (`key`)."""
 
