@@ -318,6 +318,20 @@ class Load:
             self.unsent = max(0, len(self.planned) - (self.ok + self.errors))
 
 
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+async def show_progress(load: Load) -> None:
+    """A line every few seconds while the load runs, so that a long run shows it is alive."""
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY_SECONDS)
+        print(
+            f"  load: {time.perf_counter() - load.started:.0f} of {load.seconds:g} s, "
+            f"{load.ok:,} accepted, {load.errors:,} errors",
+            flush=True,
+        )
+
+
 # --- the services, as `leadflow up` starts them -----------------------------------------------
 
 
@@ -508,10 +522,12 @@ async def measure(
         )
         metrics_before = await scoring_metrics(services["scoring"])
         watch.start()
+        progress = asyncio.create_task(show_progress(load))
         try:
             await load.run(connections)
         finally:
             load_over.set()
+            progress.cancel()
             await asyncio.gather(*(connection.close() for connection in connections))
         cpu = watch.shares(load.elapsed)
         batches = BatchStats.between(metrics_before, await scoring_metrics(services["scoring"]))
