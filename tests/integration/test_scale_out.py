@@ -272,28 +272,30 @@ async def run_with(instances: int, broker: EmbeddedBroker, database_url: str, lo
 
 
 @pytest.fixture(scope="module")
-async def two_of_each(
+async def runs(
     broker: EmbeddedBroker, postgres_server: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Run]:
-    async with own_database(postgres_server, "leadflow_test_scale_two") as url:
-        await asyncio.to_thread(migrate, url)
-        yield await run_with(2, broker, url, tmp_path_factory.mktemp("two-of-each"))
-
-
-@pytest.fixture(scope="module")
-async def one_of_each(
-    postgres_server: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Run]:
+) -> AsyncIterator[tuple[Run, Run]]:
+    """Two of each on the module's broker and one of each on a broker of its own, side by
+    side (most of a run is waiting: for processes to start, for a group to settle)."""
     own_broker = start_broker()
     try:
-        async with own_database(postgres_server, "leadflow_test_scale_one") as url:
-            await asyncio.to_thread(migrate, url)
-            yield await run_with(1, own_broker, url, tmp_path_factory.mktemp("one-of-each"))
+        async with (
+            own_database(postgres_server, "leadflow_test_scale_two") as two_url,
+            own_database(postgres_server, "leadflow_test_scale_one") as one_url,
+        ):
+            for url in (two_url, one_url):  # one at a time: Alembic's context is global
+                await asyncio.to_thread(migrate, url)
+            two, one = await asyncio.gather(
+                run_with(2, broker, two_url, tmp_path_factory.mktemp("two-of-each")),
+                run_with(1, own_broker, one_url, tmp_path_factory.mktemp("one-of-each")),
+            )
+            yield two, one
     finally:
         own_broker.stop()
 
 
-async def test_two_instances_of_each_service_share_the_traffic(two_of_each: Run) -> None:
+async def test_two_instances_of_each_service_share_the_traffic(runs: tuple[Run, Run]) -> None:
+    two_of_each, _ = runs
     scoring, router = two_of_each.work["scoring"], two_of_each.work["router"]
     assert all(scoring), f"an instance of scoring consumed nothing: {scoring}"
     assert all(router), f"an instance of the router assigned nothing: {router}"
@@ -302,10 +304,8 @@ async def test_two_instances_of_each_service_share_the_traffic(two_of_each: Run)
     assert sum(router) == HAND_OFFS
 
 
-async def test_two_instances_of_each_end_as_one_instance_of_each(
-    two_of_each: Run, one_of_each: Run
-) -> None:
-    two, one = two_of_each.state, one_of_each.state
+async def test_two_instances_of_each_end_as_one_instance_of_each(runs: tuple[Run, Run]) -> None:
+    two, one = (run.state for run in runs)
     assert len(one.leads) == LEADS
     assert two.leads.keys() == one.leads.keys()
     for email, (score, grade, stage) in one.leads.items():
