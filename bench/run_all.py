@@ -59,11 +59,11 @@ class Outcome:
     figures: list[dict[str, Any]]
 
 
-def run(benchmark: Benchmark, quick: bool, number: int, results: Path) -> Outcome:
+def run(benchmark: Benchmark, quick: bool, place: str, results: Path) -> Outcome:
     """Run one benchmark with its output shown live; its figures from `results`."""
     command = benchmark.command(quick)
     print(
-        f"\n=== [{number}/{len(BENCHMARKS)}] {benchmark.name}: {' '.join(command[2:])} "
+        f"\n=== [{place}] {benchmark.name}: {' '.join(command[2:])} "
         f"(load average {load_average()})",
         flush=True,
     )
@@ -144,7 +144,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="leadflow-bench-results-") as directory:
         results = Path(directory) / "results.jsonl"
         for number, benchmark in enumerate(chosen, 1):
-            outcomes.append(run(benchmark, args.quick, number, results))
+            outcomes.append(run(benchmark, args.quick, f"{number}/{len(chosen)}", results))
     print(summary(outcomes, args.quick, started))
     sys.exit(1 if any(outcome.exit_code for outcome in outcomes) else 0)
 
