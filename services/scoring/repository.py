@@ -55,7 +55,13 @@ def _upsert(table: Table, key: Column[Any], columns: Sequence[str]) -> Insert:
 
 _UPSERT_IDENTITY = _upsert(identities, identities.c.identity, ["lead_id"])
 _ADD_LEAD = insert(leads).on_conflict_do_nothing()
-_UPSERT_TIMER = _upsert(decay_timers, decay_timers.c.lead_id, ["due_at"])
+_SET_TIMERS = text(
+    f"WITH cleared AS (DELETE FROM {decay_timers.fullname} "  # noqa: S608 - only constant names
+    "WHERE lead_id = ANY(CAST(:cleared AS uuid[]))) "
+    f"INSERT INTO {decay_timers.fullname} (lead_id, due_at) "
+    "SELECT * FROM unnest(CAST(:leads AS uuid[]), CAST(:due AS timestamptz[])) "
+    "ON CONFLICT (lead_id) DO UPDATE SET due_at = excluded.due_at"
+)
 LEAD_STATE_COLUMNS = (
     "email",
     "stage",
@@ -256,14 +262,17 @@ class SqlReturns(_OnConnection):
 
 class SqlDecayTimers(_OnConnection):
     async def set(self, due: Mapping[str, datetime | None]) -> None:
-        cleared = [lead for lead, at in due.items() if at is None]
-        if cleared:
+        """One statement: the timers cleared are deleted, the others set."""
+        if due:
+            scheduled = {lead: at for lead, at in due.items() if at is not None}
             await self._connection.execute(
-                delete(decay_timers).where(decay_timers.c.lead_id == any_(_uuids(cleared)))
+                _SET_TIMERS,
+                {
+                    "cleared": [lead for lead, at in due.items() if at is None],
+                    "leads": list(scheduled),
+                    "due": list(scheduled.values()),
+                },
             )
-        scheduled = [{"lead_id": lead, "due_at": at} for lead, at in due.items() if at is not None]
-        if scheduled:
-            await self._connection.execute(_UPSERT_TIMER, scheduled)
 
     async def claim_due(self, now: datetime, limit: int) -> list[str]:
         return await claim_due(self._connection, decay_timers, now, limit)
