@@ -242,6 +242,13 @@ class StoredOffsetConsumer:
                     outer.assignment_failure = error
                     return
                 consumer.resume(*assigned)
+                log.info(
+                    "partitions assigned",
+                    extra={
+                        "group": outer.group,
+                        "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned),
+                    },
+                )
 
         await self._ensure_topics()
         consumer.subscribe(list(self.topics), listener=Resume())

@@ -11,6 +11,7 @@ whatever order; that is what lets the two runs be compared lead by lead.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 from collections import Counter
@@ -33,7 +34,7 @@ from shared.db import migrate
 from shared.embedded import EmbeddedBroker, start_broker, stop_processes
 from shared.kafka import admin_client, create_topics, new_producer, send_in_batches
 from shared.settings import Settings
-from shared.topics import INTERACTIONS
+from shared.topics import INTERACTIONS, LIFECYCLE, Topic
 from tests.conftest import TEST_ADMIN_KEY, TEST_API_KEYS
 from tests.databases import own_database
 from tests.processes import ServiceProcess, start_service
@@ -131,6 +132,8 @@ class Run:
     # service -> per instance, what its /metrics says it did: interactions consumed (scoring),
     # hand-offs assigned (router)
     work: dict[str, list[float]]
+    # service -> per instance, the partitions it held last ("topic:partition"), from its log
+    held: dict[str, list[set[str]]]
 
 
 # Per service, the counter of its /metrics that says how much of the traffic an instance took.
@@ -138,6 +141,15 @@ WORK_COUNTERS = {
     "scoring": ("leadflow_scoring_records_total", {"kind": "interaction"}),
     "router": ("leadflow_router_handoffs_total", {"kind": "assigned"}),
 }
+
+
+def partitions_held(service: ServiceProcess) -> set[str]:
+    """The partitions the instance was assigned last, as its log says."""
+    held: set[str] = set()
+    for line in service.log_path.read_text().splitlines():
+        if '"partitions assigned"' in line:
+            held = set(json.loads(line)["partitions"])
+    return held
 
 
 async def work_done(service: ServiceProcess, name: str) -> float:
@@ -263,12 +275,16 @@ async def run_with(instances: int, broker: EmbeddedBroker, database_url: str, lo
             "scoring": [await work_done(one, "scoring") for one in services[:instances]],
             "router": [await work_done(one, "router") for one in services[instances:]],
         }
+        held = {
+            "scoring": [partitions_held(one) for one in services[:instances]],
+            "router": [partitions_held(one) for one in services[instances:]],
+        }
         assert all(service.process.poll() is None for service in started)
     finally:
         stop_processes([(service.process, signal.SIGTERM) for service in started])
     for service in started:
         assert "Traceback" not in service.log_path.read_text(), service.log_path.name
-    return Run(state, work)
+    return Run(state, work, held)
 
 
 @pytest.fixture(scope="module")
@@ -302,6 +318,18 @@ async def test_two_instances_of_each_service_share_the_traffic(runs: tuple[Run, 
     # each record and hand-off was taken by one instance: no rebalance handed any over twice
     assert sum(scoring) == len(TRAFFIC)
     assert sum(router) == HAND_OFFS
+
+
+@pytest.mark.parametrize(("service", "topic"), [("scoring", INTERACTIONS), ("router", LIFECYCLE)])
+async def test_the_partitions_are_split_between_the_instances(
+    runs: tuple[Run, Run], service: str, topic: Topic
+) -> None:
+    held = runs[0].held[service]
+    assert all(held), f"an instance of {service} holds no partition: {held}"
+    first, second = held
+    assert not first & second, f"two instances of {service} hold {first & second}"
+    every = {f"{topic.name}:{partition}" for partition in range(PARTITIONS)}
+    assert every <= first | second
 
 
 async def test_two_instances_of_each_end_as_one_instance_of_each(runs: tuple[Run, Run]) -> None:
