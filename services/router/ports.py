@@ -41,8 +41,9 @@ class Reps(Protocol):
     async def lock_for_routing(
         self, teams: Collection[str], domains: Collection[str], rep_ids: Collection[str]
     ) -> Roster:
-        """The teams' rotations and reps, the reps with these ids and the owners of these
-        accounts, locked, with their open leads."""
+        """These accounts, the teams' rotations and reps, the reps with these ids and the
+        owners of these accounts, locked (at most once a transaction), with their open
+        leads."""
         ...
 
     async def took(self, rep_id: str, unowned_domain: str | None) -> None:

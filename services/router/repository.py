@@ -40,6 +40,14 @@ def _upsert(table: Table, changed: Iterable[str], **also: Any) -> Insert:
 
 SAVE_LEADS = _upsert(leads, [name for name in LEAD_COLUMNS if name != "id"], updated_at=func.now())
 SET_TIMERS = _upsert(sla_timers, ["due_at"])
+# Whoever may give an account its owner holds the account's lock: leads of one company routed
+# at once in two teams (by two routers) still go to one owner. Keys are text, apart from the
+# advisory locks of other schemas by their prefix, taken in the order of their hashes.
+ACCOUNT_LOCK_PREFIX = "router/account/"
+LOCK_ACCOUNTS = text(
+    "SELECT pg_advisory_xact_lock(key) FROM (SELECT DISTINCT hashtextextended(k, 0) AS key"
+    " FROM unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys"
+)
 # Turns are drawn in the order of the ids given.
 TAKE_TURNS = text(
     """
@@ -156,8 +164,11 @@ class SqlReps:
     ) -> Roster:
         if not teams:
             return Roster({})
-        # Teams' rotations first, then reps, each by key: the order every routing
-        # transaction takes them in, so that none waits for another in a circle.
+        # Accounts, then teams' rotations, then reps, each by key: the order every routing
+        # transaction takes them in (once), so that none waits for another in a circle.
+        if domains:
+            keys = sorted({f"{ACCOUNT_LOCK_PREFIX}{domain}" for domain in domains})
+            await self._connection.execute(LOCK_ACCOUNTS, {"keys": keys})
         rotations = upsert(team_rotations).values([{"team": team} for team in sorted(teams)])
         await self._connection.execute(
             rotations.on_conflict_do_update(

@@ -17,9 +17,10 @@ CONSUMER_GROUP = "leadflow-router"
 
 class SqlUnitOfWork(SqlTransaction):
     """A transaction that may move leads between reps. It locks what it moves, in one order
-    that every such transaction keeps: the leads (by id), the rotations of their teams (by
-    key), then the reps it may give them to (by id). So routers on many instances run side by
-    side, no rep is overbooked, and none waits for another in a circle."""
+    that every such transaction keeps: the leads (by id), their accounts, the rotations of
+    their teams (by key), then the reps it may give them to (by id). So routers on many
+    instances run side by side, no rep is overbooked, and none waits for another in a
+    circle."""
 
     def __init__(self, connection: AsyncConnection, transaction: AsyncTransaction) -> None:
         super().__init__(

@@ -186,9 +186,47 @@ async def test_round_robin_and_weighted_turns_stay_exact_across_instances(
     }
 
 
+COMPANIES = 30
+
+
+async def test_a_company_handed_off_in_two_teams_has_one_owner_whichever_router_routes_it(
+    routers: list[ServiceProcess], settings: Settings, engine: AsyncEngine
+) -> None:
+    # The rotation test's reps, with room to spare: whoever gets a company's first lead owns
+    # the account, and its lead in the other team's territory goes to them too.
+    germans: list[str] = []
+    britons: list[str] = []
+    records = []
+    now = datetime.now(UTC)
+    for company in range(COMPANIES):
+        for country, leads in (("DE", germans), ("GB", britons)):
+            lead_id = str(uuid.uuid4())
+            profile = LeadProfile(email=f"{country}@owned{company}.example.com", country=country)
+            event = hand_off_event(lead_id, profile, now).model_dump_json().encode()
+            records.append((LIFECYCLE.name, lead_id.encode(), event))
+            leads.append(lead_id)
+    await send(settings, records)
+    await until_true(
+        engine,
+        "SELECT count(*) = :leads FROM router.leads WHERE status = 'assigned'",
+        "every hand-off assigned",
+        leads=200 + 2 * COMPANIES,
+    )
+
+    rep_of = dict(
+        await scalar_rows(
+            engine,
+            "SELECT id::text, rep_id::text FROM router.leads WHERE id = ANY(CAST(:ids AS uuid[]))",
+            ids=germans + britons,
+        )
+    )
+    assert [rep_of[german] for german in germans] == [rep_of[briton] for briton in britons]
+
+
 # --- 5,000 hand-offs for too few reps while reps send leads back --------------------------
 
 AMERICAS, ENTERPRISE = 4_000, 1_000
+EARLIER = 200 + 2 * COMPANIES  # hand-offs of the tests above, all assigned
 REJECTS = 150
 CAPACITY_SQL = """
 SELECT reps.name, reps.capacity, reps.open_leads,
@@ -269,7 +307,7 @@ async def test_many_hand_offs_never_overbook_a_rep_nor_assign_a_lead_twice(
             engine,
             SETTLED_SQL,
             "every hand-off routed or queued behind full teams",
-            hand_offs=len(records) + 200,  # and the rotation test's
+            hand_offs=len(records) + EARLIER,
             rejects=REJECTS,
         )
     finally:
@@ -285,7 +323,7 @@ async def test_many_hand_offs_never_overbook_a_rep_nor_assign_a_lead_twice(
         dict(await scalar_rows(engine, "SELECT status, count(*) FROM router.leads GROUP BY 1"))
     )
     assert statuses == Counter(
-        assigned=200 + 5 * 150 + 3 * 100,
+        assigned=EARLIER + 5 * 150 + 3 * 100,
         returned=REJECTS,
         queued=len(records) - 5 * 150 - 3 * 100 - REJECTS,
     )
@@ -301,5 +339,5 @@ async def test_many_hand_offs_never_overbook_a_rep_nor_assign_a_lead_twice(
         " WHERE topic = 'lead.handoffs'"
         " AND convert_from(value, 'UTF8') LIKE '%leadflow.handoff.assigned%'",
     )
-    assigned_ever = 200 + 5 * 150 + 3 * 100 + REJECTS
+    assigned_ever = EARLIER + 5 * 150 + 3 * 100 + REJECTS
     assert published == [(assigned_ever, assigned_ever)]
