@@ -26,6 +26,7 @@ from services.scoring.tables import interactions, leads, outbox
 from services.scoring.unit_of_work import unit_of_work
 from shared.db import migrate
 from shared.definitions import load_definitions
+from shared.events import CHANNEL_TYPES
 from shared.settings import Settings
 from tests.databases import own_database
 from tests.integration.test_scoring import lead_by_email
@@ -108,18 +109,7 @@ async def test_whatif_projects_without_changing_anything(
     assert "Load per rep" in result.output
 
 
-KINDS = [
-    ("web", "page_view"),
-    ("web", "content_download"),
-    ("web", "form_submit"),
-    ("web", "demo_request"),
-    ("email", "open"),
-    ("email", "click"),
-    ("email", "unsubscribe"),
-    ("tradeshow", "badge_scan"),
-    ("tradeshow", "meeting"),
-    ("social", "share"),
-]
+KINDS = [(channel, kind) for channel, kinds in CHANNEL_TYPES.items() for kind in kinds]
 CAMPAIGNS = [None, None, "newsletter", "q4-webinar", "websummit-2026", "demo-request"]
 
 
