@@ -259,7 +259,9 @@ class SqlHistory:
         self._handoffs: list[dict[str, Any]] = []
 
     async def first_time(self, event_ids: Iterable[str]) -> set[str]:
-        rows = [{"event_id": event_id} for event_id in event_ids]
+        # By id, like stage changes: two routers given the same records after a rebalance
+        # wait for each other in one order.
+        rows = [{"event_id": event_id} for event_id in sorted(set(event_ids))]
         if not rows:
             return set()
         result = await self._connection.execute(
@@ -274,7 +276,8 @@ class SqlHistory:
         """Keep every stage change once (the funnel reports read them)."""
         if rows:
             await self._connection.execute(
-                upsert(stage_history).on_conflict_do_nothing(), list(rows)
+                upsert(stage_history).on_conflict_do_nothing(),
+                sorted(rows, key=lambda row: str(row["event_id"])),
             )
 
     async def log_handoff(self, envelope: HandoffRecorded) -> None:

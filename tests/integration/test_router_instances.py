@@ -1,6 +1,7 @@
-"""Three router processes on one broker and one database share the hand-offs and the queue:
-no rep is ever over capacity, no lead is assigned twice, no transaction deadlocks, and a
-team's rotation stays exact whichever instance routes each lead."""
+"""Three router processes on one broker and one database share the hand-offs and the queue
+(and a fourth joins and leaves while they work): no rep is ever over capacity, no lead is
+assigned twice, no transaction deadlocks, and a team's rotation stays exact whichever
+instance routes each lead."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import signal
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,29 +40,43 @@ ENTERPRISE_SIZE = 5_000  # of lead-definitions.yaml: 1,000 employees or more
 SMALL_SIZE = 50
 
 
+@dataclass
+class Routers:
+    """`leadflow serve router` processes in one consumer group, on the test's broker and
+    database: each is stopped by pid, and what it logged is checked."""
+
+    settings: Settings
+    logs: Path
+    started: list[ServiceProcess] = field(default_factory=list)
+
+    def start(self, number: int) -> ServiceProcess:
+        router = start_service("router", self.settings, self.logs / f"router-{number}.log")
+        self.started.append(router)
+        return router
+
+    def stop(self, routers: Sequence[ServiceProcess]) -> None:
+        stop_processes([(router.process, signal.SIGTERM) for router in routers])
+
+    @property
+    def first(self) -> list[ServiceProcess]:
+        return self.started[:ROUTERS]
+
+
 @pytest.fixture(scope="module")
 async def routers(
     settings: Settings, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[list[ServiceProcess]]:
-    """Three `leadflow serve router` processes in one consumer group; their logs are checked
-    when they stop."""
+) -> AsyncIterator[Routers]:
+    """Three routers, all consuming."""
     served = settings.model_copy(update={"database_url": database_url})
-    logs = tmp_path_factory.mktemp("routers")
-    started: list[ServiceProcess] = []
-
-    def start(number: int) -> ServiceProcess:
-        router = start_service("router", served, logs / f"router-{number}.log")
-        started.append(router)
-        return router
-
+    routers = Routers(served, tmp_path_factory.mktemp("routers"))
     try:
-        running = await asyncio.gather(*(asyncio.to_thread(start, n) for n in range(ROUTERS)))
+        await asyncio.gather(*(asyncio.to_thread(routers.start, n) for n in range(ROUTERS)))
         await until_every_router_consumes(settings)
-        yield list(running)
-        assert all(router.process.poll() is None for router in started)
+        yield routers
+        assert all(router.process.poll() is None for router in routers.first)
     finally:
-        stop_processes([(router.process, signal.SIGTERM) for router in started])
-    for router in started:
+        routers.stop(routers.started)
+    for router in routers.started:
         log = router.log_path.read_text()
         assert "deadlock detected" not in log, router.log_path.name
         assert "Traceback" not in log, router.log_path.name
@@ -161,10 +178,10 @@ WHERE reps.team = ANY(:teams) GROUP BY reps.name
 
 
 async def test_round_robin_and_weighted_turns_stay_exact_across_instances(
-    routers: list[ServiceProcess], settings: Settings, engine: AsyncEngine
+    routers: Routers, settings: Settings, engine: AsyncEngine
 ) -> None:
-    await hire(routers[0], "dach", 1_000, [1, 1, 1, 1])
-    await hire(routers[1], "emea", 1_000, [2, 1, 1])
+    await hire(routers.first[0], "dach", 1_000, [1, 1, 1, 1])
+    await hire(routers.first[1], "emea", 1_000, [2, 1, 1])
     dach = hand_offs(100, country="DE", company_size=SMALL_SIZE, accounts=100)
     emea = hand_offs(100, country="GB", company_size=SMALL_SIZE, accounts=100)
     await send(settings, [record for pair in zip(dach, emea, strict=True) for record in pair])
@@ -190,7 +207,7 @@ COMPANIES = 30
 
 
 async def test_a_company_handed_off_in_two_teams_has_one_owner_whichever_router_routes_it(
-    routers: list[ServiceProcess], settings: Settings, engine: AsyncEngine
+    routers: Routers, settings: Settings, engine: AsyncEngine
 ) -> None:
     # The rotation test's reps, with room to spare: whoever gets a company's first lead owns
     # the account, and its lead in the other team's territory goes to them too.
@@ -292,17 +309,27 @@ async def send_back(
 
 
 async def test_many_hand_offs_never_overbook_a_rep_nor_assign_a_lead_twice(
-    routers: list[ServiceProcess], settings: Settings, engine: AsyncEngine
+    routers: Routers, settings: Settings, engine: AsyncEngine
 ) -> None:
-    tokens = await hire(routers[0], "americas", 150, [1] * 5)
-    tokens |= await hire(routers[1], "enterprise", 100, [1] * 3)
+    tokens = await hire(routers.first[0], "americas", 150, [1] * 5)
+    tokens |= await hire(routers.first[1], "enterprise", 100, [1] * 3)
     records = hand_offs(AMERICAS, country="US", company_size=SMALL_SIZE, accounts=1_000)
     records += hand_offs(ENTERPRISE, country="US", company_size=ENTERPRISE_SIZE, accounts=500)
     random.Random(5).shuffle(records)
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_capacity(engine, stop))
     try:
-        await asyncio.gather(send(settings, records), send_back(routers, engine, tokens))
+        half = len(records) // 2
+        await send(settings, records[:half])
+        # A fourth router joins while the first half is routed, and leaves once all is: the
+        # partitions move between routers twice, with batches in flight.
+        joining = await asyncio.to_thread(routers.start, ROUTERS)
+        try:
+            await asyncio.gather(
+                send(settings, records[half:]), send_back(routers.first, engine, tokens)
+            )
+        finally:
+            routers.stop([joining])
         await until_true(
             engine,
             SETTLED_SQL,
