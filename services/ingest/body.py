@@ -43,16 +43,9 @@ def decoded_json(body: bytes, headers: Mapping[str, str] | None = None) -> Any:
         raise ProblemError(400, f"the body is not valid JSON: {error}", headers=headers) from error
 
 
-async def json_body(
-    request: Request,
-    *,
-    accepts: Callable[[str], bool] = _is_json,
-    expected: str = "application/json",
-    headers: Mapping[str, str] | None = None,
-) -> Any:
+async def json_body(request: Request) -> Any:
     """The request's JSON body: 415 for another media type, 400 when it is not JSON."""
-    body = await json_bytes(request, accepts=accepts, expected=expected, headers=headers)
-    return decoded_json(body, headers)
+    return decoded_json(await json_bytes(request))
 
 
 def json_object(

@@ -26,7 +26,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 
 from services.ingest.api import Accepted, PublisherDep, SettingsDep, accepted_response
-from services.ingest.body import json_body, json_object
+from services.ingest.body import decoded_json, json_bytes, json_object
 from services.ingest.domain import Rejected, parse_interaction
 from services.ingest.handlers import accept_interactions
 from shared.events import Interaction
@@ -132,13 +132,13 @@ def _within_rate_limit(
 
 
 async def _json_object(request: Request, cors: dict[str, str]) -> dict[str, Any]:
-    body = await json_body(
+    body = await json_bytes(
         request,
         accepts=_BODY_TYPES.__contains__,
         expected="application/json or text/plain",
         headers=cors,
     )
-    return json_object(body, headers=cors)
+    return json_object(decoded_json(body, cors), headers=cors)
 
 
 KeyParam = Annotated[str | None, Query(description="the publishable key (`pk_...`) of the site")]
