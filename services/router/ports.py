@@ -24,8 +24,8 @@ class Leads(Protocol):
     async def save(self, lead: Lead) -> None: ...
 
     async def queued(self, limit: int) -> list[Lead]:
-        """Leads waiting for a rep, oldest first, of teams where an active rep has room;
-        locked, another router skips those taken."""
+        """Leads waiting for a rep, oldest first, that an active rep with room may take (one
+        of their team, or their account's owner); locked, another router skips those taken."""
         ...
 
     async def overdue(self, now: datetime, limit: int) -> list[Lead]:

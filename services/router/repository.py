@@ -121,12 +121,20 @@ class SqlLeads:
             await self._connection.execute(SAVE_LEADS, [unsaved[key] for key in sorted(unsaved)])
 
     async def queued(self, limit: int) -> list[Lead]:
-        teams_with_room = select(reps.c.team).where(
-            reps.c.active, reps.c.open_leads < reps.c.capacity
+        with_room = (reps.c.active, reps.c.open_leads < reps.c.capacity)
+        teams_with_room = select(reps.c.team).where(*with_room)
+        owned_by_reps_with_room = (
+            select(account_owners.c.domain)
+            .join(reps, reps.c.id == account_owners.c.rep_id)
+            .where(*with_room)
         )
         return await self._claim(
             select(leads)
-            .where(leads.c.status == str(LeadStatus.QUEUED), leads.c.team.in_(teams_with_room))
+            .where(
+                leads.c.status == str(LeadStatus.QUEUED),
+                leads.c.team.in_(teams_with_room)
+                | leads.c.account_domain.in_(owned_by_reps_with_room),
+            )
             .order_by(leads.c.queued_at)
             .limit(limit)
         )

@@ -80,15 +80,21 @@ class FakeLeads:
         self._data.leads[lead.id] = copy.deepcopy(lead)
 
     async def queued(self, limit: int) -> list[Lead]:
-        with_room = {
-            rep.team
+        with_room = [
+            rep
             for rep in (_rep(self._data, row) for row in self._data.reps.values())
             if rep.active and rep.open_leads < rep.capacity
-        }
+        ]
+        teams = {rep.team for rep in with_room}
+        owners = {rep.id for rep in with_room}
         waiting = [
             lead
             for lead in self._data.leads.values()
-            if lead.status == LeadStatus.QUEUED and lead.team in with_room
+            if lead.status == LeadStatus.QUEUED
+            and (
+                lead.team in teams
+                or self._data.account_owners.get(lead.account_domain or "") in owners
+            )
         ]
         waiting.sort(key=lambda lead: lead.queued_at or datetime.min)
         return copy.deepcopy(waiting[:limit])

@@ -161,6 +161,18 @@ async def test_a_drain_reaches_a_team_with_room_behind_the_waiting_leads_of_a_fu
     assert router.lead(london).rep_id == emea
 
 
+async def test_a_queued_lead_goes_to_its_accounts_owner_in_another_team_once_they_have_room(
+    router: Router,
+) -> None:
+    await router.rep("Full", capacity=0)
+    owner = await router.rep("Emil", team="emea", capacity=1)
+    london = await router.hand_off("bob@acme.de", country="GB")  # Emil owns acme.de now
+    berlin = await router.hand_off("ada@acme.de")
+    assert router.lead(berlin).status == LeadStatus.QUEUED
+    await router.desk.act(owner, london, "reject", {"reason": "no_budget"})
+    assert router.lead(berlin).rep_id == owner
+
+
 async def test_one_batch_gives_round_robin_turns_in_order_at_one_moment(router: Router) -> None:
     reps = [await router.rep(name, capacity=10) for name in ("A", "B", "C")]
     leads = []
