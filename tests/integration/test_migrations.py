@@ -334,10 +334,11 @@ ROUTER_0003_ROWS = (
         pytest.param(True, id="router_0003-with-source_channel"),
     ],
 )
-async def test_router_rows_of_the_previous_release_survive_the_upgrade(
+async def test_router_rows_of_release_0003_survive_the_upgrades_to_0005(
     empty_database: str, with_source_channel: bool
 ) -> None:
-    # From router_0003, where these rows were written, through router_0004 and the rest.
+    # From router_0003, where these rows were written, through router_0004 and router_0005
+    # (router_0006 from router_0005 with rows: test_router_migration_0006.py).
     await _upgrade("router", empty_database, "router_0003")
     if with_source_channel:
         await _execute(
@@ -349,7 +350,7 @@ async def test_router_rows_of_the_previous_release_survive_the_upgrade(
     before = await _rows(empty_database, "router")
     assert all(before.values()), "every table holds rows"
 
-    await _upgrade("router", empty_database)
+    await _upgrade("router", empty_database, "router_0005")
 
     # Stage changes recorded without a source channel keep none (the funnel shows them as
     # unknown); those recorded with one keep it.
