@@ -149,7 +149,10 @@ async def load_positions(
 async def save_positions(
     connection: AsyncConnection, table: Table, group: str, batch: Batch
 ) -> None:
-    """Store where this batch ends, in the caller's transaction (with its results)."""
+    """Store where this batch ends, in the caller's transaction (with its results).
+
+    In partition order: two instances storing the same partitions' offsets after a
+    rebalance wait for each other in one order, never in a circle."""
     rows = [
         {
             "consumer_group": group,
@@ -158,7 +161,7 @@ async def save_positions(
             "next_offset": offset,
             "log_epoch": batch.epochs.get(tp),
         }
-        for tp, offset in batch.next_offsets.items()
+        for tp, offset in sorted(batch.next_offsets.items())
     ]
     statement = insert(table).values(rows)
     await connection.execute(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from services.router.outbound.store import RouterOutbox, SqlNotices
 from services.router.repository import SqlHistory, SqlLeads, SqlReps, SqlSlaTimers
 from services.router.tables import consumer_offsets, outbox
-from shared.consumer import Batch
 from shared.unit_of_work import SqlTransaction
 
 CONSUMER_GROUP = "leadflow-router"
@@ -38,12 +36,6 @@ class SqlUnitOfWork(SqlTransaction):
         self.history = SqlHistory(connection)
         self.outbox: RouterOutbox = RouterOutbox(connection)
         self.notices = SqlNotices(connection)
-
-    async def save_positions(self, batch: Batch) -> None:
-        # By partition: two routers storing the same partitions' offsets after a rebalance
-        # wait for each other in one order.
-        in_order = dict(sorted(batch.next_offsets.items()))
-        await super().save_positions(replace(batch, next_offsets=in_order))
 
     async def commit(self) -> None:
         """Write what the transaction did, a statement per table, then commit."""
