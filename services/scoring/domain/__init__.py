@@ -15,7 +15,7 @@ from services.scoring.domain.lifecycle import (
     lifecycle_changes,
     standing_stage,
 )
-from services.scoring.domain.model import DAY, PROFILE_FIELDS, Reason, RuleHit, ScoringModel
+from services.scoring.domain.model import DAY, Reason, RuleHit, ScoringModel
 from services.scoring.domain.reasons import top_reasons
 from services.scoring.domain.results import Evaluation, StageReached
 from services.scoring.domain.scored import (
@@ -29,7 +29,6 @@ from services.scoring.domain.timeline import Replay
 
 __all__ = [
     "DAY",
-    "PROFILE_FIELDS",
     "Evaluation",
     "FunnelChanges",
     "Reason",

@@ -19,7 +19,6 @@ from shared.definitions.model import (
 )
 
 DAY = 86_400.0
-PROFILE_FIELDS = ("company", "job_title", "industry", "company_size", "country", "email")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +99,9 @@ class ScoringModel:
             (rule, [re.compile(fnmatch.translate(p), re.IGNORECASE) for p in rule.any_of])
             for rule in definitions.scoring.fit
         ]
+        # What the fit depends on: one lead's email or company is not another's, so a cache
+        # keyed on every profile field would miss for every lead.
+        self._fit_fields = sorted({rule.field for rule in definitions.scoring.fit})
         self.stage_keys = [stage.key for stage in definitions.stages]
         self.stage_index = {key: index for index, key in enumerate(self.stage_keys)}
         self.hand_off = self.stage_index[hand_off_stage(definitions).key]
@@ -171,7 +173,7 @@ class ScoringModel:
 
     def fit(self, profile: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
         """Profile points of a contact: the sum of the fit rules its fields match."""
-        key = tuple(profile.get(name) for name in PROFILE_FIELDS)
+        key = tuple(profile.get(name) for name in self._fit_fields)
         cached = self._fit_cache.get(key)
         if cached is None:
             by_rule = {
