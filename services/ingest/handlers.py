@@ -99,11 +99,15 @@ async def accept_interactions(
     encoded: list[EncodedEvent] = []
     for index, raw in enumerate(raw_items):
         outcome = _acceptable(raw, received_at=received_at, allowed_channels=allowed_channels)
-        if isinstance(outcome, Rejected):
+        event = (
+            outcome
+            if isinstance(outcome, Rejected)
+            else encode_interaction(outcome, source=source, received_at=received_at)
+        )
+        if isinstance(event, Rejected):
             metrics.EVENTS.labels(_channel_label(raw), "rejected").inc()
-            results.append(ItemResult(index=index, status=outcome.status, errors=outcome.errors))
+            results.append(ItemResult(index=index, status=event.status, errors=event.errors))
             continue
-        event = encode_interaction(outcome, source=source, received_at=received_at)
         encoded.append(event)
         results.append(ItemResult(index=index, status=202, id=event.id))
     if encoded:

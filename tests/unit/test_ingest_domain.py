@@ -202,6 +202,7 @@ def assert_encoded_as_recorded(interaction: Interaction) -> None:
     """The published bytes are the JSON document of the recorded envelope."""
     recorded = record_interaction(interaction, source="s", received_at=NOW, new_id=lambda: "e-1")
     encoded = encode_interaction(interaction, source="s", received_at=NOW, new_id=lambda: "e-1")
+    assert not isinstance(encoded, Rejected)
     assert json.loads(encoded.value) == json.loads(recorded.model_dump_json(exclude_none=True))
     assert (encoded.id, encoded.key) == (recorded.id, recorded.subject.encode())
     assert encoded.channel == recorded.data.channel
@@ -218,3 +219,10 @@ def assert_encoded_as_recorded(interaction: Interaction) -> None:
 )
 def test_an_encoded_event_is_the_recorded_envelope(overrides: dict[str, Any]) -> None:
     assert_encoded_as_recorded(valid(**overrides))
+
+
+def test_a_property_no_json_can_hold_is_rejected_by_name() -> None:
+    unpaired = valid(properties={"note": "\ud800"})  # JSON may escape half a surrogate pair
+    outcome = encode_interaction(unpaired, source="s", received_at=NOW)
+    assert isinstance(outcome, Rejected)
+    assert (outcome.status, outcome.errors[0].field) == (422, "properties")
