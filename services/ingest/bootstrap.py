@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
-from services.ingest.api import router
+from services.ingest.api import add_event_route, router
 from services.ingest.browser import install_browser_routes
 from services.ingest.publisher import KafkaPublisher
 from services.ingest.sources import load_sources
@@ -63,7 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"broker": await publisher.is_ready()}
 
-    app.include_router(router)  # first: the routes taking events are matched first
+    add_event_route(app.router)  # first: the routes taking events are matched first
+    app.include_router(router)
     install_common(
         app,
         readiness,
