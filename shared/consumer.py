@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 
 FIRST_RECORD_WAIT_SECONDS = 3.0
 TOPIC_CHECK_SECONDS = 2.0
+# A join answers within seconds (Tansu holds a new group's first one for half the session
+# timeout). One seen never to complete after a member died and another left: start over.
+JOIN_WITHIN_SECONDS = 30.0
+
+
+class GroupJoinStuck(RuntimeError):
+    """The consumer group never answered this member's join: the consumer starts over."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,7 @@ class StoredOffsetConsumer:
     max_records: int = 2_000
     epochs: dict[TopicPartition, str | None] = field(default_factory=dict)
     assignment_failure: Exception | None = None
+    joined: bool = False
 
     async def _resume(self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]) -> None:
         if not assigned:
@@ -234,6 +242,7 @@ class StoredOffsetConsumer:
                 """Nothing to flush: every handled batch is already committed with its offsets."""
 
             async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+                outer.joined = True
                 # aiokafka may fetch from the reset position while we look up ours: hold
                 # the partitions until they are seeked to where this service stopped.
                 consumer.pause(*assigned)
@@ -255,17 +264,24 @@ class StoredOffsetConsumer:
 
         await self._ensure_topics()
         consumer.subscribe(list(self.topics), listener=Resume())
+        self.joined = False
         await consumer.start()
         try:
-            next_check = asyncio.get_running_loop().time() + TOPIC_CHECK_SECONDS
+            clock = asyncio.get_running_loop().time
+            next_check = clock() + TOPIC_CHECK_SECONDS
+            join_by = clock() + JOIN_WITHIN_SECONDS
             while not stopping.is_set():
                 if self.assignment_failure is not None:
                     failure, self.assignment_failure = self.assignment_failure, None
                     raise failure
-                if asyncio.get_running_loop().time() >= next_check:
+                if not self.joined and clock() > join_by:
+                    raise GroupJoinStuck(
+                        f"{self.group} was assigned nothing within {JOIN_WITHIN_SECONDS:g} s"
+                    )
+                if clock() >= next_check:
                     if not {topic.name for topic in CATALOG} <= await consumer.topics():
                         await self._ensure_topics()
-                    next_check = asyncio.get_running_loop().time() + TOPIC_CHECK_SECONDS
+                    next_check = clock() + TOPIC_CHECK_SECONDS
                 fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
                 if not fetched:
                     continue
