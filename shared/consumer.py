@@ -39,7 +39,7 @@ FIRST_RECORD_WAIT_SECONDS = 3.0
 TOPIC_CHECK_SECONDS = 2.0
 # A join answers within seconds (Tansu holds a new group's first one for half the session
 # timeout). One seen never to complete after a member died and another left: start over.
-JOIN_WITHIN_SECONDS = 30.0
+JOIN_WITHIN_SECONDS = 15.0
 
 
 class GroupJoinStuck(RuntimeError):
