@@ -24,8 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.events import LOG_STARTED_TYPE
@@ -160,26 +159,27 @@ async def save_positions(
 
     In partition order: two instances storing the same partitions' offsets after a
     rebalance wait for each other in one order, never in a circle."""
-    rows = [
-        {
-            "consumer_group": group,
-            "topic": tp.topic,
-            "partition": tp.partition,
-            "next_offset": offset,
-            "log_epoch": batch.epochs.get(tp),
-        }
-        for tp, offset in sorted(batch.next_offsets.items())
-    ]
-    statement = insert(table).values(rows)
+    positions = sorted(batch.next_offsets.items())
+    # One fixed statement whatever the number of partitions: compiled and prepared once.
     await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.consumer_group, table.c.topic, table.c.partition],
-            set_={
-                "next_offset": statement.excluded.next_offset,
-                "log_epoch": statement.excluded.log_epoch,
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
+        text(
+            f"INSERT INTO {table.fullname} "  # noqa: S608 - only constant names
+            "(consumer_group, topic, partition, next_offset, log_epoch) "
+            "SELECT :group, topic, partition, next_offset, log_epoch FROM unnest("
+            "CAST(:topics AS text[]), CAST(:partitions AS int[]), "
+            "CAST(:offsets AS bigint[]), CAST(:epochs AS text[])"
+            ") WITH ORDINALITY AS p(topic, partition, next_offset, log_epoch, n) ORDER BY n "
+            "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+            "next_offset = excluded.next_offset, log_epoch = excluded.log_epoch, "
+            "updated_at = excluded.updated_at"
+        ),
+        {
+            "group": group,
+            "topics": [tp.topic for tp, _ in positions],
+            "partitions": [tp.partition for tp, _ in positions],
+            "offsets": [offset for _, offset in positions],
+            "epochs": [batch.epochs.get(tp) for tp, _ in positions],
+        },
     )
 
 
