@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,11 +47,15 @@ def interaction_row(event: InteractionRecorded, lead_id: str) -> dict[str, Any]:
 
 def stored_interaction_of(event: InteractionRecorded) -> StoredInteraction:
     """An interaction as the scoring engine takes it, as `interaction_row` stores it."""
-    row = interaction_row(event, "")
+    return interaction_as_stored(interaction_row(event, ""))
+
+
+def interaction_as_stored(row: Mapping[str, Any]) -> StoredInteraction:
+    """What PostgreSQL gives back of a row of `interaction_row`."""
     profile = row["profile"]
     return StoredInteraction(
-        event.id,
-        event.time.timestamp(),
+        row["event_id"],
+        row["event_time"].timestamp(),
         row["channel"],
         row["type"],
         row["campaign"],

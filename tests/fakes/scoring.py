@@ -5,7 +5,6 @@ A unit of work works on a copy of the data and keeps it only on commit, as a tra
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -14,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
+from services.scoring.records import interaction_as_stored
 from tests.fakes.store import CommittedData, FakeStore, FakeTransaction
 
 
@@ -113,25 +113,9 @@ class FakeLeads(_OnData):
         ]
 
 
-def _stored_interaction(row: Mapping[str, Any]) -> StoredInteraction:
-    """What PostgreSQL gives back of a row of `records.interaction_row`."""
-    profile = row["profile"]
-    return StoredInteraction(
-        row["event_id"],
-        row["event_time"].timestamp(),
-        row["channel"],
-        row["type"],
-        row["campaign"],
-        row["url"],
-        row["asset"],
-        row["network"],
-        json.loads(profile) if profile else None,
-    )
-
-
 class FakeInteractions(_OnData):
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-        new = _add_new(self._data.interactions, rows, _stored_interaction)
+        new = _add_new(self._data.interactions, rows, interaction_as_stored)
         return {row["event_id"] for row in new}
 
     async def histories(self, lead_ids: Iterable[str]) -> dict[str, list[StoredInteraction]]:
