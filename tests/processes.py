@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.embedded import free_port
+from shared.embedded import free_port, stop_process
 from shared.settings import Settings
 
 
@@ -65,5 +65,6 @@ def start_service(
         if process.poll() is not None:
             return ServiceProcess(url, log_path, process)
         if time.monotonic() > deadline:
+            stop_process(process)  # the caller never gets it: stop it here
             raise RuntimeError(f"{name} did not become ready:\n{log_path.read_text()}")
         time.sleep(0.1)
