@@ -414,7 +414,7 @@ class Pipeline:
         )
         self.producer = new_producer(settings, linger_ms=5)  # as services/scoring/bootstrap.py
         self.relay = OutboxRelay(self.engine, outbox, self.producer)
-        self.service.on_committed = self._committed
+        self.service.on_events_queued = self.relay.wake  # as services/scoring/bootstrap.py
         self.consumer = StoredOffsetConsumer(
             settings,
             self.engine,
@@ -429,14 +429,12 @@ class Pipeline:
         self._committing = asyncio.Event()
 
     async def _handle(self, batch: Batch) -> None:
-        """`service.handle_interactions`, noting when the first batch arrived."""
+        """`service.handle_interactions`, noting when the first batch arrived and when each
+        was committed."""
         if self.first_fetch is None:
             self.first_fetch = time.perf_counter()
         self.batches += 1
         await self.service.handle_interactions(batch)
-
-    def _committed(self) -> None:
-        self.relay.wake()  # what bootstrap.py sets `on_committed` to
         self.commits.append(time.perf_counter())
         self._committing.set()
 

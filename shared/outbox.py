@@ -77,13 +77,14 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; answer how many were published."""
         table = self._table
+        # One relay at a time publishes a table (so rows go out in order): the lock is an
+        # uncorrelated subquery, taken once per statement; not taken, no rows.
+        holds_lock = select(func.pg_try_advisory_xact_lock(self._lock_key)).scalar_subquery()
         async with self._engine.begin() as connection:
-            if not await connection.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key))):
-                return 0
             rows = (
                 await connection.execute(
                     select(table.c.id, table.c.topic, table.c.key, table.c.value)
-                    .where(table.c.sent_at.is_(None))
+                    .where(holds_lock, table.c.sent_at.is_(None))
                     .order_by(table.c.id)
                     .limit(self._batch_size)
                 )

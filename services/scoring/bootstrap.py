@@ -28,7 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
-        service.on_committed = relay.wake
+        service.on_events_queued = relay.wake
         return {
             "interactions": interaction_consumer(settings, engine, service, relay.resend_retained),
             "decay-timers": decay_timers(service),

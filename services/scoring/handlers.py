@@ -52,7 +52,8 @@ class ScoringService:
     units: UnitsOfWork
     loaded: LoadedDefinitions
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    on_committed: Callable[[], None] = field(default=lambda: None)
+    # Called after a commit that queued events to publish (the relay is woken by it).
+    on_events_queued: Callable[[], None] = field(default=lambda: None)
     model: ScoringModel = field(init=False)
     events: LifecycleEvents = field(init=False)
 
@@ -78,7 +79,7 @@ class ScoringService:
         dead += unreadable
         started = time.perf_counter()
         async with self.units() as uow:
-            await self._apply(uow, recorded, returned)
+            queued = await self._apply(uow, recorded, returned)
             await uow.outbox.add(dead_letter_rows(dead))
             await uow.save_positions(batch)
             await uow.commit()
@@ -88,18 +89,19 @@ class ScoringService:
         metrics.RECORDS.labels("dead_letter").inc(len(dead))
         if dead:
             log.warning("dead-lettered records", extra={"count": len(dead)})
-        self.on_committed()
+        if queued or dead:
+            self.on_events_queued()
 
     async def _apply(
         self,
         uow: UnitOfWork,
         recorded: Sequence[InteractionRecorded],
         returned: Sequence[NurtureRecorded],
-    ) -> None:
+    ) -> int:
+        """Apply the batch; answer how many lifecycle events it queued."""
         sent_back = await uow.returns.add([return_row(event) for event in returned])
         if not recorded:
-            await self.reevaluate(uow, sent_back, replay=sent_back)
-            return
+            return await self.reevaluate(uow, sent_back, replay=sent_back)
         keys = [identity_keys(e.data.contact.email, e.data.contact.anonymous_id) for e in recorded]
         await uow.identities.lock(key for group in keys for key in group)
         known = await uow.identities.known(key for group in keys for key in group)
@@ -118,7 +120,7 @@ class ScoringService:
             if event.id in new:
                 arrivals.setdefault(lead, []).append(stored_interaction_of(event))
         replay = set(resolution.merged_into.values()) | sent_back
-        await self.reevaluate(uow, set(arrivals) | replay, arrivals=arrivals, replay=replay)
+        return await self.reevaluate(uow, set(arrivals) | replay, arrivals=arrivals, replay=replay)
 
     async def reevaluate(
         self,
@@ -230,10 +232,10 @@ class ScoringService:
         """Re-score leads whose score is due to decay below a threshold; answer how many."""
         async with self.units() as uow:
             due = await uow.timers.claim_due(self.now(), limit)
-            await self.reevaluate(uow, set(due))
+            queued = await self.reevaluate(uow, set(due))
             await uow.commit()
-        if due:
-            self.on_committed()
+        if queued:
+            self.on_events_queued()
         return len(due)
 
     async def rescore(self, after: str | None, limit: int) -> tuple[list[str], int]:
