@@ -184,6 +184,34 @@ def definitions_check(file: DefinitionsFile = Path("lead-definitions.yaml")) -> 
     typer.echo(f"{file}: valid, version {loaded.version}")
 
 
+@definitions_app.command("test")
+def definitions_test(
+    file: DefinitionsFile = Path("lead-definitions.yaml"),
+    cases: Annotated[
+        Path | None,
+        typer.Option(help="a folder of golden case files (default: golden/<FILE's name>)"),
+    ] = None,
+) -> None:
+    """Run the golden cases against a definitions file; print pass/fail, exit 1 on a failure."""
+    from leadflow.golden import GoldenCaseError, render, run_cases
+    from shared.definitions import load_definitions
+
+    folder = cases if cases is not None else Path("golden") / file.stem
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    if not files:
+        typer.echo(f"{folder}: no golden case files (*.yaml)", err=True)
+        raise typer.Exit(1)
+    with _definitions_problems_reported():
+        try:
+            checks = run_cases(load_definitions(file).definitions, files)
+        except GoldenCaseError as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(1) from None
+    typer.echo(render(checks))
+    if not all(check.passed for check in checks):
+        raise typer.Exit(1)
+
+
 @sources_app.command("check")
 def sources_check(
     file: Annotated[Path, typer.Argument(help="a sources YAML file (LEADFLOW_SOURCES)")],
