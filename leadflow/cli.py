@@ -193,7 +193,9 @@ def definitions_test(
     ] = None,
 ) -> None:
     """Run the golden cases against a definitions file; print pass/fail, exit 1 on a failure."""
-    from leadflow.golden import GoldenCaseError, render, run_cases
+    from rich.console import Console
+
+    from leadflow.golden import GoldenCaseError, run_cases, summary, table
     from shared.definitions import load_definitions
 
     folder = cases if cases is not None else Path("golden") / file.stem
@@ -207,7 +209,9 @@ def definitions_test(
         except GoldenCaseError as error:
             typer.echo(str(error), err=True)
             raise typer.Exit(1) from None
-    typer.echo(render(checks))
+    Console().print(table(checks))
+    for line in summary(checks):
+        typer.echo(line)
     if not all(check.passed for check in checks):
         raise typer.Exit(1)
 

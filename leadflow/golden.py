@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from rich.table import Table
 
 from services.router.domain.assignment import account_domain, lead_to_route, team_for
 from services.scoring.domain import DAY, Evaluation, ScoringModel, StoredInteraction, evaluate
@@ -136,61 +137,48 @@ def _why(result: Evaluation) -> str:
     return ", ".join(f"{rule} {points:+.1f}" for rule, points in shares.items()) or "no points"
 
 
-def run_case(definitions: LeadDefinitions, case: GoldenCase) -> list[Check]:
+def run_case(model: ScoringModel, case: GoldenCase) -> list[Check]:
     """Every expectation of the case checked against the engine."""
-    model = ScoringModel(definitions)
+    definitions = model.definitions
     hand_off = model.stage_keys[model.hand_off]
     history = _history(case)
     checks = []
     for expectation in case.expect:
-        as_of = NOW + seconds_from_now(expectation.at)
-        result = evaluate(model, history, as_of, explain=True)
-        handed_off = any(reached.stage == hand_off for reached in result.stages_reached)
-        routing = definitions.routing
-        domain = account_domain(result.profile.get("email"))
-        lead = lead_to_route("golden", result.grade, result.profile, domain)
-        team = team_for(routing, lead).key if routing else "(no routing)"
-        got: dict[str, tuple[str, bool]] = {}
+        result = evaluate(model, history, NOW + seconds_from_now(expectation.at), explain=True)
+        # (check, expected, got, holds), for what the expectation names
+        found: list[tuple[str, str, str, bool]] = []
         if expectation.score is not None:
             low, high = expectation.score.min, expectation.score.max
             inside = (low is None or result.score >= low) and (high is None or result.score <= high)
-            got["score"] = (f"{result.score:.1f}", inside)
+            wanted = f"{_bound(low)} .. {_bound(high)}"
+            found.append(("score", wanted, f"{result.score:.1f}", inside))
         if expectation.grade is not None:
-            got["grade"] = (result.grade, result.grade == expectation.grade)
-        if expectation.stage is not None:
-            got["stage"] = (str(result.stage), result.stage == expectation.stage)
-        if expectation.thresholds_met is not None:
-            met = sorted(result.thresholds_met)
-            got["thresholds met"] = (str(met), met == sorted(expectation.thresholds_met))
-        if expectation.handed_off is not None:
-            got["handed off"] = (str(handed_off), handed_off == expectation.handed_off)
-        if expectation.team is not None:
-            got["team"] = (team, team == expectation.team)
-        expected = _expected(expectation)
-        for what, (value, ok) in got.items():
-            checks.append(
-                Check(
-                    case.name,
-                    expectation.at,
-                    what,
-                    expected[what],
-                    value,
-                    "" if ok else _why(result),
-                )
+            found.append(
+                ("grade", expectation.grade, result.grade, result.grade == expectation.grade)
             )
+        if expectation.stage is not None:
+            stage = str(result.stage)
+            found.append(("stage", expectation.stage, stage, stage == expectation.stage))
+        if expectation.thresholds_met is not None:
+            wanted_met, met = sorted(expectation.thresholds_met), sorted(result.thresholds_met)
+            found.append(("thresholds met", str(wanted_met), str(met), met == wanted_met))
+        if expectation.handed_off is not None:
+            handed_off = any(reached.stage == hand_off for reached in result.stages_reached)
+            wanted_hand_off = expectation.handed_off
+            found.append(
+                ("handed off", str(wanted_hand_off), str(handed_off), handed_off == wanted_hand_off)
+            )
+        if expectation.team is not None:
+            domain = account_domain(result.profile.get("email"))
+            lead = lead_to_route("golden", result.grade, result.profile, domain)
+            routing = definitions.routing
+            team = team_for(routing, lead).key if routing else "(no routing)"
+            found.append(("team", expectation.team, team, team == expectation.team))
+        checks += [
+            Check(case.name, expectation.at, what, wanted, got, "" if holds else _why(result))
+            for what, wanted, got, holds in found
+        ]
     return checks
-
-
-def _expected(expectation: Expectation) -> dict[str, str]:
-    score = expectation.score
-    return {
-        "score": "" if score is None else f"{_bound(score.min)} .. {_bound(score.max)}",
-        "grade": str(expectation.grade),
-        "stage": str(expectation.stage),
-        "thresholds met": str(expectation.thresholds_met),
-        "handed off": str(expectation.handed_off),
-        "team": str(expectation.team),
-    }
 
 
 def _bound(value: float | None) -> str:
@@ -198,22 +186,26 @@ def _bound(value: float | None) -> str:
 
 
 def run_cases(definitions: LeadDefinitions, files: Iterable[Path]) -> list[Check]:
-    return [check for path in sorted(files) for check in run_case(definitions, load_case(path))]
+    model = ScoringModel(definitions)
+    return [check for path in sorted(files) for check in run_case(model, load_case(path))]
 
 
-def render(checks: list[Check]) -> str:
-    """A table of every check, then why each failure scored as it did."""
-    header = ("case", "at", "check", "expected", "got", "")
-    rows = [
-        (c.case, c.at, c.what, c.expected, c.got, "pass" if c.passed else "FAIL") for c in checks
+def table(checks: list[Check]) -> Table:
+    """Every check: what was expected, what the engine said."""
+    shown = Table(title="Golden cases")
+    for column in ("case", "at", "check", "expected", "got", ""):
+        shown.add_column(column)
+    for check in checks:
+        verdict = "pass" if check.passed else "FAIL"
+        shown.add_row(check.case, check.at, check.what, check.expected, check.got, verdict)
+    return shown
+
+
+def summary(checks: list[Check]) -> list[str]:
+    """Why each failure scored as it did, then the count."""
+    failed = [check for check in checks if not check.passed]
+    cases = len({check.case for check in checks})
+    return [
+        *(f"FAIL {c.case} at {c.at}: {c.what}: points then: {c.breakdown}" for c in failed),
+        f"{len(checks) - len(failed)} of {len(checks)} checks passed in {cases} cases",
     ]
-    widths = [max(len(row[n]) for row in [header, *rows]) for n in range(len(header))]
-    lines = [
-        " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-        for row in [header, *rows]
-    ]
-    failed = [c for c in checks if not c.passed]
-    lines += [f"FAIL {c.case} at {c.at}: {c.what}: points then: {c.breakdown}" for c in failed]
-    cases = len({c.case for c in checks})
-    lines.append(f"{len(checks) - len(failed)} of {len(checks)} checks passed in {cases} cases")
-    return "\n".join(line.rstrip() for line in lines)
