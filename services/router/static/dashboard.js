@@ -184,7 +184,7 @@ async function loadOutbound() {
 
 // The cards an admin sees besides the queues, each filled by its loader. A new card is a
 // <section class="card admin-only"> in index.html and its loader here.
-const ADMIN_CARDS = [loadFunnel, loadSpeed, loadNurture, loadFairness, loadOutbound];
+const ADMIN_CARDS = [loadFunnel, loadSpeed, loadNurture, loadFairness, loadOutbound, loadShadow, loadCalibration];
 
 async function refresh() {
   try {
