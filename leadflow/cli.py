@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from leadflow.shadow import shadow_app
 from leadflow.stack import SERVICE_PORTS, read_stack_file, run_stack
 from shared.logs import configure_logging
 from shared.settings import Settings
@@ -22,12 +23,13 @@ definitions_app = typer.Typer(help="Check and render lead definitions.", no_args
 app.add_typer(definitions_app, name="definitions")
 sources_app = typer.Typer(help="Check declared webhook sources.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+app.add_typer(shadow_app, name="shadow")
 SCHEMA_DIR = Path("schemas")
 DefinitionsFile = Annotated[Path, typer.Argument(help="a lead-definitions YAML file")]
 
 
 @contextmanager
-def _definitions_problems_reported() -> Iterator[None]:
+def definitions_problems_reported() -> Iterator[None]:
     """A broken definitions (or sources) file ends the command with its problems listed,
     never a traceback."""
     from services.ingest.sources import SourcesError
@@ -55,7 +57,7 @@ def _settings() -> Settings:
 @app.command()
 def up() -> None:
     """Run the whole stack; without DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, embedded ones."""
-    with _definitions_problems_reported():
+    with definitions_problems_reported():
         status = run_stack(Settings(), typer.echo)
     raise typer.Exit(status)
 
@@ -111,7 +113,7 @@ def serve(
     settings = _settings()
     configure_logging(settings.log_level)
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    with _definitions_problems_reported():
+    with definitions_problems_reported():
         application = bootstrap.create_app(settings)
     # Requests allocate many short-lived objects: collect young garbage less often, and
     # never rescan what start-up built.
@@ -179,7 +181,7 @@ def definitions_check(file: DefinitionsFile = Path("lead-definitions.yaml")) -> 
     """Validate a definitions file; print every problem with its place, exit 1 if any."""
     from shared.definitions import load_definitions
 
-    with _definitions_problems_reported():
+    with definitions_problems_reported():
         loaded = load_definitions(file)
     typer.echo(f"{file}: valid, version {loaded.version}")
 
@@ -203,7 +205,7 @@ def definitions_test(
     if not files:
         typer.echo(f"{folder}: no golden case files (*.yaml)", err=True)
         raise typer.Exit(1)
-    with _definitions_problems_reported():
+    with definitions_problems_reported():
         try:
             checks = run_cases(load_definitions(file).definitions, files)
         except GoldenCaseError as error:
@@ -223,7 +225,7 @@ def sources_check(
     """Validate a sources file; print every problem with its place, exit 1 if any."""
     from services.ingest.sources import load_sources
 
-    with _definitions_problems_reported():
+    with definitions_problems_reported():
         sources = load_sources(file)
     secrets = Settings().webhook_secrets  # only to say which sources still need a secret
     for source in sources:
@@ -242,7 +244,7 @@ def definitions_render(
     from shared.definitions import load_definitions
     from shared.definitions.render import document, to_html, to_markdown
 
-    with _definitions_problems_reported():
+    with definitions_problems_reported():
         blocks = document(load_definitions(file))
     if output is None:
         typer.echo(to_markdown(blocks))
@@ -258,7 +260,7 @@ def rescore() -> None:
     """Score every lead again under the configured definitions; emit what changed."""
     from leadflow.replay import rescore as run
 
-    with _definitions_problems_reported():
+    with definitions_problems_reported():
         asyncio.run(run(_settings()))
 
 
@@ -269,7 +271,7 @@ def whatif(
     """Replay stored history against candidate definitions; compare with the active ones."""
     from leadflow.replay import whatif as run
 
-    with _definitions_problems_reported():
+    with definitions_problems_reported():
         asyncio.run(run(_settings(), candidate))
 
 
