@@ -1,4 +1,5 @@
-"""The `scoring` schema: interactions, identities, leads, returns, timers, offsets, outbox."""
+"""The `scoring` schema: interactions, identities, leads, returns, timers, offsets, outbox,
+shadow runs and sales' verdicts."""
 
 from __future__ import annotations
 
@@ -86,6 +87,60 @@ decay_timers = Table(
     metadata,
     Column("lead_id", UUID(as_uuid=False), primary_key=True),
     Column("due_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Candidate definitions scored beside the active ones; `report` is frozen when the run stops
+# or is promoted (the record of why it was promoted).
+shadow_runs = Table(
+    "shadow_runs",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("label", Text),
+    Column("document", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("active_version", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("promoted_at", DateTime(timezone=True)),
+    Column("report", JSONB),
+)
+# One shadow run at a time: among the runs not stopped, a second NULL is a duplicate.
+Index(
+    "shadow_runs_one_running",
+    shadow_runs.c.stopped_at,
+    unique=True,
+    postgresql_where=shadow_runs.c.stopped_at.is_(None),
+    postgresql_nulls_not_distinct=True,
+)
+
+# What each side decided of a lead the run evaluated.
+shadow_leads = Table(
+    "shadow_leads",
+    metadata,
+    Column("shadow_id", UUID(as_uuid=False), primary_key=True),
+    Column("lead_id", UUID(as_uuid=False), primary_key=True),
+    *(
+        column
+        for side in ("candidate", "active")
+        for column in (
+            Column(f"{side}_score", Float, nullable=False),
+            Column(f"{side}_grade", Text, nullable=False),
+            Column(f"{side}_stage", Text),
+            Column(f"{side}_handed_off_at", DateTime(timezone=True)),
+            Column(f"{side}_team", Text),
+        )
+    ),
+    Column("last_evaluated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Sales' latest verdict on a lead it was handed: accepted, or returned to nurture.
+sales_verdicts = Table(
+    "sales_verdicts",
+    metadata,
+    Column("lead_id", UUID(as_uuid=False), primary_key=True),
+    Column("verdict", Text, nullable=False),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 consumer_offsets = offsets_table(metadata)

@@ -35,7 +35,7 @@ DESCRIBED: dict[str, MetaData] = {
 # The revision each service's previous release stopped at: the upgrade tests below start there
 # with rows in every table. A new revision brings a new case that starts from the one before it.
 PREVIOUS_RELEASE = {
-    "scoring": "scoring_0004",
+    "scoring": "scoring_0005",
     "router": "router_0005",
 }
 
@@ -249,7 +249,7 @@ async def test_scoring_rows_of_release_0003_survive_the_upgrade(empty_database: 
     before = await _rows(empty_database, "scoring")
     assert all(before.values()), "every table holds rows"
 
-    await _upgrade("scoring", empty_database)
+    await _upgrade("scoring", empty_database, "scoring_0005")
 
     # Leads stored before scoring_0004 have no reported stages (NULL, read as "whatever their
     # history showed"); the count it replaced is gone.
@@ -266,27 +266,49 @@ async def test_scoring_rows_of_release_0003_survive_the_upgrade(empty_database: 
     assert lead["score"] == 0
 
 
+SCORING_0004_ROWS = [
+    row.replace("stages_reported", "reported_stages").replace(
+        "'sha256:3f2a', 2,", "'sha256:3f2a', '{0:inquiry,0:mql}',"
+    )
+    for row in SCORING_0003_ROWS
+]
+
+
+async def test_scoring_rows_of_release_0004_survive_the_upgrade(empty_database: str) -> None:
+    """Leads stored before scoring_0005 have no timeline state: their next interaction
+    replays their history once and saves it."""
+    await _upgrade("scoring", empty_database, "scoring_0004")
+    await _execute(empty_database, SCORING_0004_ROWS)
+    before = await _rows(empty_database, "scoring")
+    assert all(before.values()), "every table holds rows"
+
+    await _upgrade("scoring", empty_database, "scoring_0005")
+
+    assert await _rows(empty_database, "scoring") == _as_upgraded(
+        before, dropped={}, added={"leads": {"timeline_state": None}}
+    )
+
+
 async def test_scoring_rows_of_the_previous_release_survive_the_upgrade(
     empty_database: str,
 ) -> None:
-    """Leads stored before scoring_0005 have no timeline state: their next interaction
-    replays their history once and saves it."""
+    """scoring_0006 adds the shadow runs' tables, empty; every row already there stays."""
     await _upgrade("scoring", empty_database, PREVIOUS_RELEASE["scoring"])
-    rows_of_0004 = [
-        row.replace("stages_reported", "reported_stages").replace(
-            "'sha256:3f2a', 2,", "'sha256:3f2a', '{0:inquiry,0:mql}',"
-        )
-        for row in SCORING_0003_ROWS
-    ]
-    await _execute(empty_database, rows_of_0004)
+    await _execute(
+        empty_database,
+        [
+            *SCORING_0004_ROWS,
+            f"""UPDATE scoring.leads SET timeline_state = '{{"format": 1}}'
+                WHERE id = '{LEAD}'""",
+        ],
+    )
     before = await _rows(empty_database, "scoring")
     assert all(before.values()), "every table holds rows"
 
     await _upgrade("scoring", empty_database)
 
-    assert await _rows(empty_database, "scoring") == _as_upgraded(
-        before, dropped={}, added={"leads": {"timeline_state": None}}
-    )
+    new_tables = {"shadow_runs": [], "shadow_leads": [], "sales_verdicts": []}
+    assert await _rows(empty_database, "scoring") == {**before, **new_tables}
 
 
 # Rows of every router table at router_0003, as that release wrote them.
