@@ -7,9 +7,16 @@ one hand-off, grade bands do not overlap, every stage threshold can be reached.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from shared.definitions.model import Bounds, LeadDefinitions
+from shared.definitions.model import (
+    MAIN_SCORE_PARTS,
+    Bounds,
+    Decay,
+    FitRule,
+    LeadDefinitions,
+    PointsRule,
+)
 
 Path = tuple[str | int, ...]
 Problem = tuple[Path, str]
@@ -99,32 +106,86 @@ def _grade_problems(definitions: LeadDefinitions) -> Iterator[Problem]:
                 yield ("routing", "sla", grade), unknown(grade)
 
 
-def highest_reachable_score(definitions: LeadDefinitions) -> float:
-    """The most any lead could score: infinite unless every positive rule is capped and decays."""
-    scoring = definitions.scoring
+def _highest_behaviour(
+    definitions: LeadDefinitions, rules: Sequence[PointsRule], decay: Decay
+) -> float:
+    """The most behaviour points any lead could hold: infinite unless every positive rule is
+    capped and decays."""
     multiplier = max([1.0, *(campaign.multiplier for campaign in definitions.campaigns.values())])
     behaviour = 0.0
-    for rule in scoring.rules:
+    for rule in rules:
         if rule.points <= 0:
             continue
-        if rule.cap is None or scoring.decay.half_life_days is None:
+        if rule.cap is None or decay.half_life_days is None:
             return math.inf
         # A cap refills every window while older points halve: a geometric series.
-        refill = 1 - 0.5 ** (rule.cap.window_days / scoring.decay.half_life_days)
+        refill = 1 - 0.5 ** (rule.cap.window_days / decay.half_life_days)
         behaviour += rule.cap.points * multiplier / refill
-    fit = sum(rule.points for rule in scoring.fit if rule.points > 0)
-    return behaviour + fit
+    return behaviour
+
+
+def _highest_fit(fit: Sequence[FitRule]) -> float:
+    return sum(rule.points for rule in fit if rule.points > 0)
+
+
+def highest_reachable(definitions: LeadDefinitions) -> dict[str, float]:
+    """The most any lead could score on each score stage criteria may name."""
+    scoring = definitions.scoring
+    engagement = _highest_behaviour(definitions, scoring.rules, scoring.decay)
+    fit = _highest_fit(scoring.fit)
+    ceilings = {"score": engagement + fit, "engagement": engagement, "fit": fit}
+    for named in definitions.scores:
+        behaviour = _highest_behaviour(definitions, named.rules, named.decay)
+        ceilings[named.key] = behaviour + _highest_fit(named.fit)
+    return ceilings
+
+
+def _unreachable(minimum: float, ceiling: float, score: str) -> str:
+    return (
+        f"no lead can reach {minimum:g}: with these rules, caps and decay "
+        f"the highest possible {score} is {ceiling:.1f}"
+    )
 
 
 def _threshold_problems(definitions: LeadDefinitions) -> Iterator[Problem]:
-    ceiling = highest_reachable_score(definitions)
+    ceilings = highest_reachable(definitions)
     for index, stage in enumerate(definitions.stages):
-        if stage.entry.score is not None and stage.entry.score > ceiling:
+        if stage.entry.score is not None and stage.entry.score > ceilings["score"]:
             yield (
                 ("stages", index, "entry", "score"),
-                f"no lead can reach {stage.entry.score:g}: with these rules, caps and decay "
-                f"the highest possible score is {ceiling:.1f}",
+                _unreachable(stage.entry.score, ceilings["score"], "score"),
             )
+        for combined in ("all_of", "any_of"):
+            for name, minimum in getattr(stage.entry, combined).items():
+                ceiling = ceilings.get(name)
+                if ceiling is not None and minimum > ceiling:
+                    yield (
+                        ("stages", index, "entry", combined, name),
+                        _unreachable(minimum, ceiling, name),
+                    )
+
+
+def _named_score_problems(definitions: LeadDefinitions) -> Iterator[Problem]:
+    """Named scores have keys of their own, and stage criteria name only known scores."""
+    known: dict[str, None] = dict.fromkeys(MAIN_SCORE_PARTS)
+    for index, named in enumerate(definitions.scores):
+        if named.key in known:
+            clash = "names a part of the main score" if named.key in MAIN_SCORE_PARTS else "twice"
+            yield ("scores", index, "key"), f"score {named.key!r} {clash}: choose another key"
+        known[named.key] = None
+        for rules in ("rules", "fit"):
+            keys = [rule.key for rule in getattr(named, rules)]
+            for position, key in enumerate(keys):
+                if key in keys[:position]:
+                    yield ("scores", index, rules, position, "key"), f"rule {key!r} is there twice"
+    for index, stage in enumerate(definitions.stages):
+        for combined in ("all_of", "any_of"):
+            for name in getattr(stage.entry, combined):
+                if name not in known:
+                    yield (
+                        ("stages", index, "entry", combined, name),
+                        f"score {name!r} is not defined (scores: {', '.join(known)})",
+                    )
 
 
 def problems(definitions: LeadDefinitions) -> list[Problem]:
@@ -132,5 +193,6 @@ def problems(definitions: LeadDefinitions) -> list[Problem]:
     return [
         *_stage_problems(definitions),
         *_grade_problems(definitions),
+        *_named_score_problems(definitions),
         *_threshold_problems(definitions),
     ]

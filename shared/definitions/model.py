@@ -6,9 +6,17 @@ a stage) are checked in `checks.py`, so each problem can be reported with its pa
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
 from shared.events import CHANNEL_TYPES, EmailAddress
 
@@ -34,12 +42,40 @@ class Definition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class StageEntry(Definition):
+class _OmittedWhenEmpty(Definition):
+    """Definitions whose newer optional fields are left out of a dump while empty, so that a
+    file that does not use them keeps its version (the hash of the dump)."""
+
+    _omitted_when_empty: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_empty(self, serialize: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = serialize(self)
+        for name in self._omitted_when_empty:
+            if name in dumped and not dumped[name]:
+                del dumped[name]
+        return dumped
+
+
+ScoreMinimums = dict[Key, float]
+
+
+class StageEntry(_OmittedWhenEmpty):
     """How a lead enters a stage: automatically by criteria, or by a sales action."""
+
+    _omitted_when_empty: ClassVar[tuple[str, ...]] = ("all_of", "any_of")
 
     score: float | None = Field(default=None, description="the lowest score that qualifies")
     grade: GradeKey | None = Field(default=None, description="this grade or a hotter one")
     required_fields: tuple[ContactField, ...] = ()
+    all_of: ScoreMinimums = Field(
+        default={},
+        description="every one of these scores (named scores, or score, engagement, fit) "
+        "at its minimum or above",
+    )
+    any_of: ScoreMinimums = Field(
+        default={}, description="at least one of these scores at its minimum or above"
+    )
     action: SalesAction | None = None
     requires: tuple[QualificationField, ...] = Field(
         default=(), description="what a rep must record with the action (e.g. budget)"
@@ -47,11 +83,19 @@ class StageEntry(Definition):
 
     @model_validator(mode="after")
     def _one_way_in(self) -> StageEntry:
-        automatic = self.score is not None or self.grade is not None or self.required_fields
+        automatic = (
+            self.score is not None
+            or self.grade is not None
+            or self.required_fields
+            or self.all_of
+            or self.any_of
+        )
         if self.action is not None and automatic:
             raise ValueError("a stage is entered by criteria or by a sales action, not both")
         if self.action is None and not automatic:
-            raise ValueError("give criteria (score, grade, required_fields) or an action")
+            raise ValueError(
+                "give criteria (score, grade, required_fields, all_of, any_of) or an action"
+            )
         if self.requires and self.action is None:
             raise ValueError("requires goes with a sales action")
         return self
@@ -95,19 +139,24 @@ class Cap(Definition):
     window_days: Annotated[float, Field(gt=0)]
 
 
-class ScoringRule(Definition):
+class PointsRule(Definition):
+    """Behaviour points: an interaction matching `match` gives `points`."""
+
     key: Key
     description: str = ""
     match: RuleMatch
     points: float = Field(description="may be negative (an unsubscribe, a bounce)")
     cap: Cap | None = Field(default=None, description="at most this many points per window")
-    entry_stage: Key | None = Field(default=None, description="a match enters this stage")
 
     @model_validator(mode="after")
-    def _nonzero(self) -> ScoringRule:
+    def _nonzero(self) -> PointsRule:
         if self.points == 0:
             raise ValueError("points must not be 0")
         return self
+
+
+class ScoringRule(PointsRule):
+    entry_stage: Key | None = Field(default=None, description="a match enters this stage")
 
 
 class FitRule(Definition):
@@ -140,6 +189,25 @@ class Scoring(Definition):
     decay: Decay = Decay()
     rules: tuple[ScoringRule, ...]
     fit: tuple[FitRule, ...] = ()
+
+
+# What stage criteria call the main score's parts: its total, behaviour and profile points.
+MAIN_SCORE_PARTS = ("score", "engagement", "fit")
+
+
+class NamedScore(Definition):
+    """A score kept beside the main one (per product line, or fit apart from engagement),
+    computed the same way from its own rules, caps, decay and fit."""
+
+    key: Key
+    name: str
+    description: str = ""
+    decay: Decay = Decay()
+    rules: tuple[PointsRule, ...] = ()
+    fit: tuple[FitRule, ...] = ()
+    thresholds: tuple[float, ...] = Field(
+        default=(), description="crossing one, up or down, is reported like a stage threshold"
+    )
 
 
 class Bounds(Definition):
@@ -229,12 +297,17 @@ class Nurture(Definition):
     reasons: dict[Key, NurtureReason]
 
 
-class LeadDefinitions(Definition):
+class LeadDefinitions(_OmittedWhenEmpty):
     """The whole agreement: stages, scoring, grades, campaigns, routing and nurture."""
+
+    _omitted_when_empty: ClassVar[tuple[str, ...]] = ("scores",)
 
     name: str = "Lead definitions"
     stages: tuple[Stage, ...] = Field(min_length=1)
     scoring: Scoring
+    scores: tuple[NamedScore, ...] = Field(
+        default=(), description="scores kept beside the main one, each with its own rules"
+    )
     grades: Grades
     campaigns: dict[Key, Campaign] = {}
     routing: Routing | None = None

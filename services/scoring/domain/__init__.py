@@ -4,7 +4,11 @@ Pure: the result is a function of (definitions, the lead's interactions ordered 
 time, the time it is evaluated at). No database, no broker, no clock.
 """
 
-from services.scoring.domain.decay import score_as_of, seconds_until_below
+from services.scoring.domain.decay import (
+    score_as_of,
+    seconds_until_a_threshold_is_lost,
+    seconds_until_below,
+)
 from services.scoring.domain.evaluation import evaluate, replay_history
 from services.scoring.domain.history import Return, StoredInteraction
 from services.scoring.domain.lifecycle import (
@@ -17,7 +21,7 @@ from services.scoring.domain.lifecycle import (
 )
 from services.scoring.domain.model import DAY, Reason, RuleHit, ScoringModel
 from services.scoring.domain.reasons import top_reasons
-from services.scoring.domain.results import Evaluation, StageReached
+from services.scoring.domain.results import Evaluation, NamedScoreResult, StageReached
 from services.scoring.domain.scored import (
     Scored,
     continue_scoring,
@@ -31,6 +35,7 @@ __all__ = [
     "DAY",
     "Evaluation",
     "FunnelChanges",
+    "NamedScoreResult",
     "Reason",
     "Replay",
     "Return",
@@ -50,6 +55,7 @@ __all__ = [
     "report_arrivals",
     "rescore",
     "score_as_of",
+    "seconds_until_a_threshold_is_lost",
     "seconds_until_below",
     "standing_stage",
     "top_reasons",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.scoring.domain.history import StoredInteraction
@@ -28,12 +28,42 @@ class StoredLead:
     definitions_version: str | None = None
 
 
+MAIN_SCORE = "score"
+
+
 @dataclass(frozen=True)
 class ThresholdChange:
+    """`score_key`'s score (the main one, or a named one) crossed `threshold`; `score` is
+    that score's value, `scores` every named score's."""
+
     threshold: float
     direction: str
     score: float
     grade: str
+    score_key: str = MAIN_SCORE
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+
+# A named score's threshold met is kept among what was reported of the lead, by identity:
+# `threshold:<score key>:<threshold>` (stage entries are `<cycle>:<stage>`).
+_NAMED_THRESHOLD = "threshold:"
+
+
+def named_threshold_key(score_key: str, threshold: float) -> str:
+    return f"{_NAMED_THRESHOLD}{score_key}:{threshold!r}"
+
+
+def named_thresholds_reported(reported: frozenset[str]) -> frozenset[str]:
+    """What `reported` holds of the named scores' thresholds met."""
+    return frozenset(key for key in reported if key.startswith(_NAMED_THRESHOLD))
+
+
+def _named_thresholds_met(evaluation: Evaluation) -> frozenset[str]:
+    return frozenset(
+        named_threshold_key(named.key, threshold)
+        for named in evaluation.named_scores
+        for threshold in named.thresholds_met
+    )
 
 
 @dataclass(frozen=True)
@@ -61,8 +91,14 @@ def lifecycle_changes(
     interactions arrived in: what was reported stays reported, and stages never move
     backwards (a late interaction that would have kept the lead lower changes its score,
     not its stage). Returns to nurture are the router's to report. A rescore under changed
-    definitions reports only where the lead now stands, with the reason "rescored".
+    definitions reports only where the lead now stands, with the reason "rescored". The
+    named scores' thresholds met are kept in `reported` too (see `named_threshold_key`).
     """
+    named_before = named_thresholds_reported(reported)
+    named_now = _named_thresholds_met(evaluation)
+    crossings = _crossings(evaluation, previous_thresholds) + _named_crossings(
+        evaluation, named_before, named_now
+    )
     if rescoring:
         stages = []
         if evaluation.stage is not None and evaluation.stage != previous_stage:
@@ -76,24 +112,18 @@ def lifecycle_changes(
                     evaluation.grade,
                     "rescored",
                     evaluation.cycle,
+                    scores=evaluation.scores,
                 )
             ]
         path = frozenset(r.report_key for r in evaluation.stages_reached if r.reason != "returned")
-        return FunnelChanges(
-            stages, _crossings(evaluation, previous_thresholds), path, evaluation.stage
-        )
+        return FunnelChanges(stages, crossings, path | named_now, evaluation.stage)
     stages = [
         reached
         for reached in evaluation.stages_reached
         if reached.reason != "returned" and reached.report_key not in reported
     ]
-    reported = reported | {reached.report_key for reached in stages}
-    return FunnelChanges(
-        stages,
-        _crossings(evaluation, previous_thresholds),
-        reported,
-        standing_stage(model, evaluation, reported),
-    )
+    reported = (reported - named_before) | {reached.report_key for reached in stages} | named_now
+    return FunnelChanges(stages, crossings, reported, standing_stage(model, evaluation, reported))
 
 
 def standing_stage(
@@ -117,13 +147,40 @@ def standing_stage(
 def _crossings(
     evaluation: Evaluation, previous_thresholds: frozenset[float]
 ) -> list[ThresholdChange]:
+    scores = evaluation.scores
     return [
-        ThresholdChange(threshold, "up", evaluation.score, evaluation.grade)
+        ThresholdChange(threshold, "up", evaluation.score, evaluation.grade, scores=scores)
         for threshold in sorted(evaluation.thresholds_met - previous_thresholds)
     ] + [
-        ThresholdChange(threshold, "down", evaluation.score, evaluation.grade)
+        ThresholdChange(threshold, "down", evaluation.score, evaluation.grade, scores=scores)
         for threshold in sorted(previous_thresholds - evaluation.thresholds_met, reverse=True)
     ]
+
+
+def _named_crossings(
+    evaluation: Evaluation, before: frozenset[str], now: frozenset[str]
+) -> list[ThresholdChange]:
+    """Each named score's thresholds crossed, score after score, as `_crossings` orders them."""
+    if before == now:
+        return []
+    scores = evaluation.scores
+    crossings = []
+    for named in evaluation.named_scores:
+        met_before = _thresholds_of(named.key, before)
+        crossings += [
+            ThresholdChange(threshold, direction, named.score, evaluation.grade, named.key, scores)
+            for direction, thresholds in (
+                ("up", sorted(named.thresholds_met - met_before)),
+                ("down", sorted(met_before - named.thresholds_met, reverse=True)),
+            )
+            for threshold in thresholds
+        ]
+    return crossings
+
+
+def _thresholds_of(score_key: str, reported: frozenset[str]) -> frozenset[float]:
+    prefix = f"{_NAMED_THRESHOLD}{score_key}:"  # a key has no colon
+    return frozenset(float(key.removeprefix(prefix)) for key in reported if key.startswith(prefix))
 
 
 def arrival_checkpoints(

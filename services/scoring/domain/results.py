@@ -31,11 +31,28 @@ class StageReached:
     source_channel: str | None = field(default=None, compare=False)
     # On a hand-off: the rules that gave the most points then (see `domain.reasons`).
     reasons: tuple[Reason, ...] = field(default=(), compare=False)
+    # Every named score then: key -> value.
+    scores: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def report_key(self) -> str:
         """What identifies this stage entry among everything reported of the lead."""
         return f"{self.cycle}:{self.stage}"
+
+
+@dataclass(frozen=True)
+class NamedScoreResult:
+    """A named score as of a moment, with the same breakdown as the main score."""
+
+    key: str
+    name: str
+    score: float
+    engagement: float
+    fit: float
+    thresholds_met: frozenset[float]
+    points_by_rule: Mapping[str, float] = field(default_factory=dict)
+    decayed_by_rule: Mapping[str, float] = field(default_factory=dict)
+    fit_by_rule: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,3 +73,10 @@ class Evaluation:
     cycle: int = 0
     campaigns: tuple[str, ...] = ()
     source_channel: str | None = None
+    # The named scores, in the order the definitions declare them.
+    named_scores: tuple[NamedScoreResult, ...] = ()
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Every named score's value: key -> score."""
+        return {named.key: named.score for named in self.named_scores}

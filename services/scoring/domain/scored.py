@@ -15,6 +15,7 @@ from services.scoring.domain.lifecycle import (
     StoredLead,
     arrival_checkpoints,
     lifecycle_changes,
+    named_thresholds_reported,
 )
 from services.scoring.domain.model import ScoringModel
 from services.scoring.domain.results import Evaluation, StageReached
@@ -29,6 +30,11 @@ class Scored:
     evaluation: Evaluation
     changes: FunnelChanges
     state: Mapping[str, Any]
+
+
+def _scored(replay: Replay, evaluation: Evaluation, changes: FunnelChanges) -> Scored:
+    """The state saved also holds the named scores as evaluated, for lists of leads."""
+    return Scored(evaluation, changes, replay.snapshot() | {"scores": evaluation.scores})
 
 
 def _going_on(model: ScoringModel, version: str, previous: StoredLead | None) -> Replay | None:
@@ -92,7 +98,7 @@ def continue_scoring(
     changes = lifecycle_changes(
         model, evaluation, previous.reported, previous.stage, previous.thresholds_met
     )
-    return Scored(evaluation, changes, replay.snapshot())
+    return _scored(replay, evaluation, changes)
 
 
 def report_arrivals(
@@ -109,8 +115,9 @@ def report_arrivals(
     """Score a lead whose interactions `arrived` (ids, in arrival order; all in `history`)
     by replaying its history, and tell what that means for the funnel: every stage entry
     not reported before, in path order (a hand-off with its reasons), and the thresholds
-    crossed since the lead was last stored."""
+    crossed since the lead was last stored (named scores' among `reported`)."""
     entries: list[StageReached] = []
+    named_thresholds = named_thresholds_reported(reported)
     for checkpoint in arrival_checkpoints(history, arrived):
         as_of = score_as_of(now, checkpoint)
         replay = replay_history(model, checkpoint, as_of, returns=returns, explain=True)
@@ -118,9 +125,11 @@ def report_arrivals(
         changes = lifecycle_changes(
             model, evaluation, reported, previous_stage, previous_thresholds
         )
-        reported = changes.reported
+        # Stage entries reported so far; thresholds crossed since the lead was last stored.
+        reported = changes.reported - named_thresholds_reported(changes.reported)
+        reported |= named_thresholds
         entries += changes.stages
-    return Scored(evaluation, replace(changes, stages=entries), replay.snapshot())
+    return _scored(replay, evaluation, replace(changes, stages=entries))
 
 
 def rescore(
@@ -138,7 +147,7 @@ def rescore(
     changes = lifecycle_changes(
         model,
         evaluation,
-        frozenset(),
+        named_thresholds_reported(previous.reported or frozenset()) if previous else frozenset(),
         previous.stage if previous else None,
         previous.thresholds_met if previous else frozenset(),
         rescoring=True,
@@ -150,4 +159,4 @@ def rescore(
         else reached
         for reached in changes.stages
     ]
-    return Scored(evaluation, replace(changes, stages=stages), replay.snapshot())
+    return _scored(replay, evaluation, replace(changes, stages=stages))

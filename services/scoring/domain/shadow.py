@@ -198,3 +198,13 @@ def shadow_report(
             candidate=_side_verdicts(by_candidate, judged),
         ),
     )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The definitions a shadow run scores leads by, beside the active ones."""
+
+    run_id: str
+    version: str
+    model: ScoringModel
+    routing: Routing | None

@@ -4,25 +4,25 @@ The state after one interaction is everything the next needs, so it is kept betw
 batches (`snapshot`, `restore`): an interaction later than every one before it costs O(1),
 whatever the lead's history. Decay composes, S(t) = S(t0)·2^(-(t-t0)/h) + points, so the
 engagement and each rule's share of it are running totals; a capped rule keeps only what
-it gave within its window.
+it gave within its window. Each named score keeps the same totals of its own.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Mapping
-from itertools import chain
 from typing import Any
 
 from services.scoring.domain.history import RETURNED, Return, StoredInteraction, moments_of
 from services.scoring.domain.model import Reason, ScoringModel
 from services.scoring.domain.reasons import top_reasons
-from services.scoring.domain.results import Evaluation, StageReached
+from services.scoring.domain.results import Evaluation, NamedScoreResult, StageReached
+from services.scoring.domain.tally import Tally
 
 Moment = tuple[float, int, Return]
 # A state saved in another format is not read: the lead's history is replayed instead.
-STATE_FORMAT = 1
+# 2: the named scores' totals are kept too.
+STATE_FORMAT = 2
 
 
 class Replay:
@@ -31,21 +31,19 @@ class Replay:
     def __init__(self, model: ScoringModel, explain: bool) -> None:
         self.model = model
         self.explain = explain
-        self.engagement = 0.0
         self.last_time: float | None = None
         self.latest: tuple[float, str] | None = None
         self.profile: dict[str, Any] = {}
+        self.main = Tally(model.main, self.profile)
+        self.named = {key: Tally(rules, self.profile) for key, rules in model.named.items()}
+        self._tallies = (self.main, *self.named.values())
         self.campaigns: set[str] = set()
         self.source_channel: str | None = None
-        self.fit, self.fit_by_rule = model.fit(self.profile)
         self.stage = -1
         self.cycle = 0
         self.returned_to: str | None = None
         self.blocked_until = -math.inf
         self.reached: list[StageReached] = []
-        self.awarded: dict[int, _CapWindow] = {}
-        # rule key -> [points given, points as decayed at `at`, at]
-        self.totals: dict[str, list[float]] = {}
         # Returns and cool-off ends not yet on the timeline, in timeline order.
         self.pending: list[Moment] = []
 
@@ -81,7 +79,8 @@ class Replay:
 
     def _decay_to(self, now: float) -> None:
         if self.last_time is not None:
-            self.engagement = self.model.decay(self.engagement, now - self.last_time)
+            for tally in self._tallies:
+                tally.decay(now - self.last_time)
         self.last_time = now
 
     def _stage_key(self) -> str | None:
@@ -97,41 +96,37 @@ class Replay:
             self.profile.update(
                 {k: v for k, v in interaction.profile.items() if v not in (None, "")}
             )
-            self.fit, self.fit_by_rule = self.model.fit(self.profile)
-        entry_stage = -1
-        for hit in self.model.hits(interaction):
-            points = hit.points
-            if hit.cap_points is not None:
-                window = self.awarded.get(hit.rule)
-                if window is None:
-                    window = self.awarded[hit.rule] = _CapWindow()
-                points = window.allow(hit.cap_points, hit.cap_window, interaction.time, points)
-            self.engagement += points
-            if hit.entry_stage is not None and hit.entry_stage > entry_stage:
-                entry_stage = hit.entry_stage
-            if self.explain and hit.rule >= 0 and points:
-                self._explain(hit.rule, points, interaction.time)
-        return entry_stage
+            for tally in self._tallies:
+                tally.refit(self.profile)
+        for tally in self.named.values():
+            tally.add(interaction, self.explain)
+        return self.main.add(interaction, self.explain)
 
-    def _explain(self, rule: int, points: float, time: float) -> None:
-        key = self.model.definitions.scoring.rules[rule].key
-        total = self.totals.get(key)
-        if total is None:
-            self.totals[key] = [points, points, time]
-        else:
-            total[0] += points
-            total[1] = self.model.decay(total[1], time - total[2]) + points
-            total[2] = time
+    def _levels(self) -> dict[str, float] | None:
+        """Every score stage criteria may name, as it stands now (None: no stage names any)."""
+        if not self.model.combines_scores:
+            return None
+        main = self.main
+        return {
+            "score": main.engagement + main.fit,
+            "engagement": main.engagement,
+            "fit": main.fit,
+            **self._named_scores(),
+        }
+
+    def _named_scores(self) -> dict[str, float]:
+        return {key: tally.engagement + tally.fit for key, tally in self.named.items()}
 
     def _climb(self, now: float, entry_stage: int, event_id: str | None) -> None:
         """Move to the furthest stage the lead now qualifies for, if it is further."""
         model = self.model
         highest = model.hand_off if now >= self.blocked_until else model.hand_off - 1
         entry_stage = min(entry_stage, highest)
-        score = self.engagement + self.fit
+        fit = self.main.fit
+        score = self.main.engagement + fit
         above = max(self.stage, entry_stage)
         qualifying = (
-            model.qualifying_stage(score, self.fit, self.profile, above, highest)
+            model.qualifying_stage(score, fit, self.profile, above, highest, self._levels())
             if score >= model.score_needed_past[above + 1]
             else None
         )
@@ -153,12 +148,12 @@ class Replay:
         eligible = sent_back.eligible_again
         self.blocked_until = eligible if eligible is not None else math.inf
         if sent_back.resets_score:
-            self.engagement = 0.0
-            self.awarded.clear()
-            self.totals.clear()
+            for tally in self._tallies:
+                tally.reset()
 
     def _reach(self, stage: str, now: float, event_id: str | None, reason: str) -> None:
-        score = self.engagement + self.fit
+        fit = self.main.fit
+        score = self.main.engagement + fit
         hand_off = reason != "returned" and self.model.stage_index.get(stage) == self.model.hand_off
         self.reached.append(
             StageReached(
@@ -167,55 +162,71 @@ class Replay:
                 now,
                 event_id,
                 score,
-                self.model.grade(score, self.fit),
+                self.model.grade(score, fit),
                 reason,
                 self.cycle,
                 dict(self.profile),
                 tuple(sorted(self.campaigns)),
                 self.source_channel,
                 self.reasons(now) if hand_off and self.explain else (),
+                self._named_scores(),
             )
         )
 
     # --- what the state means -----------------------------------------------------------
 
     def decayed_by_rule(self, as_of: float) -> dict[str, float]:
-        decay = self.model.decay
-        return {key: decay(decayed, as_of - at) for key, (_, decayed, at) in self.totals.items()}
+        return self.main.decayed_by_rule(as_of)
 
     def reasons(self, as_of: float) -> tuple[Reason, ...]:
         """Why the lead stands where it does at `as_of`: the rules that gave it most."""
-        return top_reasons(self.model, self.decayed_by_rule(as_of), self.fit_by_rule)
+        return top_reasons(self.model, self.decayed_by_rule(as_of), self.main.fit_by_rule)
 
     def result(self, as_of: float) -> Evaluation:
         """The lead as of `as_of` (no earlier than the clock), with the stages reached since
         this replay started."""
         model = self.model
-        last_time = self.last_time
-        engagement = (
-            model.decay(self.engagement, as_of - last_time) if last_time is not None else 0.0
-        )
-        score = engagement + self.fit
+        main = self.main
+        engagement = main.engagement_at(as_of, self.last_time)
+        score = engagement + main.fit
         explain = self.explain
         return Evaluation(
             score=score,
             engagement=engagement,
-            fit=self.fit,
-            grade=model.grade(score, self.fit),
+            fit=main.fit,
+            grade=model.grade(score, main.fit),
             stage=self._stage_key(),
             stages_reached=tuple(self.reached),
             thresholds_met=frozenset(t for t in model.thresholds if score >= t),
-            last_event_time=last_time,
+            last_event_time=self.last_time,
             profile=self.profile,
-            points_by_rule={key: total[0] for key, total in self.totals.items()},
-            decayed_by_rule=self.decayed_by_rule(as_of) if explain else {},
-            fit_by_rule=self.fit_by_rule if explain else {},
+            points_by_rule=main.points_by_rule(),
+            decayed_by_rule=main.decayed_by_rule(as_of) if explain else {},
+            fit_by_rule=main.fit_by_rule if explain else {},
             hand_off_blocked_until=(
                 self.blocked_until if math.isfinite(self.blocked_until) else None
             ),
             cycle=self.cycle,
             campaigns=tuple(sorted(self.campaigns)),
             source_channel=self.source_channel,
+            named_scores=tuple(
+                self._named_result(key, tally, as_of) for key, tally in self.named.items()
+            ),
+        )
+
+    def _named_result(self, key: str, tally: Tally, as_of: float) -> NamedScoreResult:
+        engagement = tally.engagement_at(as_of, self.last_time)
+        score = engagement + tally.fit
+        return NamedScoreResult(
+            key=key,
+            name=self.model.score_names[key],
+            score=score,
+            engagement=engagement,
+            fit=tally.fit,
+            thresholds_met=frozenset(t for t in self.model.named_thresholds[key] if score >= t),
+            points_by_rule=tally.points_by_rule(),
+            decayed_by_rule=tally.decayed_by_rule(as_of) if self.explain else {},
+            fit_by_rule=tally.fit_by_rule if self.explain else {},
         )
 
     # --- kept between batches -----------------------------------------------------------
@@ -228,7 +239,8 @@ class Replay:
             "format": STATE_FORMAT,
             "clock": self.last_time,
             "latest": list(self.latest) if self.latest else None,
-            "engagement": self.engagement,
+            **self.main.snapshot(),
+            "named": {key: tally.snapshot() for key, tally in self.named.items()},
             "profile": self.profile,
             "campaigns": sorted(self.campaigns),
             "source_channel": self.source_channel,
@@ -236,11 +248,6 @@ class Replay:
             "cycle": self.cycle,
             "returned_to": self.returned_to,
             "blocked_until": "never" if never else blocked if math.isfinite(blocked) else None,
-            "caps": {
-                str(rule): [window.given, list(chain.from_iterable(window.history))]
-                for rule, window in self.awarded.items()
-            },
-            "totals": self.totals,
             "pending": [
                 [time, kind, r.event_id, r.time, r.stage, r.resets_score, r.eligible_again]
                 for time, kind, r in self.pending
@@ -254,9 +261,10 @@ class Replay:
         replay.last_time = saved["clock"]
         latest = saved["latest"]
         replay.latest = (latest[0], latest[1]) if latest else None
-        replay.engagement = saved["engagement"]
         replay.profile = dict(saved["profile"])
-        replay.fit, replay.fit_by_rule = model.fit(replay.profile)
+        replay.main.restore(saved, replay.profile)
+        for key, tally in replay.named.items():
+            tally.restore(saved["named"][key], replay.profile)
         replay.campaigns = set(saved["campaigns"])
         replay.source_channel = saved["source_channel"]
         replay.stage = saved["stage"]
@@ -266,11 +274,6 @@ class Replay:
         replay.blocked_until = (
             -math.inf if blocked is None else math.inf if blocked == "never" else blocked
         )
-        for rule, (given, history) in saved["caps"].items():
-            window = replay.awarded[int(rule)] = _CapWindow()
-            window.given = given
-            window.history.extend(zip(history[::2], history[1::2], strict=True))
-        replay.totals = {key: list(total) for key, total in saved["totals"].items()}
         replay.pending = [
             (time, kind, Return(event_id, returned, stage, resets, eligible))
             for time, kind, event_id, returned, stage, resets, eligible in saved["pending"]
@@ -280,25 +283,3 @@ class Replay:
 
 def _moment_order(moment: Moment) -> tuple[float, int, str]:
     return (moment[0], moment[1], moment[2].event_id)
-
-
-class _CapWindow:
-    """The points one capped rule gave within its window, kept as a running sum."""
-
-    __slots__ = ("given", "history")
-
-    def __init__(self) -> None:
-        self.history: deque[tuple[float, float]] = deque()
-        self.given = 0.0
-
-    def allow(self, cap: float, window: float, time: float, points: float) -> float:
-        """Points the rule may still give: its cap minus what it gave in the last window."""
-        history = self.history
-        while history and history[0][0] <= time - window:
-            self.given -= abs(history.popleft()[1])
-        room = max(cap - self.given, 0.0)
-        allowed = max(min(points, room), -room)
-        if allowed:
-            history.append((time, allowed))
-            self.given += abs(allowed)
-        return allowed
