@@ -2,7 +2,8 @@
 
 A case is a small YAML file: a lead's profile, its interactions (times relative to the
 case's moment of truth, `-3d`, `-2h`, `now`), and what must hold at given moments (score
-range, grade, stage, thresholds met, handed off or not, which team gets it). The cases run
+range, each named score's range, grade, stage, thresholds met, handed off or not, which
+team gets it). The cases run
 on the same pure engine as the scoring service and the router's territory rules.
 """
 
@@ -71,6 +72,7 @@ class ScoreRange(_Strict):
 class Expectation(_Strict):
     at: Relative = "now"
     score: ScoreRange | None = None
+    scores: dict[str, ScoreRange] | None = None  # named score key -> range
     grade: str | None = None
     stage: str | None = None
     thresholds_met: list[float] | None = None
@@ -132,9 +134,20 @@ def _history(case: GoldenCase) -> list[StoredInteraction]:
     ]
 
 
-def _why(result: Evaluation) -> str:
+def _why(result: Evaluation, score_key: str | None = None) -> str:
+    """The points of the main score (or of the named score `score_key`) by rule."""
     shares = {**result.decayed_by_rule, **result.fit_by_rule}
+    for named in result.named_scores:
+        if named.key == score_key:
+            shares = {**named.decayed_by_rule, **named.fit_by_rule}
     return ", ".join(f"{rule} {points:+.1f}" for rule, points in shares.items()) or "no points"
+
+
+def _in_range(value: float, wanted: ScoreRange) -> tuple[str, bool]:
+    """The range as shown, and whether `value` is inside it."""
+    low, high = wanted.min, wanted.max
+    inside = (low is None or value >= low) and (high is None or value <= high)
+    return f"{_bound(low)} .. {_bound(high)}", inside
 
 
 def run_case(model: ScoringModel, case: GoldenCase) -> list[Check]:
@@ -148,10 +161,16 @@ def run_case(model: ScoringModel, case: GoldenCase) -> list[Check]:
         # (check, expected, got, holds), for what the expectation names
         found: list[tuple[str, str, str, bool]] = []
         if expectation.score is not None:
-            low, high = expectation.score.min, expectation.score.max
-            inside = (low is None or result.score >= low) and (high is None or result.score <= high)
-            wanted = f"{_bound(low)} .. {_bound(high)}"
+            wanted, inside = _in_range(result.score, expectation.score)
             found.append(("score", wanted, f"{result.score:.1f}", inside))
+        named_checks = []
+        for key, wanted_range in (expectation.scores or {}).items():
+            value = result.scores.get(key)
+            if value is None:
+                named_checks.append((key, "a named score", "(not defined)", False))
+                continue
+            wanted, inside = _in_range(value, wanted_range)
+            named_checks.append((key, wanted, f"{value:.1f}", inside))
         if expectation.grade is not None:
             found.append(
                 ("grade", expectation.grade, result.grade, result.grade == expectation.grade)
@@ -177,6 +196,16 @@ def run_case(model: ScoringModel, case: GoldenCase) -> list[Check]:
         checks += [
             Check(case.name, expectation.at, what, wanted, got, "" if holds else _why(result))
             for what, wanted, got, holds in found
+        ] + [
+            Check(
+                case.name,
+                expectation.at,
+                f"score {key}",
+                wanted,
+                got,
+                "" if holds else _why(result, key),
+            )
+            for key, wanted, got, holds in named_checks
         ]
     return checks
 

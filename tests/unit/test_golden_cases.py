@@ -18,6 +18,7 @@ SHIPPED = {
     "lead-definitions": ROOT / "lead-definitions.yaml",
     "waterfall": ROOT / "examples/definitions/waterfall.yaml",
     "contacts-ladder": ROOT / "examples/definitions/contacts-ladder.yaml",
+    "product-lines": ROOT / "examples/definitions/product-lines.yaml",
 }
 
 
