@@ -302,18 +302,29 @@ class LeadStageChanged(FrozenModel):
         default=(),
         description="on a hand-off: the three rules that gave the most points, largest first",
     )
+    scores: dict[str, float] = Field(
+        default={},
+        description="every named score of the definitions then (score key -> value); "
+        "empty when they declare none",
+    )
 
 
 class ScoreThresholdCrossed(FrozenModel):
-    """A lead's score rose to a stage threshold or decayed below it."""
+    """A lead's score (the main one, or a named one) rose to a threshold or decayed below it."""
 
     kind: Literal["threshold_crossed"] = "threshold_crossed"
     lead_id: str
     threshold: float
     direction: Literal["up", "down"]
-    score: float
+    score: float = Field(description="the value of the score that crossed")
     grade: str
     occurred_at: datetime
+    score_key: str = Field(
+        default="score", description="which score crossed: `score` (the main one) or a named key"
+    )
+    scores: dict[str, float] = Field(
+        default={}, description="every named score then (score key -> value)"
+    )
 
 
 LifecycleChange = Annotated[LeadStageChanged | ScoreThresholdCrossed, Field(discriminator="kind")]

@@ -89,6 +89,7 @@ class LifecycleEvents:
                     ScoreReason(rule=r.rule, label=r.label, points=round(r.points, 3))
                     for r in reached.reasons
                 ),
+                scores=_rounded(reached.scores),
             ),
             at,
             str(uuid.uuid5(STAGE_ENTRIES, identity)),
@@ -106,6 +107,12 @@ class LifecycleEvents:
                 score=round(change.score, 3),
                 grade=change.grade,
                 occurred_at=now,
+                score_key=change.score_key,
+                scores=_rounded(change.scores),
             ),
             now,
         )
+
+
+def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
+    return {key: round(value, 3) for key, value in scores.items()}
