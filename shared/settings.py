@@ -142,6 +142,16 @@ class Settings(BaseSettings):
     subscription_pause_after_hours: float = Field(
         default=24, gt=0, le=24 * 14, validation_alias="LEADFLOW_SUBSCRIPTION_PAUSE_AFTER_HOURS"
     )
+    scoring_public_url: str | None = Field(
+        default=None,
+        validation_alias="LEADFLOW_SCORING_PUBLIC_URL",
+        description="scoring's address as browsers reach it (the dashboard's shadow-run view)",
+    )
+    dashboard_origins: list[str] | None = Field(
+        default=None,
+        validation_alias="LEADFLOW_DASHBOARD_ORIGINS",
+        description="origins whose pages may call scoring (CORS); unset: the router's own",
+    )
     state_dir: Path = Field(
         default=Path(".leadflow"), validation_alias=AliasChoices("LEADFLOW_STATE_DIR")
     )
@@ -159,6 +169,11 @@ class Settings(BaseSettings):
                 )
         return keys
 
+    @field_validator("dashboard_origins")
+    @classmethod
+    def _dashboard_origins(cls, origins: list[str] | None) -> list[str] | None:
+        return None if origins is None else [web_origin(origin) for origin in origins]
+
     @field_validator("smtp_url")
     @classmethod
     def _smtp_url(cls, url: str | None) -> str | None:
@@ -171,6 +186,17 @@ class Settings(BaseSettings):
     def router_public_url(self) -> str:
         """Where reps reach the router's dashboard and one-click links."""
         return (self.public_url or f"http://{self.http_host}:{self.router_port}").rstrip("/")
+
+    def scoring_browser_url(self) -> str:
+        """Where the dashboard's pages reach scoring's API."""
+        url = self.scoring_public_url or f"http://{self.http_host}:{self.scoring_port}"
+        return url.rstrip("/")
+
+    def dashboard_origin_list(self) -> list[str]:
+        """The origins scoring answers cross-origin requests of: the router's dashboard."""
+        if self.dashboard_origins is not None:
+            return self.dashboard_origins
+        return [f"http://{host}:{self.router_port}" for host in ("127.0.0.1", "localhost")]
 
     def require_broker(self) -> str:
         if not self.kafka_bootstrap_servers:

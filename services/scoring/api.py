@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from services.scoring.handlers import ScoringService
 from services.scoring.queries import LeadDetail, LeadPage, ScoringQueries
+from services.scoring.shadow_api import shadow_router
 from shared.auth import require_admin
 from shared.definitions.render import document, to_html, to_markdown
 from shared.events import NO_NUL
@@ -96,3 +97,4 @@ async def get_definitions_document(service: Service) -> HTMLResponse:
 
 
 router.include_router(leads_router)
+router.include_router(shadow_router)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from services.scoring.api import router
 from services.scoring.handlers import ScoringService
-from services.scoring.loops import decay_timers, interaction_consumer
+from services.scoring.loops import decay_timers, interaction_consumer, shadow_watch
 from services.scoring.queries import ScoringQueries
+from services.scoring.shadow import ShadowRuns
 from services.scoring.tables import outbox
 from services.scoring.unit_of_work import unit_of_work
 from shared.db import new_engine
@@ -27,11 +29,14 @@ def create_app(settings: Settings) -> FastAPI:
         partial(unit_of_work, engine), load_definitions(settings.definitions_path)
     )
 
+    shadow = ShadowRuns(service, settings.definitions_path)
+
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
         service.on_events_queued = relay.wake
         return {
             "interactions": interaction_consumer(settings, engine, service, relay.resend_retained),
             "decay-timers": decay_timers(service),
+            "shadow-watch": shadow_watch(shadow),
         }
 
     app = consuming_service_app(
@@ -43,6 +48,14 @@ def create_app(settings: Settings) -> FastAPI:
         routes=router,
         loops=loops,
     )
+    # The router's dashboard reads shadow-run reports from the browser, with the admin key.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.dashboard_origin_list(),
+        allow_methods=["GET"],
+        allow_headers=["Authorization"],
+    )
     app.state.scoring = service
+    app.state.shadow = shadow
     app.state.queries = ScoringQueries(engine)
     return app

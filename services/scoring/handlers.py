@@ -24,6 +24,7 @@ from services.scoring.domain import (
     score_as_of,
     seconds_until_below,
 )
+from services.scoring.domain.shadow import Candidate, ShadowLead, decide
 from services.scoring.identity import identity_keys, resolve_identities
 from services.scoring.lifecycle_events import SOURCE, LifecycleEvents, lead_profile
 from services.scoring.ports import UnitOfWork, UnitsOfWork
@@ -33,14 +34,15 @@ from services.scoring.records import (
     return_row,
     stored_interaction_of,
     utc,
+    verdict_row,
 )
 from shared.consumer import Batch
 from shared.deadletter import dead_letter_rows, read_records
 from shared.definitions import LoadedDefinitions
-from shared.events import InteractionRecorded, NurtureRecorded
+from shared.events import InteractionRecorded, NurtureRecorded, SalesActionRecorded
 from shared.failpoints import failpoint
 from shared.outbox import outbox_row
-from shared.topics import LIFECYCLE, NURTURE
+from shared.topics import LIFECYCLE, NURTURE, SALES_ACTIONS
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +56,25 @@ class ScoringService:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Called after a commit that queued events to publish (the relay is woken by it).
     on_events_queued: Callable[[], None] = field(default=lambda: None)
+    # The running shadow run's definitions: every lead scored is scored by them too.
+    candidate: Candidate | None = None
     model: ScoringModel = field(init=False)
     events: LifecycleEvents = field(init=False)
 
     def __post_init__(self) -> None:
-        self.model = ScoringModel(self.loaded.definitions)
-        self.events = LifecycleEvents(self.loaded, self.model)
+        self.use(self.loaded)
+
+    def use(self, loaded: LoadedDefinitions) -> None:
+        """Score by these definitions from now on; a lead stored under another version is
+        replayed from its whole history when next scored."""
+        model = ScoringModel(loaded.definitions)
+        self.loaded, self.model, self.events = loaded, model, LifecycleEvents(loaded, model)
 
     async def handle_interactions(self, batch: Batch) -> None:
         """Store unseen interactions and returns from sales, re-score their leads, queue what
         changed: one transaction with the consumed offsets."""
         recorded, dead = read_records(
-            (r for r in batch.records if r.topic != NURTURE.name),
+            (r for r in batch.records if r.topic not in (NURTURE.name, SALES_ACTIONS.name)),
             InteractionRecorded,
             expected="an interaction",
             source=SOURCE,
@@ -77,9 +86,18 @@ class ScoringService:
             source=SOURCE,
         )
         dead += unreadable
+        actions, unreadable = read_records(
+            (r for r in batch.records if r.topic == SALES_ACTIONS.name),
+            SalesActionRecorded,
+            expected="a sales action",
+            source=SOURCE,
+        )
+        dead += unreadable
+        verdicts = [row for row in map(verdict_row, actions) if row is not None]
         started = time.perf_counter()
         async with self.units() as uow:
             queued = await self._apply(uow, recorded, returned)
+            await uow.verdicts.add(verdicts)
             await uow.outbox.add(dead_letter_rows(dead))
             await uow.save_positions(batch)
             await uow.commit()
@@ -168,7 +186,30 @@ class ScoringService:
         await uow.leads.save(rows)
         await uow.timers.set(timers)
         await uow.outbox.add([outbox_row(e, LIFECYCLE.name, e.subject) for e in events])
+        if self.candidate is not None:
+            await self._shadow(uow, self.candidate, set(scored), now)
         return len(events)
+
+    async def _shadow(
+        self, uow: UnitOfWork, candidate: Candidate, lead_ids: set[str], now: datetime
+    ) -> None:
+        """Record what the candidate and the active definitions decide of these leads, each
+        replayed from its whole history as what-if does; emit nothing."""
+        histories = await uow.interactions.histories(lead_ids)
+        returns = await uow.returns.of(lead_ids)
+        as_of = now.timestamp()
+        active_routing = self.loaded.definitions.routing
+        decided = []
+        for lead_id in lead_ids:
+            history, sent_back = histories.get(lead_id, []), returns.get(lead_id, ())
+            decided.append(
+                ShadowLead(
+                    lead_id,
+                    decide(self.model, active_routing, lead_id, history, sent_back, as_of),
+                    decide(candidate.model, candidate.routing, lead_id, history, sent_back, as_of),
+                )
+            )
+        await uow.shadow_runs.record(candidate.run_id, decided, now)
 
     async def _replayed(
         self,

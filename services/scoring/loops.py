@@ -9,14 +9,17 @@ from contextlib import suppress
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.handlers import ScoringService
+from services.scoring.shadow import ShadowRuns
 from services.scoring.tables import consumer_offsets
 from services.scoring.unit_of_work import CONSUMER_GROUP
 from shared.consumer import StoredOffsetConsumer
 from shared.settings import Settings
 from shared.supervise import Loop
-from shared.topics import INTERACTIONS, NURTURE
+from shared.topics import INTERACTIONS, NURTURE, SALES_ACTIONS
 
 TIMER_POLL_SECONDS = 1.0
+# How soon an instance follows a shadow run started, stopped or promoted on another one.
+SHADOW_WATCH_SECONDS = 2.0
 
 
 def interaction_consumer(
@@ -25,14 +28,14 @@ def interaction_consumer(
     service: ScoringService,
     on_log_reset: Callable[[], Awaitable[object]],
 ) -> Loop:
-    """Consume interactions and returns; a broker that lost its log gets scoring's outbox
-    again."""
+    """Consume interactions, returns and sales' actions (verdicts for shadow runs); a broker
+    that lost its log gets scoring's outbox again."""
     consumer = StoredOffsetConsumer(
         settings,
         engine,
         consumer_offsets,
         CONSUMER_GROUP,
-        (INTERACTIONS.name, NURTURE.name),
+        (INTERACTIONS.name, NURTURE.name, SALES_ACTIONS.name),
         service.handle_interactions,
         on_log_reset,
     )
@@ -47,3 +50,13 @@ def decay_timers(service: ScoringService) -> Loop:
                     await asyncio.wait_for(stopping.wait(), TIMER_POLL_SECONDS)
 
     return fire
+
+
+def shadow_watch(runs: ShadowRuns) -> Loop:
+    async def watch(stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            await runs.watch()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), SHADOW_WATCH_SECONDS)
+
+    return watch

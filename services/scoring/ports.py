@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
+from services.scoring.domain.shadow import ShadowLead, ShadowRun, Verdict
 from shared.unit_of_work import Outbox, Transaction
 
 
@@ -76,6 +77,48 @@ class DecayTimers(Protocol):
         ...
 
 
+class ShadowRuns(Protocol):
+    """Candidate definitions scored beside the active ones, and what each side decided."""
+
+    async def running(self) -> tuple[ShadowRun, str] | None:
+        """The run going on, with its candidate document."""
+        ...
+
+    async def find(self, run_id: str | None, *, lock: bool = False) -> ShadowRun | None:
+        """The run `run_id`, else the latest one started."""
+        ...
+
+    async def document(self, run_id: str) -> str: ...
+
+    async def frozen_report(self, run_id: str) -> dict[str, Any] | None: ...
+
+    async def start(self, run: ShadowRun, document: str) -> bool:
+        """Store a new run; False (nothing stored) when another one is going on."""
+        ...
+
+    async def finish(
+        self, run_id: str, at: datetime, report: Mapping[str, Any], *, promoted: bool
+    ) -> None:
+        """Stop the run (if it was going on) and keep its report; promoted: say when."""
+        ...
+
+    async def history(self, limit: int) -> list[ShadowRun]: ...
+
+    async def record(self, run_id: str, leads: Sequence[ShadowLead], at: datetime) -> None: ...
+
+    async def leads(self, run_id: str) -> list[ShadowLead]: ...
+
+
+class SalesVerdicts(Protocol):
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows of `records.verdict_row`; a lead keeps its latest verdict."""
+        ...
+
+    async def of_run(self, run_id: str) -> dict[str, Verdict]:
+        """The verdict on each lead the run evaluated that sales judged."""
+        ...
+
+
 class UnitOfWork(Transaction, Protocol):
     """One scoring transaction: what it changes, the events it emits and the consumed
     offsets are committed together or not at all."""
@@ -94,6 +137,12 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def timers(self) -> DecayTimers: ...
+
+    @property
+    def shadow_runs(self) -> ShadowRuns: ...
+
+    @property
+    def verdicts(self) -> SalesVerdicts: ...
 
     @property
     def outbox(self) -> Outbox: ...

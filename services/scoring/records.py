@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.scoring.domain import Scored, StoredInteraction
-from shared.events import InteractionRecorded, LeadProfile, NurtureRecorded
+from shared.events import InteractionRecorded, LeadProfile, NurtureRecorded, SalesActionRecorded
 
 
 def utc(epoch: float) -> datetime:
@@ -24,6 +24,25 @@ def return_row(event: NurtureRecorded) -> dict[str, Any]:
         "stage": returned.stage,
         "resets_score": returned.action == "reset_score",
         "eligible_again_at": returned.eligible_again_at,
+    }
+
+
+# Sales' verdict on a lead handed to it, by the action a rep took.
+VERDICT_OF_ACTION = {"accept": "accepted", "reject": "returned"}
+
+
+def verdict_row(event: SalesActionRecorded) -> dict[str, Any] | None:
+    """What shadow runs judge hand-offs by; None for an action that is no verdict."""
+    taken = event.data
+    verdict = VERDICT_OF_ACTION.get(taken.action)
+    if verdict is None:
+        return None
+    reason = taken.details.get("reason")
+    return {
+        "lead_id": taken.lead_id,
+        "verdict": verdict,
+        "reason": reason if isinstance(reason, str) else None,
+        "at": taken.occurred_at,
     }
 
 

@@ -14,6 +14,7 @@ from services.scoring.repository import (
     SqlLeads,
     SqlReturns,
 )
+from services.scoring.shadow_repository import SqlSalesVerdicts, SqlShadowRuns
 from services.scoring.tables import consumer_offsets, outbox
 from shared.unit_of_work import SqlTransaction
 
@@ -34,6 +35,8 @@ class SqlUnitOfWork(SqlTransaction):
         self.interactions = SqlInteractions(connection)
         self.returns = SqlReturns(connection)
         self.timers = SqlDecayTimers(connection)
+        self.shadow_runs = SqlShadowRuns(connection)
+        self.verdicts = SqlSalesVerdicts(connection)
 
 
 @asynccontextmanager

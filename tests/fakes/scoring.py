@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
+from services.scoring.domain.shadow import ShadowLead, ShadowRun, Verdict
 from services.scoring.records import interaction_as_stored
 from tests.fakes.store import CommittedData, FakeStore, FakeTransaction
 
@@ -25,6 +26,12 @@ class ScoringData(CommittedData):
     interactions: dict[str, tuple[str, StoredInteraction]] = field(default_factory=dict)
     returns: dict[str, tuple[str, Return]] = field(default_factory=dict)
     timers: dict[str, datetime] = field(default_factory=dict)
+    # run id -> (run, document, frozen report)
+    shadow_runs: dict[str, tuple[ShadowRun, str, Mapping[str, Any] | None]] = field(
+        default_factory=dict
+    )
+    shadow_leads: dict[tuple[str, str], ShadowLead] = field(default_factory=dict)
+    verdicts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 T = TypeVar("T")
@@ -153,6 +160,74 @@ class FakeDecayTimers(_OnData):
         return [lead_id for _, lead_id in due[:limit]]
 
 
+class FakeShadowRuns(_OnData):
+    async def running(self) -> tuple[ShadowRun, str] | None:
+        return next(
+            (
+                (run, document)
+                for run, document, _ in self._data.shadow_runs.values()
+                if run.stopped_at is None
+            ),
+            None,
+        )
+
+    async def find(self, run_id: str | None, *, lock: bool = False) -> ShadowRun | None:
+        runs = sorted(
+            (run for run, _, _ in self._data.shadow_runs.values()),
+            key=lambda run: run.started_at,
+            reverse=True,
+        )
+        return next((run for run in runs if run_id in (None, run.id)), None)
+
+    async def document(self, run_id: str) -> str:
+        return self._data.shadow_runs[run_id][1]
+
+    async def frozen_report(self, run_id: str) -> dict[str, Any] | None:
+        report = self._data.shadow_runs[run_id][2]
+        return None if report is None else dict(report)
+
+    async def start(self, run: ShadowRun, document: str) -> bool:
+        if await self.running() is not None:
+            return False
+        self._data.shadow_runs[run.id] = (run, document, None)
+        return True
+
+    async def finish(
+        self, run_id: str, at: datetime, report: Mapping[str, Any], *, promoted: bool
+    ) -> None:
+        run, document, _ = self._data.shadow_runs[run_id]
+        ended: dict[str, Any] = {"stopped_at": run.stopped_at or at}
+        if promoted:
+            ended["promoted_at"] = at
+        self._data.shadow_runs[run_id] = (run.model_copy(update=ended), document, report)
+
+    async def history(self, limit: int) -> list[ShadowRun]:
+        runs = [run for run, _, _ in self._data.shadow_runs.values()]
+        return sorted(runs, key=lambda run: run.started_at, reverse=True)[:limit]
+
+    async def record(self, run_id: str, leads: Sequence[ShadowLead], at: datetime) -> None:
+        for lead in leads:
+            self._data.shadow_leads[run_id, lead.lead_id] = lead
+
+    async def leads(self, run_id: str) -> list[ShadowLead]:
+        return [lead for (run, _), lead in self._data.shadow_leads.items() if run == run_id]
+
+
+class FakeSalesVerdicts(_OnData):
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            kept = self._data.verdicts.get(row["lead_id"])
+            if kept is None or row["at"] >= kept["at"]:
+                self._data.verdicts[row["lead_id"]] = row
+
+    async def of_run(self, run_id: str) -> dict[str, Verdict]:
+        return {
+            lead_id: row["verdict"]
+            for lead_id, row in self._data.verdicts.items()
+            if (run_id, lead_id) in self._data.shadow_leads
+        }
+
+
 class FakeUnitOfWork(FakeTransaction[ScoringData]):
     def __init__(self, store: FakeStore[ScoringData]) -> None:
         super().__init__(store)
@@ -161,6 +236,8 @@ class FakeUnitOfWork(FakeTransaction[ScoringData]):
         self.interactions = FakeInteractions(self.data)
         self.returns = FakeReturns(self.data)
         self.timers = FakeDecayTimers(self.data)
+        self.shadow_runs = FakeShadowRuns(self.data)
+        self.verdicts = FakeSalesVerdicts(self.data)
 
 
 @dataclass

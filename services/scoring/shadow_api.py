@@ -1,0 +1,146 @@
+"""Scoring's shadow-run routes (entrypoint): start, read, stop, promote, report."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.scoring.domain.shadow import ShadowReport, ShadowRun
+from services.scoring.shadow import (
+    DefinitionsNotWritable,
+    NoShadowRun,
+    ShadowConflict,
+    ShadowRuns,
+)
+from shared.auth import require_admin
+from shared.definitions import DefinitionsError
+from shared.events import NO_NUL
+from shared.http import from_app_state
+from shared.problems import InvalidField, ProblemError, problem_responses
+
+Shadow = Annotated[ShadowRuns, from_app_state("shadow")]
+MAX_DOCUMENT = 256 * 1024
+
+shadow_router = APIRouter(
+    prefix="/definitions/shadow",
+    tags=["shadow runs"],
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses(401, 422, 503),
+)
+
+
+class ShadowStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: str = Field(
+        max_length=MAX_DOCUMENT,
+        description="the YAML text of a complete candidate lead-definitions file",
+    )
+    label: str | None = Field(
+        default=None, max_length=200, pattern=NO_NUL, description="why this candidate"
+    )
+
+
+class ShadowPromoted(BaseModel):
+    run: ShadowRun
+    definitions_file: str
+    previous_definitions_file: str
+    note: str = Field(description="what the promotion leaves to do")
+
+
+def _definitions_problem(error: DefinitionsError) -> ProblemError:
+    return ProblemError(
+        422,
+        f"the candidate definitions have {len(error.found)} problem(s)",
+        errors=[
+            InvalidField(
+                field=".".join(filter(None, ("document", problem.path))),
+                message=f"line {problem.line}: {problem.message}"
+                if problem.line
+                else problem.message,
+            )
+            for problem in error.found
+        ],
+    )
+
+
+@shadow_router.post(
+    "",
+    status_code=201,
+    summary="Start a shadow run: score live traffic by candidate definitions too, emit nothing",
+    responses=problem_responses(409),
+)
+async def start_shadow(shadow: Shadow, body: ShadowStart) -> ShadowRun:
+    try:
+        return await shadow.start(body.document, body.label)
+    except DefinitionsError as error:
+        raise _definitions_problem(error) from None
+    except ShadowConflict as conflict:
+        raise ProblemError(409, str(conflict)) from None
+
+
+@shadow_router.get(
+    "", summary="The shadow run going on, else the latest one", responses=problem_responses(404)
+)
+async def get_shadow(shadow: Shadow) -> ShadowRun:
+    try:
+        return await shadow.find()
+    except NoShadowRun as missing:
+        raise ProblemError(404, str(missing)) from None
+
+
+@shadow_router.get("/history", summary="Past shadow runs, the latest first")
+async def shadow_history(
+    shadow: Shadow, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[ShadowRun]:
+    return await shadow.history(limit)
+
+
+@shadow_router.get(
+    "/report",
+    summary="Candidate against active: hand-offs both ways, grade shifts, load per team, "
+    "precision against sales' verdicts",
+    responses=problem_responses(404),
+)
+async def shadow_report(
+    shadow: Shadow,
+    run: Annotated[uuid.UUID | None, Query(description="a run's id; default: the latest")] = None,
+) -> ShadowReport:
+    try:
+        return await shadow.report(str(run) if run else None)
+    except NoShadowRun as missing:
+        raise ProblemError(404, str(missing)) from None
+
+
+@shadow_router.post(
+    "/stop",
+    summary="Stop the shadow run going on; its report is kept",
+    responses=problem_responses(409),
+)
+async def stop_shadow(shadow: Shadow) -> ShadowRun:
+    try:
+        return await shadow.stop()
+    except ShadowConflict as conflict:
+        raise ProblemError(409, str(conflict)) from None
+
+
+@shadow_router.post(
+    "/promote",
+    summary="Make the latest shadow run's candidate the active definitions",
+    responses=problem_responses(409),
+)
+async def promote_shadow(shadow: Shadow) -> ShadowPromoted:
+    try:
+        run, kept = await shadow.promote()
+    except (ShadowConflict, DefinitionsNotWritable) as conflict:
+        raise ProblemError(409, str(conflict)) from None
+    return ShadowPromoted(
+        run=run,
+        definitions_file=str(shadow.definitions_path),
+        previous_definitions_file=str(kept),
+        note=f"scoring now scores by {run.version}; the router reads the definitions when it "
+        "starts: restart it",
+    )
