@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 
 from shared.definitions.loader import LoadedDefinitions
-from shared.definitions.model import LeadDefinitions, Stage, StageEntry, hand_off_stage
+from shared.definitions.model import (
+    Decay,
+    FitRule,
+    LeadDefinitions,
+    NamedScore,
+    PointsRule,
+    Stage,
+    StageEntry,
+    hand_off_stage,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,10 @@ def _entry(entry: StageEntry, definitions: LeadDefinitions) -> str:
         parts.append(f"grade **{entry.grade}** ({_label(definitions, entry.grade)}) or hotter")
     if entry.required_fields:
         parts.append("known " + ", ".join(entry.required_fields))
+    for combined, minimums in (("all of", entry.all_of), ("any of", entry.any_of)):
+        if minimums:
+            scores = ", ".join(f"{name} ≥ {minimum:g}" for name, minimum in minimums.items())
+            parts.append(f"{combined}: {scores}")
     return "automatically with " + " and ".join(parts)
 
 
@@ -101,17 +115,19 @@ def _stages(d: LeadDefinitions) -> list[Block]:
     ]
 
 
-def _behaviour_points(d: LeadDefinitions) -> list[Block]:
-    half_life = d.scoring.decay.half_life_days
+def _behaviour_points(
+    rules: Sequence[PointsRule], decay: Decay, heading: str = "Points for behaviour"
+) -> list[Block]:
+    half_life = decay.half_life_days
     rows = []
-    for rule in d.scoring.rules:
+    for rule in rules:
         match = rule.match.model_dump(exclude_none=True)
         when = ", ".join(f"{key} = `{value}`" for key, value in match.items())
         cap = rule.cap
         at_most = f"{cap.points:g} per {cap.window_days:g} days" if cap else "no cap"
         rows.append((rule.key, when or "any interaction", f"{rule.points:+g}", at_most))
     return [
-        Heading("Points for behaviour"),
+        Heading(heading),
         Paragraph(
             f"Behaviour points halve every {half_life:g} days."
             if half_life
@@ -121,7 +137,7 @@ def _behaviour_points(d: LeadDefinitions) -> list[Block]:
     ]
 
 
-def _fit_points(d: LeadDefinitions) -> list[Block]:
+def _fit_points(fit: Sequence[FitRule], heading: str = "Points for fit") -> list[Block]:
     rows = tuple(
         (
             rule.key,
@@ -129,9 +145,25 @@ def _fit_points(d: LeadDefinitions) -> list[Block]:
             ", ".join(rule.any_of) or _range(rule.min, rule.max),
             f"{rule.points:+g}",
         )
-        for rule in d.scoring.fit
+        for rule in fit
     )
-    return [Heading("Points for fit"), Table(("Rule", "Field", "Matches", "Points"), rows)]
+    return [Heading(heading), Table(("Rule", "Field", "Matches", "Points"), rows)] if rows else []
+
+
+def _named_score(named: NamedScore) -> list[Block]:
+    """A named score: what it measures, its rules, and the thresholds reported."""
+    thresholds = ", ".join(f"{threshold:g}" for threshold in named.thresholds)
+    return [
+        Heading(f"Score: {named.name} (`{named.key}`)"),
+        *([Paragraph(named.description)] if named.description else []),
+        *(
+            [Paragraph(f"Crossing {thresholds}, up or down, is reported.")]
+            if named.thresholds
+            else []
+        ),
+        *_behaviour_points(named.rules, named.decay, f"{named.name}: points for behaviour"),
+        *_fit_points(named.fit, f"{named.name}: points for fit"),
+    ]
 
 
 def _grades(d: LeadDefinitions) -> list[Block]:
@@ -195,8 +227,9 @@ def document(loaded: LoadedDefinitions) -> list[Block]:
     return [
         *_introduction(loaded),
         *_stages(d),
-        *_behaviour_points(d),
-        *_fit_points(d),
+        *_behaviour_points(d.scoring.rules, d.scoring.decay),
+        *_fit_points(d.scoring.fit),
+        *(block for named in d.scores for block in _named_score(named)),
         *_grades(d),
         *_campaigns(d),
         *_follow_up(d),

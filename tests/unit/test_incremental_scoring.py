@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,11 +30,18 @@ from services.scoring.domain import (
     continue_scoring,
     report_arrivals,
 )
+from shared.definitions import load_definitions
 from tests.unit.test_scoring_engine import CHANNEL_TYPES, DEFAULT, KNOWN, LADDERS, T0
 
 pytestmark = pytest.mark.unit
 
 VERSION = "v1"
+# Two named scores beside the main one, and a hand-off that combines them.
+PRODUCT_LINES = ScoringModel(
+    load_definitions(
+        Path(__file__).resolve().parents[2] / "examples/definitions/product-lines.yaml"
+    ).definitions
+)
 
 
 @dataclass
@@ -127,7 +135,14 @@ class Service:
             for r in changes.stages
         ]
         self.emitted += [
-            (lead_id, tuple(sorted(r.profile.items())), r.campaigns, r.source_channel, r.reasons)
+            (
+                lead_id,
+                tuple(sorted(r.profile.items())),
+                r.campaigns,
+                r.source_channel,
+                r.reasons,
+                r.scores,
+            )
             for r in changes.stages
         ]
         self.emitted += [(lead_id, crossing) for crossing in changes.crossings]
@@ -152,6 +167,7 @@ class Service:
             evaluation.hand_off_blocked_until,
             evaluation.points_by_rule,
             evaluation.decayed_by_rule,
+            evaluation.named_scores,
         )
 
     def standing(self) -> dict[str, tuple[Any, ...]]:
@@ -167,8 +183,16 @@ def interactions(draw: st.DrawFn, lead: str, number: int) -> tuple[str, StoredIn
         T0 + day * DAY,
         channel,
         kind,
-        campaign=draw(st.sampled_from([None, "q4-webinar", "demo-request", "newsletter"])),
-        url=draw(st.sampled_from([None, "https://acme.test/pricing", "/blog"])),
+        campaign=draw(
+            st.sampled_from(
+                [None, "q4-webinar", "demo-request", "newsletter", "analytics-demo", "crm-ebook"]
+            )
+        ),
+        url=draw(
+            st.sampled_from(
+                [None, "https://acme.test/pricing", "/blog", "/analytics/pricing", "/crm"]
+            )
+        ),
         network="linkedin" if channel == "social" else None,
         profile=draw(
             st.sampled_from([None, KNOWN, {**KNOWN, "job_title": "VP Sales", "country": "DE"}])
@@ -222,7 +246,7 @@ def _run(model: ScoringModel, taken: list[Step], incremental: bool) -> list[Any]
 @settings(max_examples=200, deadline=None)
 @given(steps())
 def test_going_on_from_the_saved_state_equals_replaying_the_history(taken: list[Step]) -> None:
-    for model in (DEFAULT, *LADDERS):
+    for model in (DEFAULT, *LADDERS, PRODUCT_LINES):
         assert _run(model, taken, incremental=True) == _run(model, taken, incremental=False)
 
 
