@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.scoring.domain import ScoringModel, StageReached, ThresholdChange
+from services.scoring.domain import ScoringModel, StageReached, ThresholdChange, rounded_scores
 from services.scoring.records import utc
 from shared.definitions import LoadedDefinitions
 from shared.events import (
@@ -89,7 +89,7 @@ class LifecycleEvents:
                     ScoreReason(rule=r.rule, label=r.label, points=round(r.points, 3))
                     for r in reached.reasons
                 ),
-                scores=_rounded(reached.scores),
+                scores=rounded_scores(reached.scores),
             ),
             at,
             str(uuid.uuid5(STAGE_ENTRIES, identity)),
@@ -108,11 +108,7 @@ class LifecycleEvents:
                 grade=change.grade,
                 occurred_at=now,
                 score_key=change.score_key,
-                scores=_rounded(change.scores),
+                scores=rounded_scores(change.scores),
             ),
             now,
         )
-
-
-def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
-    return {key: round(value, 3) for key, value in scores.items()}

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.domain import ScoringModel, evaluate, explained, score_as_of
+from services.scoring.domain import ScoringModel, evaluate, explained, rounded_scores, score_as_of
 from services.scoring.repository import SqlInteractions, SqlReturns, stored_lead
 from services.scoring.tables import interactions, leads
 from shared.events import normalise_email
@@ -34,12 +35,27 @@ class Breakdown(BaseModel):
     fit: list[FitPoints]
 
 
+class NamedScoreDetail(BaseModel):
+    """A named score of the lead, with its own breakdown."""
+
+    key: str
+    name: str
+    score: float
+    engagement: float
+    fit: float
+    thresholds_met: list[float]
+    breakdown: Breakdown
+
+
 class LeadSummary(BaseModel):
     id: str
     email: str | None
     stage: str | None
     grade: str | None
     score: float
+    scores: dict[str, float] = Field(
+        default={}, description="every named score as last stored (score key -> value)"
+    )
     campaigns: list[str]
     last_event_time: datetime | None
     definitions_version: str | None
@@ -52,6 +68,30 @@ class LeadDetail(LeadSummary):
     interaction_count: int
     as_of: datetime
     breakdown: Breakdown
+    named_scores: list[NamedScoreDetail] = Field(
+        description="every named score of the definitions, in their order, with its breakdown"
+    )
+
+
+def _breakdown(
+    points_by_rule: Mapping[str, float],
+    decayed_by_rule: Mapping[str, float],
+    fit_by_rule: Mapping[str, float],
+) -> Breakdown:
+    return Breakdown(
+        behaviour=sorted(
+            (
+                RulePoints(
+                    rule=rule,
+                    points=round(points, 3),
+                    decayed_points=round(decayed_by_rule[rule], 3),
+                )
+                for rule, points in points_by_rule.items()
+            ),
+            key=lambda share: (-share.decayed_points, share.rule),
+        ),
+        fit=[FitPoints(rule=rule, points=points) for rule, points in fit_by_rule.items()],
+    )
 
 
 class LeadPage(BaseModel):
@@ -67,6 +107,7 @@ def _summary(row: Row[Any]) -> LeadSummary:
         stage=row.stage,
         grade=row.grade,
         score=round(row.score, 3),
+        scores=rounded_scores((row.timeline_state or {}).get("scores", {})),
         campaigns=list(row.campaigns),
         last_event_time=row.last_event_time,
         definitions_version=row.definitions_version,
@@ -97,6 +138,7 @@ class ScoringQueries:
             | {
                 "grade": result.grade,
                 "score": round(result.score, 3),
+                "scores": rounded_scores(result.scores),
                 "definitions_version": version,
             },
             engagement=round(result.engagement, 3),
@@ -104,23 +146,21 @@ class ScoringQueries:
             thresholds_met=sorted(result.thresholds_met),
             interaction_count=row.interaction_count,
             as_of=now,
-            breakdown=Breakdown(
-                behaviour=sorted(
-                    (
-                        RulePoints(
-                            rule=rule,
-                            points=round(points, 3),
-                            decayed_points=round(result.decayed_by_rule[rule], 3),
-                        )
-                        for rule, points in result.points_by_rule.items()
+            breakdown=_breakdown(result.points_by_rule, result.decayed_by_rule, result.fit_by_rule),
+            named_scores=[
+                NamedScoreDetail(
+                    key=named.key,
+                    name=named.name,
+                    score=round(named.score, 3),
+                    engagement=round(named.engagement, 3),
+                    fit=named.fit,
+                    thresholds_met=sorted(named.thresholds_met),
+                    breakdown=_breakdown(
+                        named.points_by_rule, named.decayed_by_rule, named.fit_by_rule
                     ),
-                    key=lambda share: (-share.decayed_points, share.rule),
-                ),
-                fit=[
-                    FitPoints(rule=rule, points=points)
-                    for rule, points in result.fit_by_rule.items()
-                ],
-            ),
+                )
+                for named in result.named_scores
+            ],
         )
 
     async def lead_page(

@@ -21,7 +21,12 @@ from services.scoring.domain.lifecycle import (
 )
 from services.scoring.domain.model import DAY, Reason, RuleHit, ScoringModel
 from services.scoring.domain.reasons import top_reasons
-from services.scoring.domain.results import Evaluation, NamedScoreResult, StageReached
+from services.scoring.domain.results import (
+    Evaluation,
+    NamedScoreResult,
+    StageReached,
+    rounded_scores,
+)
 from services.scoring.domain.scored import (
     Scored,
     continue_scoring,
@@ -54,6 +59,7 @@ __all__ = [
     "replay_history",
     "report_arrivals",
     "rescore",
+    "rounded_scores",
     "score_as_of",
     "seconds_until_a_threshold_is_lost",
     "seconds_until_below",

@@ -40,6 +40,11 @@ class StageReached:
         return f"{self.cycle}:{self.stage}"
 
 
+def rounded_scores(scores: Mapping[str, float]) -> dict[str, float]:
+    """Named scores as shown and sent: to three decimals, as the main score is."""
+    return {key: round(value, 3) for key, value in scores.items()}
+
+
 @dataclass(frozen=True)
 class NamedScoreResult:
     """A named score as of a moment, with the same breakdown as the main score."""
