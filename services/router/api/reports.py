@@ -1,4 +1,5 @@
-"""The reports (admin): the funnel, speed to lead, nurture and routing fairness, as JSON or CSV."""
+"""The reports (admin): the funnel, speed to lead, nurture, routing fairness and calibration
+from sales' feedback, as JSON or CSV."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from services.router.api.dependencies import Definitions, Reports, admin_routes
+from services.router.api.dependencies import Definitions, Queries, Reports, admin_routes
+from services.router.domain.calibration import (
+    CalibrationReport,
+    calibration_report,
+    calibration_sections,
+)
 from services.router.queries.reporting import Slicing
 from services.router.reports import (
     RoutingReport,
@@ -152,3 +158,32 @@ async def routing(
         queries, loaded.definitions, period.start, period.end, datetime.now(UTC)
     )
     return _answer(request, report, {"rep": list(report.reps), "team": list(report.teams)})
+
+
+@routes.get(
+    "/reports/calibration",
+    summary="Calibration from sales' feedback: acceptance of hand-offs, and what to change",
+    description=(
+        "For the leads handed off in the period: accepted (ever), returned to nurture (and "
+        "why), pending, converted to an opportunity, won; acceptance = accepted / (accepted + "
+        "returned), opportunity and won rates of those handed off, each with its 95% Wilson "
+        "interval. Overall, and by definitions version, campaign, source channel, grade and "
+        "scoring rule (a lead counts for each of its campaigns and of its top rules at the "
+        "hand-off). Suggestions: halve the points of a rule whose acceptance is surely below "
+        "the average; the hand-off score from which acceptance reaches `target`. Each comes "
+        "with a candidate definitions document to post to scoring's /v1/definitions/shadow."
+    ),
+    responses={200: {"model": CalibrationReport, **REPORT_RESPONSES[200]}},
+)
+async def calibration(
+    request: Request,
+    queries: Queries,
+    loaded: Definitions,
+    period: PeriodDep,
+    target: Annotated[
+        float, Query(gt=0, lt=1, description="the acceptance rate the team wants")
+    ] = 0.6,
+) -> Response:
+    outcomes = await queries.hand_off_outcomes(period.start, period.end)
+    report = calibration_report(outcomes, loaded.definitions, period.start, period.end, target)
+    return _answer(request, report, calibration_sections(report))

@@ -241,8 +241,8 @@ def _rule_suggestions(
         path, points = found
         halved = round(points / 2, 2)
         message = (
-            f"Hand-offs with rule '{row.key}' among their top reasons were accepted "
-            f"{row.accepted} times in {verdicts} ({_with_interval(acceptance)}), against "
+            f"Sales accepted {row.accepted} of the {verdicts} hand-offs with rule '{row.key}' "
+            f"among their top reasons ({_with_interval(acceptance)}), against "
             f"{_percent(overall.rate)} overall: halve its points from {points:g} to {halved:g}."
         )
         evidence: dict[str, float | int | str | None] = {
@@ -270,7 +270,7 @@ def _threshold_suggestion(
     which acceptance reaches the target: handing off only from there. None when the target
     is met already, or no score with enough verdicts above it reaches it."""
     judged = [
-        (o.score, o.verdict == "accepted")
+        (float(o.score), o.verdict == "accepted")
         for o in outcomes
         if o.score is not None and o.verdict != "pending"
     ]
@@ -290,7 +290,7 @@ def _threshold_suggestion(
             return None  # the leads below it came in by another way (a rule's entry stage)
         message = (
             f"Of the leads handed off with a score of {threshold:g} or more, sales accepted "
-            f"{sum(above)} in {len(above)} ({_with_interval(acceptance)}), reaching the "
+            f"{sum(above)} of {len(above)} ({_with_interval(acceptance)}), reaching the "
             f"{_percent(target)} target ({_percent(overall.rate)} overall): hand off to "
             f"'{hand_off.key}' from a score of {threshold:g}"
             + (f" instead of {current:g}." if current is not None else ".")

@@ -1,4 +1,5 @@
-"""The router's read side: the roster, a rep's queue, the hand-off log, who a token is."""
+"""The router's read side: the roster, a rep's queue, the hand-off log, who a token is, what
+sales did with the hand-offs."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.domain import token_hash
+from services.router.domain.calibration import HandOffOutcome
 from services.router.domain.notices import LeadSummary
 from services.router.outbound.store import lead_summary
+from services.router.queries.calibration import hand_off_outcomes
 from services.router.repository import open_leads_of
 from services.router.tables import handoff_log, leads, reps
 
@@ -122,3 +125,8 @@ class RouterQueries:
             return await connection.scalar(
                 select(reps.c.id).where(reps.c.token_hash == token_hash(token), reps.c.active)
             )
+
+    async def hand_off_outcomes(self, start: datetime, end: datetime) -> list[HandOffOutcome]:
+        """Each lead handed off in [start, end), and what sales did with it (calibration)."""
+        async with self.engine.connect() as connection:
+            return await hand_off_outcomes(connection, start, end)
