@@ -90,6 +90,7 @@ class RouterService:
             handed_off_at=change.occurred_at,
             definitions_version=self.assigner.loaded.version,
             reasons=[reason.model_dump(mode="json") for reason in change.top_reasons],
+            scores=dict(change.scores),
         )
         lead.team = self.assigner.team(None, lead.route()).key
         return earlier.handed_off_again(lead) if earlier is not None else lead

@@ -85,6 +85,8 @@ leads = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # The rules that gave the most points at the hand-off: what the rep's notice says.
     Column("reasons", JSONB, nullable=False, server_default="[]"),
+    # Every named score at the hand-off (score key -> value); {} without named scores.
+    Column("scores", JSONB, nullable=False, server_default="{}"),
 )
 Index("router_leads_queue", leads.c.status, leads.c.queued_at)
 

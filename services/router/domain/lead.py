@@ -60,6 +60,8 @@ class Lead:
     amount: float | None = None
     # Why scoring handed it off: the rules that gave the most points (rule, label, points).
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    # Every named score when scoring handed it off: score key -> value.
+    scores: dict[str, float] = field(default_factory=dict)
 
     def handed_off_again(self, fresh: Lead) -> Lead:
         """The lead handed over once more: `fresh`, with what sales recorded of it before."""

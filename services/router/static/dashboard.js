@@ -157,8 +157,12 @@ async function loadQueues() {
   }
   $("queue-title").textContent = "My open leads";
   const queue = await api(`/v1/reps/${state.me.rep_id}/queue`);
-  headings(table, [["Company"], ["Grade"], ["Stage"], ["Accept by", "num"]]);
-  rows(table, queue, (lead) => [lead.company, lead.grade, lead.stage, lead.sla_deadline ? countdown(lead.sla_deadline) : null],
+  // Named scores (definitions that declare them): "analytics 72 · crm 15".
+  const named = (lead) => Object.entries(lead.scores || {}).map(([key, value]) => `${key} ${Math.round(value)}`).join(" · ");
+  const withScores = queue.some((lead) => named(lead));
+  headings(table, [["Company"], ["Grade"], ["Stage"], ...(withScores ? [["Scores", "scores"]] : []), ["Accept by", "num"]]);
+  rows(table, queue, (lead) => [lead.company, lead.grade, lead.stage, ...(withScores ? [named(lead) || null] : []),
+    lead.sla_deadline ? countdown(lead.sla_deadline) : null],
     (lead) => ({ id: `lead-${lead.id}` }));
   // A notice links to its lead as /#lead-<id>: show that row.
   const linked = location.hash && document.getElementById(location.hash.slice(1));
