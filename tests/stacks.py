@@ -74,21 +74,32 @@ class ServedStack:
     router: httpx.AsyncClient
     router_url: str
     broker: str
+    # Scoring's API, with the admin key (shadow runs).
+    scoring: httpx.AsyncClient
 
 
 @asynccontextmanager
 async def served_stack(settings: Settings, *, routers: int = 1) -> AsyncIterator[ServedStack]:
-    """All three services on loopback ports (several routers share one group and schema)."""
+    """All three services on loopback ports (several routers share one group and schema).
+
+    The dashboard's pages read scoring's shadow-run report from the browser: scoring allows
+    the routers' origins, and the routers give the page scoring's address."""
     async with AsyncExitStack() as stack:
         ingest_url = await stack.enter_async_context(served(create_ingest(settings)))
-        await stack.enter_async_context(served(create_scoring(settings)))
-        router_urls = [
-            await stack.enter_async_context(served(create_router(settings))) for _ in range(routers)
-        ]
+        router_apps = [create_router(settings) for _ in range(routers)]
+        router_urls = [await stack.enter_async_context(served(app)) for app in router_apps]
+        scoring_url = await stack.enter_async_context(
+            served(create_scoring(settings.model_copy(update={"dashboard_origins": router_urls})))
+        )
+        for app in router_apps:
+            app.state.settings = settings.model_copy(update={"scoring_public_url": scoring_url})
         ingest = await stack.enter_async_context(
             httpx.AsyncClient(base_url=ingest_url, headers=API_KEY)
         )
         router = await stack.enter_async_context(
             httpx.AsyncClient(base_url=router_urls[0], timeout=10)
         )
-        yield ServedStack(ingest, router, router_urls[0], settings.require_broker())
+        scoring = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=scoring_url, headers=ADMIN, timeout=10)
+        )
+        yield ServedStack(ingest, router, router_urls[0], settings.require_broker(), scoring)

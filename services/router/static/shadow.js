@@ -52,7 +52,7 @@ async function loadShadow() {
   const status = run.promoted_at ? `promoted ${new Date(run.promoted_at).toLocaleString()}`
     : run.stopped_at ? `stopped ${new Date(run.stopped_at).toLocaleString()}` : "running";
   const summary = el("p", { id: "shadow-run", "data-run": run.id, "data-status": run.promoted_at ? "promoted" : run.stopped_at ? "stopped" : "running" },
-    `${run.label || "Candidate"} ${run.version} against active ${run.active_version}, since ${new Date(run.started_at).toLocaleString()} (${status}): ${report.leads} leads evaluated.`);
+    `${run.label || "Candidate"} ${run.version} against active ${run.active_version}, since ${new Date(run.started_at).toLocaleString()} (${status}): ${report.leads} ${report.leads === 1 ? "lead" : "leads"} evaluated.`);
 
   const handedOff = report.handed_off;
   const diff = shadowTable("shadow-handoffs", [["Handed to sales"], ["Leads", "num"]]);
