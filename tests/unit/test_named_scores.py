@@ -3,6 +3,7 @@ thresholds, and stages entered by criteria that combine them."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from shared.definitions.render import document, to_markdown
 from shared.events import ScoreThresholdCrossed
 from tests.unit.test_definitions import MINIMAL
 from tests.unit.test_scoring_engine import T0
+from tests.unit.test_stage_reporting import ENGINES, Engine, _Lead, stored_as
 
 pytestmark = pytest.mark.unit
 
@@ -224,3 +226,47 @@ def test_the_rendered_definitions_show_each_named_score() -> None:
     assert "Analytics" in rendered
     assert "analytics-pricing" in rendered
     assert "any of: analytics ≥ 60, crm ≥ 60" in rendered
+
+
+def crossings_and_reported(
+    engine: Engine, batches: list[list[tuple[str, StoredInteraction]]]
+) -> tuple[list[tuple[str, str, float, str]], dict[str, frozenset[str] | None]]:
+    """Every crossing the engine reports of a stream fed in these batches, and what it
+    keeps as reported of each lead in the end."""
+    leads: dict[str, _Lead] = defaultdict(_Lead)
+    crossings = []
+    for batch in batches:
+        arrived: dict[str, list[StoredInteraction]] = defaultdict(list)
+        for lead_id, interaction in batch:
+            leads[lead_id].history.append(interaction)
+            arrived[lead_id].append(interaction)
+        for lead_id, interactions in arrived.items():
+            lead = leads[lead_id]
+            scored = engine(MODEL, lead, interactions)
+            crossings += [
+                (lead_id, c.score_key, c.threshold, c.direction) for c in scored.changes.crossings
+            ]
+            lead.stored = stored_as(lead_id, scored, len(lead.history))
+    return sorted(crossings), {
+        key: lead.stored.reported for key, lead in leads.items() if lead.stored
+    }
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_batching_never_changes_the_named_crossings_reported(engine: Engine) -> None:
+    """Product pages and downloads of two leads, some dated before others: however they are
+    batched, each threshold is crossed once, by the same lead, and stays reported."""
+    urls = ["/analytics/pricing", "/crm", "/analytics", "/crm/pricing"]
+    arrivals = [
+        (lead, visit(n, (7 * n % 11) / 10, f"https://acme.example{urls[n % 4]}", MANAGER))
+        for n, lead in enumerate(["ada", "bob"] * 6)
+    ]
+    arrivals += [
+        ("ada", download(20, 0.05, "crm-ebook")),
+        ("bob", download(21, 0.9, "analytics-webinar")),
+    ]
+    in_one = crossings_and_reported(engine, [arrivals])
+    one_by_one = crossings_and_reported(engine, [[arrival] for arrival in arrivals])
+    in_three = crossings_and_reported(engine, [arrivals[:5], arrivals[5:9], arrivals[9:]])
+    assert in_one == one_by_one == in_three
+    assert in_one[0] == [("ada", "analytics", 30.0, "up"), ("bob", "crm", 30.0, "up")]
