@@ -222,3 +222,10 @@ def test_the_csv_sections_flatten_the_intervals_into_columns() -> None:
         0.6245,
     )
     assert clicks["return_reasons"] == "not_ready: 4"
+
+
+def test_no_threshold_for_a_hand_off_by_named_scores() -> None:
+    """The product lines' hand-off goes by fit and product scores, not by a main score."""
+    product_lines = load_definitions(Path("examples/definitions/product-lines.yaml")).definitions
+    built = calibration_report(RAISED, product_lines, START, END, 0.8)
+    assert built.suggestions == []

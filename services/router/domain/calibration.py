@@ -141,7 +141,7 @@ def breakdown(
 
 class DefinitionsChange(_Frozen):
     path: str = Field(description="where in the definitions document, e.g. scoring.rules[4].points")
-    before: float | None = Field(alias="from")
+    before: float = Field(alias="from")
     after: float = Field(alias="to")
 
 
@@ -169,7 +169,7 @@ def _suggestion(
     kind: Literal["rule_points", "hand_off_threshold"],
     message: str,
     evidence: dict[str, float | int | str | None],
-    changes: Sequence[tuple[DocumentPath, float | None, float]],
+    changes: Sequence[tuple[DocumentPath, float, float]],
 ) -> Suggestion:
     """The suggestion with its candidate: the active definitions as dumped, changed."""
     active = definitions.model_dump(mode="json")
@@ -268,7 +268,8 @@ def _threshold_suggestion(
 ) -> Suggestion | None:
     """The lowest hand-off score, among those leads with a verdict were handed off at, from
     which acceptance reaches the target: handing off only from there. None when the target
-    is met already, or no score with enough verdicts above it reaches it."""
+    is met already, when no score with enough verdicts above it reaches it, or when the
+    hand-off has no score threshold to raise (it goes by grade or named scores)."""
     judged = [
         (float(o.score), o.verdict == "accepted")
         for o in outcomes
@@ -277,7 +278,7 @@ def _threshold_suggestion(
     hand_off = hand_off_stage(definitions)
     stage_index = definitions.stages.index(hand_off)
     current = hand_off.entry.score
-    if overall.rate >= target:
+    if current is None or overall.rate >= target:
         return None
     for threshold in sorted({score for score, _ in judged}):
         above = [accepted for score, accepted in judged if score >= threshold]
@@ -286,14 +287,13 @@ def _threshold_suggestion(
         acceptance = wilson_interval(sum(above), len(above))
         if acceptance is None or acceptance.rate < target:
             continue
-        if current is not None and threshold <= current:
+        if threshold <= current:
             return None  # the leads below it came in by another way (a rule's entry stage)
         message = (
             f"Of the leads handed off with a score of {threshold:g} or more, sales accepted "
             f"{sum(above)} of {len(above)} ({_with_interval(acceptance)}), reaching the "
             f"{_percent(target)} target ({_percent(overall.rate)} overall): hand off to "
-            f"'{hand_off.key}' from a score of {threshold:g}"
-            + (f" instead of {current:g}." if current is not None else ".")
+            f"'{hand_off.key}' from a score of {threshold:g} instead of {current:g}."
         )
         evidence: dict[str, float | int | str | None] = {
             "threshold": threshold,
