@@ -25,7 +25,14 @@ from sqlalchemy.dialects.postgresql import UUID, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scoring.domain import Return, StoredInteraction, StoredLead
-from services.scoring.tables import decay_timers, identities, interactions, leads, returns
+from services.scoring.tables import (
+    decay_timers,
+    identities,
+    interactions,
+    leads,
+    returns,
+    shadow_leads,
+)
 from shared.plumbing import claim_due
 
 T = TypeVar("T")
@@ -182,9 +189,8 @@ class SqlLeads(_OnConnection):
                 await self._connection.execute(
                     update(table).where(table.c.lead_id == absorbed).values(lead_id=survivor)
                 )
-            await self._connection.execute(
-                delete(decay_timers).where(decay_timers.c.lead_id == absorbed)
-            )
+            for gone in (decay_timers, shadow_leads):
+                await self._connection.execute(delete(gone).where(gone.c.lead_id == absorbed))
             await self._connection.execute(delete(leads).where(leads.c.id == absorbed))
 
     async def stored(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:

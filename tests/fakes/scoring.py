@@ -93,6 +93,8 @@ class FakeLeads(_OnData):
                 if lead_id == absorbed:
                     data.interactions[event_id] = (survivor, interaction)
             data.timers.pop(absorbed, None)
+            for run_and_lead in [key for key in data.shadow_leads if key[1] == absorbed]:
+                del data.shadow_leads[run_and_lead]
             data.leads.pop(absorbed, None)
 
     async def stored(self, lead_ids: Iterable[str]) -> dict[str, StoredLead]:

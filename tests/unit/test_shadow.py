@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from services.scoring.domain.shadow import (
     Decision,
     GradeShift,
     ShadowLead,
     ShadowRun,
+    Verdict,
     WeeklyHandOffs,
     shadow_report,
 )
@@ -24,8 +26,8 @@ from services.scoring.shadow import (
 )
 from shared.consumer import Batch
 from shared.definitions import DefinitionsError
-from shared.events import SalesActionRecorded
-from shared.topics import LIFECYCLE, SALES_ACTIONS
+from shared.events import InteractionRecorded, SalesActionRecorded
+from shared.topics import INTERACTIONS_DLQ, LIFECYCLE, SALES_ACTIONS
 from tests.unit.test_scoring_service import LOADED, START, Scoring, interaction, record
 
 pytestmark = pytest.mark.unit
@@ -66,9 +68,14 @@ def test_the_report_compares_hand_offs_grades_weekly_load_and_precision() -> Non
         ShadowLead("l4", decision("C"), decision("C")),
         ShadowLead("l5", decision("C"), decision("B", MONDAY)),
     ]
-    verdicts = {"l1": "accepted", "l3": "returned", "l5": "returned", "elsewhere": "accepted"}
+    verdicts: dict[str, Verdict] = {
+        "l1": "accepted",
+        "l3": "returned",
+        "l5": "returned",
+        "elsewhere": "accepted",
+    }
 
-    report = shadow_report(RUN, leads, verdicts)  # type: ignore[arg-type]
+    report = shadow_report(RUN, leads, verdicts)
 
     assert report.leads == 5
     assert report.handed_off.candidate_only.lead_ids == ["l2", "l5"]
@@ -118,7 +125,7 @@ def sales_action(lead_id: str, action: str, at: datetime, **details: str) -> Sal
     )
 
 
-def engaged(email: str, at: datetime) -> list[object]:
+def engaged(email: str, at: datetime) -> list[InteractionRecorded]:
     """Two forms and the pricing page: 41 points, a hand-off for the candidate only."""
     return [
         interaction(email, "web", kind, at, company="Acme")
@@ -136,7 +143,7 @@ async def test_a_shadow_run_scores_by_the_candidate_too_emits_nothing_and_is_pro
     run = await runs.start(CANDIDATE_TEXT, "hand off at 40")
 
     for scoring in (plain, shadowed):
-        await scoring.receive(*engaged("ada@example.com", START))  # type: ignore[arg-type]
+        await scoring.receive(*engaged("ada@example.com", START))
         await scoring.interact("vp@example.com", "web", "demo_request", company="Big")
     emitted = [
         [(event["type"], event["data"].get("stage")) for event in scoring.store.published(topic)]
@@ -222,3 +229,36 @@ def test_a_definitions_file_that_cannot_be_replaced_is_left_as_it_was(tmp_path: 
         "lead-definitions.old.yaml",
         "lead-definitions.yaml",
     ]
+
+
+async def test_sales_actions_become_verdicts_the_latest_wins_and_a_bad_one_is_dead_lettered() -> (
+    None
+):
+    scoring = Scoring()
+    later = START + timedelta(hours=1)
+    actions = [
+        sales_action("lead-1", "reject", later, reason="bad_timing"),
+        sales_action("lead-1", "accept", START),
+        sales_action("lead-2", "convert", START),
+    ]
+    records = [record(SALES_ACTIONS.name, action) for action in actions]
+    junk = ConsumerRecord(SALES_ACTIONS.name, 0, 9, 0, 0, None, b"{not json", None, 0, 9, [])
+    await scoring.service.handle_interactions(Batch([*records, junk], {}, {}))
+
+    assert scoring.store.data.verdicts == {
+        "lead-1": {"lead_id": "lead-1", "verdict": "returned", "reason": "bad_timing", "at": later}
+    }
+    assert len(scoring.store.published(INTERACTIONS_DLQ.name)) == 1
+
+
+async def test_a_lead_merged_into_another_leaves_the_run_with_the_survivor() -> None:
+    scoring = Scoring()
+    runs = ShadowRuns(scoring.service, Path("unused.yaml"))
+    await runs.start(CANDIDATE_TEXT, None)
+    await scoring.receive(interaction("ada@example.com", "web", "form_submit", START))
+    await scoring.receive(interaction("", "web", "page_view", START, anonymous_id="cookie-1"))
+    assert (await runs.report()).leads == 2
+    await scoring.receive(
+        interaction("ada@example.com", "web", "page_view", START, anonymous_id="cookie-1")
+    )
+    assert (await runs.report()).leads == 1
