@@ -307,7 +307,7 @@ async def test_scoring_rows_of_the_previous_release_survive_the_upgrade(
 
     await _upgrade("scoring", empty_database)
 
-    new_tables = {"shadow_runs": [], "shadow_leads": [], "sales_verdicts": []}
+    new_tables: Rows = {"shadow_runs": [], "shadow_leads": [], "sales_verdicts": []}
     assert await _rows(empty_database, "scoring") == {**before, **new_tables}
 
 
