@@ -97,6 +97,7 @@ class CalibrationRow(_Frozen):
 
 
 def calibration_row(key: str, outcomes: Sequence[HandOffOutcome]) -> CalibrationRow:
+    """What sales did with these hand-offs: verdicts, why they came back, what they became."""
     verdicts = Counter(outcome.verdict for outcome in outcomes)
     reasons = Counter(o.return_reason for o in outcomes if o.verdict == "returned")
     opportunities = sum(1 for outcome in outcomes if outcome.converted)
