@@ -62,7 +62,7 @@ function overallText(overall) {
 function suggestionItem(suggestion) {
   const item = el("li", { "data-kind": suggestion.kind });
   const diff = el("details");
-  diff.append(el("summary", {}, "Candidate definitions: the change"), el("pre", {}, suggestion.diff));
+  diff.append(el("summary", {}, "Candidate definitions: the change"), el("pre", { style: "white-space: pre-wrap; overflow-wrap: anywhere" }, suggestion.diff));
   item.append(el("p", {}, suggestion.message), diff);
   return item;
 }
