@@ -59,11 +59,18 @@ function overallText(overall) {
     `opportunities (${percent(overall.opportunity_rate.rate)}) and ${overall.won} won (${percent(overall.won_rate.rate)}).`;
 }
 
-function suggestionItem(suggestion) {
+// A suggestion: why, the change as a diff (kept open across refreshes), and the candidate
+// definitions to start a shadow run with (`leadflow shadow start FILE`).
+function suggestionItem(suggestion, opened) {
+  const key = `${suggestion.kind}:${suggestion.changes.map((change) => change.path).join(",")}`;
   const item = el("li", { "data-kind": suggestion.kind });
-  const diff = el("details");
-  diff.append(el("summary", {}, "Candidate definitions: the change"), el("pre", { style: "white-space: pre-wrap; overflow-wrap: anywhere" }, suggestion.diff));
-  item.append(el("p", {}, suggestion.message), diff);
+  const diff = el("details", { "data-key": key, ...(opened.has(key) ? { open: "" } : {}) });
+  diff.append(el("summary", {}, "The change"), el("pre", { style: "white-space: pre-wrap; overflow-wrap: anywhere" }, suggestion.diff));
+  const candidate = el("a", {
+    href: `data:text/yaml;charset=utf-8,${encodeURIComponent(suggestion.candidate_document)}`,
+    download: `candidate-${suggestion.kind}.yaml`,
+  }, "Download the candidate definitions");
+  item.append(el("p", {}, suggestion.message), diff, candidate);
   return item;
 }
 
@@ -80,7 +87,8 @@ async function loadCalibration() {
   const byAcceptance = [...report.by_rule].sort((a, b) => (a.acceptance?.rate ?? 2) - (b.acceptance?.rate ?? 2));
   rows($("calibration-rules"), byAcceptance, calibrationCells, (row) => ({ "data-key": row.key }));
   rows($("calibration-breakdown"), report[$("calibration-by").value], calibrationCells, (row) => ({ "data-key": row.key }));
-  const suggestions = report.suggestions.map(suggestionItem);
+  const opened = new Set([...document.querySelectorAll("#calibration-suggestions details[open]")].map((d) => d.dataset.key));
+  const suggestions = report.suggestions.map((suggestion) => suggestionItem(suggestion, opened));
   $("calibration-suggestions").replaceChildren(...(suggestions.length ? suggestions
     : [el("li", { class: "note" }, "None: no rule is accepted surely less than the average, and the target is met or out of reach.")]));
 }
