@@ -79,8 +79,9 @@ class Replay:
 
     def _decay_to(self, now: float) -> None:
         if self.last_time is not None:
+            elapsed = now - self.last_time
             for tally in self._tallies:
-                tally.decay(now - self.last_time)
+                tally.decay(elapsed)
         self.last_time = now
 
     def _stage_key(self) -> str | None:
