@@ -137,4 +137,20 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
         weekly.add_column(column, justify="right" if column in ("active", "candidate") else "left")
     for row in report["weekly_by_team"]:
         weekly.add_row(row["week"], row["team"] or "-", str(row["active"]), str(row["candidate"]))
-    return [overview, grades, weekly]
+    verdicts = report["verdicts"]
+    precision = Table(
+        title=f"Against sales' verdicts: {verdicts['accepted']} accepted, "
+        f"{verdicts['returned']} returned"
+    )
+    for column in ("definitions", "handed off, accepted", "handed off, returned", "precision"):
+        precision.add_column(column, justify="left" if column == "definitions" else "right")
+    for side in ("active", "candidate"):
+        figures = verdicts[side]
+        shown = figures["precision"]
+        precision.add_row(
+            side,
+            str(figures["handed_off_accepted"]),
+            str(figures["handed_off_returned"]),
+            "-" if shown is None else f"{shown:.0%}",
+        )
+    return [overview, grades, weekly, precision]
