@@ -36,7 +36,7 @@ DESCRIBED: dict[str, MetaData] = {
 # with rows in every table. A new revision brings a new case that starts from the one before it.
 PREVIOUS_RELEASE = {
     "scoring": "scoring_0005",
-    "router": "router_0005",
+    "router": "router_0006",
 }
 
 Rows = dict[str, list[dict[str, Any]]]
