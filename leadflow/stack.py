@@ -257,7 +257,9 @@ def run_stack(configured: Settings, say: Callable[[str], None]) -> int:
         stack_file["pids"] = supervisor.pids()
         _write_private(configured.state_dir / STACK_FILE, stack_file)
 
-    supervisor = Supervisor(say, on_started=write_stack_file)
+    supervisor = Supervisor(
+        say, on_started=write_stack_file, first_restart_delay=configured.restart_delay_seconds
+    )
     # closing(supervisor) stops every child, by pid, before the broker's log is closed.
     with ExitStack() as logs, closing(supervisor):
         reachable = _embedded_dependencies(configured, supervisor, logs, say)

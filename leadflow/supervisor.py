@@ -34,15 +34,15 @@ class RestartBackoff:
 
     quick_deaths: int = 0
 
-    def after_death(self, ran_for: float) -> float | None:
+    def after_death(self, ran_for: float, first_delay: float = FIRST_DELAY_SECONDS) -> float | None:
         """The delay before the next start, or None when the child keeps dying at once."""
         if ran_for >= QUICK_DEATH_SECONDS:
             self.quick_deaths = 0  # it ran fine for a while: the backoff starts over
-            return FIRST_DELAY_SECONDS
+            return first_delay
         self.quick_deaths += 1
         if self.quick_deaths >= GIVE_UP_AFTER_QUICK_DEATHS:
             return None
-        return min(FIRST_DELAY_SECONDS * 2.0 ** (self.quick_deaths - 1), MAX_DELAY_SECONDS)
+        return min(first_delay * 2.0 ** (self.quick_deaths - 1), MAX_DELAY_SECONDS)
 
 
 def describe_exit(returncode: int) -> str:
@@ -107,8 +107,14 @@ class GiveUp(Exception):
 class Supervisor:
     """Restarts dead children: dependencies first, services once every dependency runs."""
 
-    def __init__(self, say: Callable[[str], None], on_started: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        say: Callable[[str], None],
+        on_started: Callable[[], None],
+        first_restart_delay: float = FIRST_DELAY_SECONDS,
+    ) -> None:
         self.say = say
+        self.first_restart_delay = first_restart_delay
         self.on_started = on_started  # e.g. rewrite the stack file with the new pids
         self.dependencies: list[Child] = []
         self.services: list[Child] = []
@@ -147,7 +153,7 @@ class Supervisor:
         who = child.name if child.pid is None else f"{child.name} (pid {child.pid})"
         child.process = None
         child.awaiting_health = False
-        delay = child.backoff.after_death(ran_for)
+        delay = child.backoff.after_death(ran_for, self.first_restart_delay)
         if delay is None:
             raise GiveUp(
                 f"{who} {how}; it died {GIVE_UP_AFTER_QUICK_DEATHS} times, "

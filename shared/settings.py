@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     scoring_port: int = Field(default=8081, validation_alias="LEADFLOW_SCORING_PORT")
     router_port: int = Field(default=8082, validation_alias="LEADFLOW_ROUTER_PORT")
     http_host: str = Field(default="127.0.0.1", validation_alias="LEADFLOW_HTTP_HOST")
+    # `leadflow up`: the wait before restarting a child that died, doubled at each quick death.
+    restart_delay_seconds: float = Field(
+        default=1.0, gt=0, le=30, validation_alias="LEADFLOW_RESTART_DELAY_SECONDS"
+    )
     topic_partitions: int = Field(default=6, ge=1, validation_alias="LEADFLOW_TOPIC_PARTITIONS")
     topic_replication: int = Field(default=1, ge=1, validation_alias="LEADFLOW_TOPIC_REPLICATION")
     # The embedded broker has no InitProducerId; a real Kafka cluster should turn this on.

@@ -108,6 +108,8 @@ def running_up(tmp_path: Path) -> Iterator[Up]:
             "LEADFLOW_SCORING_PORT": str(free_port()),
             "LEADFLOW_ROUTER_PORT": str(free_port()),
             "LEADFLOW_STATE_DIR": str(tmp_path),
+            # restarts and the give-up after five quick deaths in seconds, not 15 s of waiting
+            "LEADFLOW_RESTART_DELAY_SECONDS": "0.2",
         }
     )
     output = tmp_path / "up.out"
