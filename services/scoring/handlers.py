@@ -22,7 +22,7 @@ from services.scoring.domain import (
     report_arrivals,
     rescore,
     score_as_of,
-    seconds_until_below,
+    seconds_until_a_threshold_is_lost,
 )
 from services.scoring.domain.shadow import Candidate, ShadowLead, decide
 from services.scoring.identity import identity_keys, resolve_identities
@@ -292,10 +292,9 @@ class ScoringService:
         """When the lead must be looked at again without a new interaction: its score
         decays below a threshold, or its cool-off ends."""
         moments = []
-        if evaluation.thresholds_met:
-            seconds = seconds_until_below(self.model, evaluation, max(evaluation.thresholds_met))
-            if seconds is not None:
-                moments.append(now + timedelta(seconds=seconds + 1))
+        seconds = seconds_until_a_threshold_is_lost(self.model, evaluation)
+        if seconds is not None:
+            moments.append(now + timedelta(seconds=seconds + 1))
         blocked = evaluation.hand_off_blocked_until
         if blocked is not None and blocked > now.timestamp():
             moments.append(utc(blocked))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -16,11 +17,13 @@ from aiokafka import ConsumerRecord
 from services.router.actions import SalesDesk
 from services.router.assigner import Assigner
 from services.router.handlers import RouterService
+from services.router.queries import RouterQueries
+from services.router.unit_of_work import unit_of_work
 from shared.consumer import Batch
+from shared.db import new_engine
 from shared.definitions import load_definitions
 from shared.settings import Settings
 from shared.topics import LIFECYCLE
-from tests.fakes.router import FakeRouterStore
 from tests.integration.test_scoring import lead_by_email, lifecycle_of
 from tests.kafka_reader import read_until
 from tests.stacks import ingest_and_scoring
@@ -42,7 +45,7 @@ async def stack(
 
 
 async def test_a_lead_deep_into_one_product_is_handed_off_with_every_score(
-    stack: tuple[httpx.AsyncClient, httpx.AsyncClient], settings: Settings
+    stack: tuple[httpx.AsyncClient, httpx.AsyncClient], settings: Settings, database_url: str
 ) -> None:
     ingest, scoring = stack
     start = datetime.now(UTC) - timedelta(minutes=10)
@@ -117,15 +120,21 @@ async def test_a_lead_deep_into_one_product_is_handed_off_with_every_score(
         ("score", 40.0, "up"),
     ]
 
-    # The router keeps the scores the lead was handed off with.
-    store = FakeRouterStore()
-    assigner = Assigner(load_definitions(PRODUCT_LINES), lambda: datetime.now(UTC))
-    rep_id, _ = await SalesDesk(store.unit_of_work, assigner).create_rep(
-        {"name": "Dora", "team": "dach", "capacity": 5}
-    )
-    value = next(r for r in records if r.value["data"] == hand_off).value
-    encoded = httpx.Response(200, json=value).content
-    record = ConsumerRecord(LIFECYCLE.name, 0, 0, 0, 0, None, encoded, None, 0, len(encoded), [])
-    await RouterService(store.unit_of_work, assigner).handle_lifecycle(Batch([record], {}, {}))
-    routed = store.data.leads[lead["id"]]
-    assert (routed.rep_id, routed.scores) == (rep_id, hand_off["scores"])
+    # The router keeps the scores the lead was handed off with, and shows them in the queue.
+    engine = new_engine(database_url)
+    try:
+        units = partial(unit_of_work, engine)
+        assigner = Assigner(load_definitions(PRODUCT_LINES), lambda: datetime.now(UTC))
+        rep_id, _ = await SalesDesk(units, assigner).create_rep(
+            {"name": "Dora", "team": "dach", "capacity": 5}
+        )
+        value = next(r for r in records if r.value["data"] == hand_off).value
+        encoded = httpx.Response(200, json=value).content
+        record = ConsumerRecord(
+            LIFECYCLE.name, 0, 0, 0, 0, None, encoded, None, 0, len(encoded), []
+        )
+        await RouterService(units, assigner).handle_lifecycle(Batch([record], {}, {}))
+        queue = await RouterQueries(engine).queue_of(rep_id)
+    finally:
+        await engine.dispose()
+    assert [(queued.id, queued.scores) for queued in queue] == [(lead["id"], hand_off["scores"])]

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from services.scoring.handlers import ScoringService
 from shared.consumer import Batch
-from shared.definitions import load_definitions
+from shared.definitions import LoadedDefinitions, load_definitions
 from shared.events import InteractionRecorded, LeadReturnedToNurture, NurtureRecorded
 from shared.topics import INTERACTIONS, INTERACTIONS_DLQ, LIFECYCLE, NURTURE
 from tests.fakes.scoring import FakeScoringStore
@@ -26,13 +26,21 @@ pytestmark = pytest.mark.unit
 LOADED = load_definitions(Path(__file__).resolve().parents[2] / "lead-definitions.yaml")
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EVENT_NUMBERS = itertools.count()
-ACME = {"company": "Acme", "job_title": "Engineer"}  # known enough for mql, no fit points
+# known enough for mql, no fit points
+ACME: dict[str, Any] = {"company": "Acme", "job_title": "Engineer"}
 
 
 def interaction(
-    email: str, channel: str, kind: str, at: datetime, **contact: Any
+    email: str,
+    channel: str,
+    kind: str,
+    at: datetime,
+    *,
+    properties: dict[str, str] | None = None,
+    **contact: Any,
 ) -> InteractionRecorded:
-    properties = {"url": "/pricing"} if kind in ("page_view", "click") else {}
+    if properties is None:
+        properties = {"url": "/pricing"} if kind in ("page_view", "click") else {}
     return InteractionRecorded.model_validate(
         {
             # Interactions at one moment replay in event-id order: ids in sending order keep
@@ -64,9 +72,10 @@ class Scoring:
 
     now: datetime = START
     store: FakeScoringStore = field(default_factory=FakeScoringStore)
+    loaded: LoadedDefinitions = LOADED
 
     def __post_init__(self) -> None:
-        self.service = ScoringService(self.store.unit_of_work, LOADED, now=lambda: self.now)
+        self.service = ScoringService(self.store.unit_of_work, self.loaded, now=lambda: self.now)
 
     async def receive(self, *events: InteractionRecorded | NurtureRecorded) -> None:
         """One batch, as the consumer hands it over."""
@@ -333,3 +342,28 @@ async def test_an_interaction_the_database_cannot_store_goes_to_the_dead_letters
     [dead] = scoring.store.published(INTERACTIONS_DLQ.name)
     assert dead["data"]["offset"] == 1
     assert "contact.last_name" in dead["data"]["error"]
+
+
+async def test_decay_takes_a_named_score_below_its_threshold_on_time() -> None:
+    examples = LOADED.source.parent / "examples" / "definitions"
+    scoring = Scoring(loaded=load_definitions(examples / "product-lines.yaml"))
+    pricing = {"url": "https://acme.test/analytics/pricing"}
+    for _ in range(2):  # 2 x (5 + 15) = 40 analytics points
+        await scoring.receive(
+            interaction(
+                "ada@example.com", "web", "page_view", scoring.now, properties=pricing, **ACME
+            )
+        )
+
+    scoring.now += timedelta(days=8)  # 21-day half-life: 40 decays to about 30.8
+    assert await scoring.service.handle_due_timers() == 0
+    scoring.now += timedelta(days=1)  # about 29.8
+    assert await scoring.service.handle_due_timers() == 1
+
+    lead_id = scoring.lead("ada@example.com")["id"]
+    crossings = [
+        (data["score_key"], data["threshold"], data["direction"])
+        for data in (event["data"] for event in scoring.store.published(LIFECYCLE.name))
+        if data["lead_id"] == lead_id and data["kind"] == "threshold_crossed"
+    ]
+    assert crossings[-2:] == [("analytics", 30.0, "up"), ("analytics", 30.0, "down")]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,6 +51,9 @@ class QueuedLead(BaseModel):
     breaches: int
     company: str | None
     email: str | None
+    scores: dict[str, float] = Field(
+        default={}, description="every named score at the hand-off (score key -> value)"
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class RouterQueries:
                 breaches=row.breaches,
                 company=row.profile.get("company"),
                 email=row.profile.get("email"),
+                scores=row.scores,
             )
             for row in rows
         ]
