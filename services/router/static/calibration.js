@@ -2,7 +2,6 @@
 // changes to the definitions that sales' verdicts suggest.
 "use strict";
 
-const calibration = { query: "", csv: null }; // the report the card shows, and its CSV once fetched
 const CALIBRATION_DIMENSIONS = [
   ["by_campaign", "campaign"], ["by_source_channel", "source channel"], ["by_grade", "grade"],
   ["by_definitions_version", "definitions version"],
@@ -39,7 +38,7 @@ function calibrationParts() {
     el("h3", {}, "Suggested changes"), el("ol", { id: "calibration-suggestions" }));
   target.addEventListener("change", loadCalibration);
   by.addEventListener("change", loadCalibration);
-  csv.addEventListener("click", downloadCalibration);
+  csv.addEventListener("click", downloadCsv);
 }
 
 const withInterval = (rate) => (rate === null ? null : `${percent(rate.rate)} (${percent(rate.low)}–${percent(rate.high)})`);
@@ -78,9 +77,9 @@ async function loadCalibration() {
   if (!$("calibration-overall")) calibrationParts();
   const { query, end } = period();
   const target = Math.min(99, Math.max(1, Number($("calibration-target").value) || 60)) / 100;
-  calibration.query = `${query}&target=${target}`;
-  const report = await api(`/v1/reports/calibration?${calibration.query}`);
-  $("calibration-csv").href = `/v1/reports/calibration?${calibration.query}`;
+  const path = `/v1/reports/calibration?${query}&target=${target}`;
+  const report = await api(path);
+  $("calibration-csv").href = path;
   $("calibration-csv").download = `calibration-${end.toISOString().slice(0, 10)}.csv`;
   $("calibration-overall").textContent = overallText(report.overall);
   // The rules sales accepts least first; those without a verdict yet last.
@@ -93,16 +92,3 @@ async function loadCalibration() {
     : [el("li", { class: "note" }, "None: no rule is accepted surely less than the average, and the target is met or out of reach.")]));
 }
 
-// The CSV of the report on the card; fetched with the token, as a link cannot send it.
-async function downloadCalibration(event) {
-  event.preventDefault();
-  const name = event.currentTarget.download;
-  try {
-    const response = await request(`/v1/reports/calibration?${calibration.query}`, "text/csv");
-    if (calibration.csv) URL.revokeObjectURL(calibration.csv);
-    calibration.csv = URL.createObjectURL(await response.blob());
-    el("a", { href: calibration.csv, download: name }).click();
-  } catch (error) {
-    showError(error.message);
-  }
-}

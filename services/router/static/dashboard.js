@@ -101,12 +101,10 @@ async function loadNurture() {
 
 const oneDecimal = (value) => value.toFixed(1);
 const strategies = { round_robin: "round robin", weighted: "weighted", least_loaded: "least loaded" };
-const fairness = { query: "", csv: null }; // the period the card shows, and its CSV once fetched
 
 async function loadFairness() {
   const { query, end } = period();
   const report = await api(`/v1/reports/routing?${query}`);
-  fairness.query = query;
   $("fairness-csv").href = `/v1/reports/routing?${query}`;
   $("fairness-csv").download = `routing-fairness-${end.toISOString().slice(0, 10)}.csv`;
   rows($("fairness-teams"), report.teams, (t) => [t.team, strategies[t.strategy] ?? "(no longer defined)",
@@ -119,14 +117,19 @@ async function loadFairness() {
 }
 
 // The CSV of the period on the card; fetched with the token, as a link cannot send it.
-async function downloadFairness(event) {
+// A CSV link's report needs the token, so it is fetched and saved from a blob; each link's
+// previous file is freed when the next replaces it.
+const csvFiles = new Map();
+
+async function downloadCsv(event) {
   event.preventDefault();
-  const name = event.currentTarget.download;
+  const link = event.currentTarget;
   try {
-    const response = await request(`/v1/reports/routing?${fairness.query}`, "text/csv");
-    if (fairness.csv) URL.revokeObjectURL(fairness.csv);
-    fairness.csv = URL.createObjectURL(await response.blob());
-    el("a", { href: fairness.csv, download: name }).click();
+    const response = await request(link.getAttribute("href"), "text/csv");
+    if (csvFiles.has(link.id)) URL.revokeObjectURL(csvFiles.get(link.id));
+    const file = URL.createObjectURL(await response.blob());
+    csvFiles.set(link.id, file);
+    el("a", { href: file, download: link.download }).click();
   } catch (error) {
     showError(error.message);
   }
@@ -231,6 +234,6 @@ $("login").addEventListener("submit", (event) => {
 $("logout").addEventListener("click", () => { localStorage.removeItem("leadflow-token"); location.reload(); });
 $("period").addEventListener("change", refresh);
 $("slice").addEventListener("change", refresh);
-$("fairness-csv").addEventListener("click", downloadFairness);
+$("fairness-csv").addEventListener("click", downloadCsv);
 setInterval(() => { if (state.me) refresh(); }, 15000);
 if (state.token) open();
