@@ -44,7 +44,11 @@ here asserts a timing.
 
 Run from the repository root:
 
-    .venv/bin/python bench/scoring.py [--events 50000] [--processes N]
+    .venv/bin/python bench/scoring.py [--events 50000] [--processes N | --shadow FILE]
+
+`--shadow CANDIDATE.yaml` scores with a shadow run of that candidate going on (every batch
+also replays its leads' histories against it, see README "Changing the definitions
+safely"): run it beside a plain run to see what a shadow run costs.
 
 `--processes N` runs leadflow as N scoring service processes (`leadflow serve scoring`, one
 consumer group) instead of the pipeline in this process: a look at scaling out, reported
@@ -96,6 +100,7 @@ from bench.common import (
 from bench.e2e import exited_early, service_environment
 from bench.servers import Server, launch, stop_all
 from services.scoring.handlers import ScoringService
+from services.scoring.shadow import ShadowRuns
 from services.scoring.tables import consumer_offsets, outbox
 from services.scoring.unit_of_work import CONSUMER_GROUP, unit_of_work
 from shared.consumer import Batch, StoredOffsetConsumer
@@ -501,10 +506,17 @@ class Pipeline:
 
 
 async def leadflow(
-    settings: Settings, database_url: str, count: int, broker_pid: int
+    settings: Settings,
+    database_url: str,
+    count: int,
+    broker_pid: int,
+    shadow: str | None = None,
 ) -> Measurement:
     pipeline = Pipeline(settings, database_url, count)
     try:
+        if shadow is not None:  # as `POST /v1/definitions/shadow` starts one
+            runs = ShadowRuns(pipeline.service, DEFINITIONS)
+            await runs.start(shadow, "bench")
         return await pipeline.measure(broker_pid)
     finally:
         await pipeline.close()
@@ -690,7 +702,9 @@ async def run(
                 settings, database_url, args.events, args.processes, broker_pid, logs
             )
             return "\n" + report(ours, theirs) + "\n" + processes_note(args.processes)
-        ours = await leadflow(settings, database_url, args.events, broker_pid)
+        ours = await leadflow(settings, database_url, args.events, broker_pid, args.shadow_document)
+        if args.shadow:
+            return "\n" + report(ours, theirs) + f"\nwith a shadow run of {args.shadow} going on"
         record_results(ours, theirs)
         return "\n" + report(ours, theirs)
 
@@ -705,9 +719,16 @@ def parse_arguments() -> argparse.Namespace:
         help="run leadflow as this many scoring service processes in one group instead of "
         "in this process (a scale-out look; not recorded for make bench)",
     )
+    parser.add_argument(
+        "--shadow",
+        type=Path,
+        help="score with a shadow run of this candidate definitions file going on: what a "
+        "shadow run costs (not recorded for make bench)",
+    )
     args = parser.parse_args()
     if args.events < 1 or not 0 <= args.processes <= PARTITIONS:
         parser.error(f"--events must be >= 1, --processes 0 to {PARTITIONS}")
+    args.shadow_document = args.shadow.read_text(encoding="utf-8") if args.shadow else None
     return args
 
 
