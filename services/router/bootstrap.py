@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 from fastapi import FastAPI
@@ -20,12 +21,15 @@ from services.router.queries.reporting import ReportQueries
 from services.router.tables import outbox
 from services.router.unit_of_work import unit_of_work
 from shared.db import new_engine
-from shared.definitions import DefinitionsError, load_definitions
+from shared.definitions import DefinitionsError, LoadedDefinitions, load_definitions
+from shared.definitions.follow import DefinitionsFile, follow_definitions
 from shared.definitions.loader import Located
 from shared.outbox import OutboxRelay
 from shared.service_app import consuming_service_app
 from shared.settings import Settings
 from shared.supervise import Loop
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -44,12 +48,22 @@ def create_app(settings: Settings) -> FastAPI:
     desk = SalesDesk(units, assigner)
     dispatcher = new_dispatcher(settings, engine)
 
+    def use(changed: LoadedDefinitions) -> None:
+        """A promoted shadow run (or an operator) replaced the definitions file."""
+        if changed.definitions.routing is None:
+            log.warning("the new definitions have no routing section; routing goes on as it was")
+            return
+        assigner.loaded = app.state.definitions = changed
+
     def loops(relay: OutboxRelay) -> dict[str, Loop]:
         service.on_committed = desk.on_committed = relay.wake
         return {
             "lifecycle": lifecycle_consumer(settings, engine, service, relay.resend_retained),
             "follow-up": follow_up(service),
             "outbound": dispatcher.run,
+            "definitions": follow_definitions(
+                DefinitionsFile(settings.definitions_path), lambda: assigner.loaded.version, use
+            ),
         }
 
     app = consuming_service_app(

@@ -14,7 +14,8 @@ from services.scoring.domain import ScoringModel
 from services.scoring.domain.shadow import Candidate, ShadowReport, ShadowRun, shadow_report
 from services.scoring.handlers import ScoringService
 from services.scoring.ports import UnitOfWork
-from shared.definitions import DefinitionsError, LoadedDefinitions
+from shared.definitions import LoadedDefinitions
+from shared.definitions.follow import DefinitionsFile
 from shared.definitions.loader import parse_definitions
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ def write_definitions(path: Path, document: str, previous_version: str) -> Path:
 class ShadowRuns:
     service: ScoringService
     definitions_path: Path
-    # The definitions file's text as last read: it is parsed again only when it changed.
-    _file_text: str | None = field(default=None, init=False)
+    _file: DefinitionsFile = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._file = DefinitionsFile(self.definitions_path)
 
     async def start(self, document: str, label: str | None) -> ShadowRun:
         """Score every lead the service scores by `document` too, from now on."""
@@ -146,7 +149,7 @@ class ShadowRuns:
             await uow.shadow_runs.finish(run.id, now, report.model_dump(mode="json"), promoted=True)
             # Last before the commit: a file that cannot be written changes nothing.
             kept = write_definitions(self.definitions_path, document, previous_version)
-            self._file_text = document
+            self._file.written(document)
             await uow.commit()
         self.service.use(loaded)
         self.service.candidate = None
@@ -176,25 +179,6 @@ class ShadowRuns:
         self._follow_definitions_file()
 
     def _follow_definitions_file(self) -> None:
-        try:
-            text = self.definitions_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return  # being replaced, or gone: the definitions in use stay
-        if text == self._file_text:
-            return
-        self._file_text = text
-        try:
-            loaded = parse_definitions(text, self.definitions_path)
-        except DefinitionsError as error:
-            log.warning(
-                "the definitions file changed but cannot be used; scoring goes on by %s: %s",
-                self.service.loaded.version,
-                error,
-            )
-            return
-        if loaded.version != self.service.loaded.version:
-            log.info(
-                "definitions changed",
-                extra={"version": loaded.version, "previous": self.service.loaded.version},
-            )
+        loaded = self._file.changed(self.service.loaded.version)
+        if loaded is not None:
             self.service.use(loaded)

@@ -141,6 +141,6 @@ async def promote_shadow(shadow: Shadow) -> ShadowPromoted:
         run=run,
         definitions_file=str(shadow.definitions_path),
         previous_definitions_file=str(kept),
-        note=f"scoring now scores by {run.version}; the router reads the definitions when it "
-        "starts: restart it",
+        note=f"scoring now scores by {run.version}; every scoring and router instance that "
+        "reads this file switches within seconds; commit the file to keep it",
     )
