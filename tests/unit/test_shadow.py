@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import ConsumerRecord
 
+from services.scoring.domain import ScoringModel
 from services.scoring.domain.shadow import (
     Decision,
     GradeShift,
@@ -16,8 +17,10 @@ from services.scoring.domain.shadow import (
     ShadowRun,
     Verdict,
     WeeklyHandOffs,
+    decide,
     shadow_report,
 )
+from services.scoring.records import stored_interaction_of
 from services.scoring.shadow import (
     DefinitionsNotWritable,
     ShadowConflict,
@@ -102,6 +105,21 @@ def test_the_report_compares_hand_offs_grades_weekly_load_and_precision() -> Non
     }
     assert verdict_line.candidate.precision == pytest.approx(1 / 2)
     assert shadow_report(RUN, [], {}).verdicts.active.precision is None
+
+
+def test_an_interaction_dated_a_little_after_now_counts_as_the_service_counts_it() -> None:
+    """A sender's clock a few seconds ahead: its demo request hands the lead off all the same."""
+    now = MONDAY + timedelta(hours=9)
+    ahead = interaction("ada@example.com", "web", "demo_request", now + timedelta(seconds=5))
+    decided = decide(
+        ScoringModel(LOADED.definitions),
+        LOADED.definitions.routing,
+        "lead-1",
+        [stored_interaction_of(ahead)],
+        (),
+        now.timestamp(),
+    )
+    assert decided.handed_off_at == (now + timedelta(seconds=5)).timestamp()
 
 
 def sales_action(lead_id: str, action: str, at: datetime, **details: str) -> SalesActionRecorded:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from services.scoring.domain.decay import score_as_of
 from services.scoring.domain.evaluation import evaluate
 from services.scoring.domain.history import Return, StoredInteraction
 from services.scoring.domain.model import ScoringModel
@@ -49,11 +50,12 @@ def decide(
     lead_id: str,
     history: Sequence[StoredInteraction],
     returns: Sequence[Return],
-    as_of: float,
+    now: float,
 ) -> Decision:
     """The lead replayed from its whole history under these definitions, as what-if does:
-    handed off if it ever entered the hand-off stage; its team by the territory rules."""
-    evaluation = evaluate(model, history, as_of, returns=returns)
+    handed off if it ever entered the hand-off stage; its team by the territory rules. As
+    the service does, an interaction dated a little after `now` (a sender's clock) counts."""
+    evaluation = evaluate(model, history, score_as_of(now, history), returns=returns)
     hand_off = model.stage_keys[model.hand_off]
     first = next((r for r in evaluation.stages_reached if r.stage == hand_off), None)
     team = None
