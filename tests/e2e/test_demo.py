@@ -42,7 +42,7 @@ async def test_the_demo_shows_hand_offs_queues_and_nurture_returns(
                 router_url,
                 "all-channels-key",
                 TEST_ADMIN_KEY,
-                minutes=0.3,
+                minutes=0.2,
                 seed=7,
                 echo=lines.append,
                 scoring_url=scoring_url,
