@@ -47,13 +47,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
 
 from services.router.actions import SalesDesk
 from services.router.bootstrap import create_app as create_router
 from services.router.domain import Action
 from services.router.handlers import RouterService
-from shared.consumer import Batch
 from shared.definitions import load_definitions
 from shared.definitions.loader import parse_definitions
 from shared.events import LeadProfile, ScoreReason
@@ -62,6 +60,7 @@ from shared.topics import LIFECYCLE
 from tests.conftest import TEST_ADMIN_KEY
 from tests.fakes.router import hand_off_event
 from tests.integration.test_router import router_service
+from tests.records import batch_of_one
 from tests.stacks import ADMIN
 from tests.unit.test_router_service import Clock
 
@@ -111,12 +110,8 @@ class Router:
             update={"score": score, "grade": grade, "top_reasons": reasons}
         )
         value = event.model_copy(update={"data": data}).model_dump_json().encode()
-        record = ConsumerRecord(
-            LIFECYCLE.name, 0, self.offset, 0, 0, None, value, None, 0, len(value), []
-        )
+        await self.service.handle_lifecycle(batch_of_one(LIFECYCLE.name, value, self.offset))
         self.offset += 1
-        after = {TopicPartition(LIFECYCLE.name, 0): self.offset}
-        await self.service.handle_lifecycle(Batch([record], after, {}))
         return lead_id
 
     async def act(self, lead_id: str, *actions: Action, **details: Any) -> None:

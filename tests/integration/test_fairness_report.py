@@ -74,7 +74,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -82,13 +81,13 @@ from services.router.actions import SalesDesk
 from services.router.bootstrap import create_app as create_router
 from services.router.handlers import RouterService
 from services.router.tables import reps
-from shared.consumer import Batch
 from shared.events import LeadProfile
 from shared.settings import Settings
 from shared.topics import LIFECYCLE
 from tests.conftest import TEST_ADMIN_KEY
 from tests.fakes.router import hand_off_event
 from tests.integration.test_router import handoff_kinds, router_service
+from tests.records import batch_of_one
 from tests.stacks import ADMIN
 from tests.unit.test_router_service import Clock
 
@@ -139,12 +138,8 @@ class Driver:
         lead_id = str(uuid.uuid4())
         profile = LeadProfile(email=email, country=country, company_size=company_size)
         value = hand_off_event(lead_id, profile, self.clock()).model_dump_json().encode()
-        record = ConsumerRecord(
-            LIFECYCLE.name, 0, self.offset, 0, 0, None, value, None, 0, len(value), []
-        )
+        await self.service.handle_lifecycle(batch_of_one(LIFECYCLE.name, value, self.offset))
         self.offset += 1
-        after = {TopicPartition(LIFECYCLE.name, 0): self.offset}
-        await self.service.handle_lifecycle(Batch([record], after, {}))
         return lead_id
 
     async def accept(self, rep_id: str, lead_id: str) -> None:

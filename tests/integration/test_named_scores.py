@@ -12,20 +12,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import ConsumerRecord
 
 from services.router.actions import SalesDesk
 from services.router.assigner import Assigner
 from services.router.handlers import RouterService
 from services.router.queries import RouterQueries
 from services.router.unit_of_work import unit_of_work
-from shared.consumer import Batch
 from shared.db import new_engine
 from shared.definitions import load_definitions
 from shared.settings import Settings
 from shared.topics import LIFECYCLE
 from tests.integration.test_scoring import lead_by_email, lifecycle_of
 from tests.kafka_reader import read_until
+from tests.records import batch_of_one
 from tests.stacks import ingest_and_scoring
 
 pytestmark = pytest.mark.integration
@@ -130,10 +129,9 @@ async def test_a_lead_deep_into_one_product_is_handed_off_with_every_score(
         )
         value = next(r for r in records if r.value["data"] == hand_off).value
         encoded = httpx.Response(200, json=value).content
-        record = ConsumerRecord(
-            LIFECYCLE.name, 0, 0, 0, 0, None, encoded, None, 0, len(encoded), []
+        await RouterService(units, assigner).handle_lifecycle(
+            batch_of_one(LIFECYCLE.name, encoded, 0)
         )
-        await RouterService(units, assigner).handle_lifecycle(Batch([record], {}, {}))
         queue = await RouterQueries(engine).queue_of(rep_id)
     finally:
         await engine.dispose()
