@@ -106,7 +106,7 @@ def serve(
     import gc
     import importlib
 
-    import uvicorn
+    from leadflow.server import run_until_stopped
 
     if service not in SERVICE_PORTS:
         raise typer.BadParameter(f"unknown service {service!r}", param_hint="SERVICE")
@@ -120,13 +120,7 @@ def serve(
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.run(
-        application,
-        host=settings.http_host,
-        port=getattr(settings, SERVICE_PORTS[service]),
-        log_config=None,
-        access_log=False,
-    )
+    run_until_stopped(application, settings.http_host, getattr(settings, SERVICE_PORTS[service]))
 
 
 @app.command()

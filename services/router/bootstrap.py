@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         loops=loops,
     )
     app.state.desk = desk
+    app.state.stopping = False  # set by the server when it stops: the stream ends then
     app.state.queries = RouterQueries(engine)
     app.state.report_queries = ReportQueries(engine)
     app.state.definitions = loaded

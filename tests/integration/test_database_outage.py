@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +23,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.db import create_database, migrate, wait_until_ready
-from shared.embedded import EmbeddedPostgres, free_port, start_postgres, stop_process
+from shared.embedded import (
+    STOP_GRACE_SECONDS,
+    EmbeddedPostgres,
+    free_port,
+    start_postgres,
+    stop_process,
+)
 from shared.settings import Settings
 from tests.conftest import TEST_ADMIN_KEY
 from tests.processes import ServiceProcess, start_service
@@ -223,6 +230,15 @@ def test_an_outage_answers_503_pauses_the_loops_and_loses_nothing(
         assert lead["stage"] == "sql"
         for service in (scoring, router):
             assert service.get("/readyz").status_code == 200
+
+        # Stopped with the dashboard's stream still open, the router ends by itself (its
+        # consumer leaving its group) instead of waiting for the stream until it is killed.
+        stack["router"].process.send_signal(signal.SIGTERM)
+        # uvicorn ends by raising the signal it caught again, once it has shut down
+        assert stack["router"].process.wait(timeout=STOP_GRACE_SECONDS) == -signal.SIGTERM
+        said = log_messages(stack["router"])
+        assert "Application shutdown complete." in said
+        assert not [line for line in said if "graceful shutdown exceeded" in line]
 
     for name in ("scoring", "router"):
         log = stack[name].log_path.read_text()

@@ -71,7 +71,7 @@ async def handoff_stream(
         for row in rows:
             after = row.seq
             yield ServerSentEvent(id=str(row.seq), event=row.kind, data=row.envelope)
-        if await request.is_disconnected():
+        if request.app.state.stopping or await request.is_disconnected():
             return
         if not rows:
             await asyncio.sleep(STREAM_POLL_SECONDS)
