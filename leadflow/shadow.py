@@ -116,7 +116,9 @@ def promote(scoring_url: ScoringUrl = None) -> None:
 def report_tables(report: dict[str, Any]) -> list[Table]:
     """The report as tables: hand-offs both ways, grade shifts, weekly load, sales' verdicts."""
     handed_off = report["handed_off"]
-    overview = Table(title=f"Shadow run {report['run']['id']}: {report['leads']} leads evaluated")
+    overview = Table(
+        title=f"{report['leads']} leads evaluated", caption=f"shadow run {report['run']['id']}"
+    )
     overview.add_column("hand-offs")
     overview.add_column("leads", justify="right")
     for key, label in (
