@@ -12,6 +12,7 @@ from services.scoring.handlers import ScoringService
 from services.scoring.loops import decay_timers, interaction_consumer, shadow_watch
 from services.scoring.queries import ScoringQueries
 from services.scoring.shadow import ShadowRuns
+from services.scoring.shadow_api import install_shadow_errors
 from services.scoring.tables import outbox
 from services.scoring.unit_of_work import unit_of_work
 from shared.db import new_engine
@@ -57,5 +58,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.scoring = service
     app.state.shadow = shadow
+    install_shadow_errors(app)
     app.state.queries = ScoringQueries(engine)
     return app

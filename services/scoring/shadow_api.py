@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.scoring.domain.shadow import ShadowReport, ShadowRun
@@ -19,7 +20,7 @@ from shared.auth import require_admin
 from shared.definitions import DefinitionsError
 from shared.events import NO_NUL
 from shared.http import from_app_state
-from shared.problems import InvalidField, ProblemError, problem_responses
+from shared.problems import InvalidField, problem_response, problem_responses
 
 Shadow = Annotated[ShadowRuns, from_app_state("shadow")]
 MAX_DOCUMENT = 256 * 1024
@@ -51,20 +52,37 @@ class ShadowPromoted(BaseModel):
     note: str = Field(description="what the promotion leaves to do")
 
 
-def _definitions_problem(error: DefinitionsError) -> ProblemError:
-    return ProblemError(
-        422,
-        f"the candidate definitions have {len(error.found)} problem(s)",
-        errors=[
-            InvalidField(
-                field=".".join(filter(None, ("document", problem.path))),
-                message=f"line {problem.line}: {problem.message}"
-                if problem.line
-                else problem.message,
+def _problem_for(error: Exception) -> JSONResponse:
+    """The problem+json answer to what a shadow-run action refused: the one place that maps
+    those errors to a status."""
+    match error:
+        case NoShadowRun():
+            return problem_response(404, str(error))
+        case ShadowConflict() | DefinitionsNotWritable():
+            return problem_response(409, str(error))
+        case DefinitionsError():
+            return problem_response(
+                422,
+                f"the candidate definitions have {len(error.found)} problem(s)",
+                errors=[
+                    InvalidField(
+                        field=".".join(filter(None, ("document", problem.path))),
+                        message=f"line {problem.line}: {problem.message}"
+                        if problem.line
+                        else problem.message,
+                    )
+                    for problem in error.found
+                ],
             )
-            for problem in error.found
-        ],
-    )
+    raise TypeError(f"{type(error).__name__} is not an error of shadow runs")
+
+
+def install_shadow_errors(app: FastAPI) -> None:
+    async def answer(_: Request, error: Exception) -> JSONResponse:
+        return _problem_for(error)
+
+    for kind in (NoShadowRun, ShadowConflict, DefinitionsNotWritable, DefinitionsError):
+        app.add_exception_handler(kind, answer)
 
 
 @shadow_router.post(
@@ -74,22 +92,14 @@ def _definitions_problem(error: DefinitionsError) -> ProblemError:
     responses=problem_responses(409),
 )
 async def start_shadow(shadow: Shadow, body: ShadowStart) -> ShadowRun:
-    try:
-        return await shadow.start(body.document, body.label)
-    except DefinitionsError as error:
-        raise _definitions_problem(error) from None
-    except ShadowConflict as conflict:
-        raise ProblemError(409, str(conflict)) from None
+    return await shadow.start(body.document, body.label)
 
 
 @shadow_router.get(
     "", summary="The shadow run going on, else the latest one", responses=problem_responses(404)
 )
 async def get_shadow(shadow: Shadow) -> ShadowRun:
-    try:
-        return await shadow.find()
-    except NoShadowRun as missing:
-        raise ProblemError(404, str(missing)) from None
+    return await shadow.find()
 
 
 @shadow_router.get("/history", summary="Past shadow runs, the latest first")
@@ -109,10 +119,7 @@ async def shadow_report(
     shadow: Shadow,
     run: Annotated[uuid.UUID | None, Query(description="a run's id; default: the latest")] = None,
 ) -> ShadowReport:
-    try:
-        return await shadow.report(str(run) if run else None)
-    except NoShadowRun as missing:
-        raise ProblemError(404, str(missing)) from None
+    return await shadow.report(str(run) if run else None)
 
 
 @shadow_router.post(
@@ -121,10 +128,7 @@ async def shadow_report(
     responses=problem_responses(409),
 )
 async def stop_shadow(shadow: Shadow) -> ShadowRun:
-    try:
-        return await shadow.stop()
-    except ShadowConflict as conflict:
-        raise ProblemError(409, str(conflict)) from None
+    return await shadow.stop()
 
 
 @shadow_router.post(
@@ -133,10 +137,7 @@ async def stop_shadow(shadow: Shadow) -> ShadowRun:
     responses=problem_responses(409),
 )
 async def promote_shadow(shadow: Shadow) -> ShadowPromoted:
-    try:
-        run, kept = await shadow.promote()
-    except (ShadowConflict, DefinitionsNotWritable) as conflict:
-        raise ProblemError(409, str(conflict)) from None
+    run, kept = await shadow.promote()
     return ShadowPromoted(
         run=run,
         definitions_file=str(shadow.definitions_path),
