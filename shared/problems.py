@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.paths import field_path
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -51,17 +53,6 @@ class ProblemError(Exception):
         self.errors = errors
         self.headers = dict(headers or {})
         self.extensions = extensions
-
-
-def field_path(location: Sequence[int | str]) -> str:
-    """`("body", "contact", "email")` -> `body.contact.email`; list indexes as `[3]`."""
-    path = ""
-    for part in location:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
 
 
 def invalid_fields(

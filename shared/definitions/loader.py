@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from shared.definitions.checks import Problem, problems
 from shared.definitions.model import LeadDefinitions
-from shared.problems import field_path
+from shared.paths import DocumentPath, field_path
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,6 @@ def definitions_version(definitions: LeadDefinitions) -> str:
     """The hash of the normalised content: comments and layout do not change it."""
     canonical = json.dumps(definitions.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-DocumentPath = tuple[str | int, ...]
 
 
 def _line_index(node: yaml.Node, path: DocumentPath = ()) -> dict[DocumentPath, int]:

@@ -14,14 +14,13 @@ from pydantic import ValidationError
 from services.ingest.sources.checks import problems
 from services.ingest.sources.model import Source, SourcesFile
 from shared.definitions.loader import (
-    DocumentPath,
     ProblemsInFile,
     locate,
     read_file,
     read_yaml,
     shape_problems,
 )
-from shared.problems import field_path
+from shared.paths import DocumentPath, field_path
 
 # Pydantic's places name the variant of a union and a dict's key; the file has neither.
 _NOT_IN_FILE = frozenset({"hmac-sha256", "standard-webhooks", "[key]"})

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.definitions.model import LeadDefinitions, hand_off_stage
+from shared.paths import DocumentPath, field_path
 
 Z_95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
 MIN_VERDICTS = 5  # fewer verdicts than this suggest nothing, however bad they look
@@ -158,13 +159,6 @@ class Suggestion(_Frozen):
     diff: str = Field(description="unified diff from the active definitions to the candidate")
 
 
-DocumentPath = tuple[str | int, ...]
-
-
-def _path_text(path: DocumentPath) -> str:
-    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)[1:]
-
-
 def _suggestion(
     definitions: LeadDefinitions,
     kind: Literal["rule_points", "hand_off_threshold"],
@@ -194,7 +188,7 @@ def _suggestion(
         message=message,
         evidence=evidence,
         changes=[
-            DefinitionsChange(path=_path_text(path), before=before, after=after)
+            DefinitionsChange(path=field_path(path), before=before, after=after)
             for path, before, after in changes
         ],
         candidate_document=candidate_text,
