@@ -28,7 +28,9 @@ class ShadowConflict(Exception):
 
 
 class NoShadowRun(Exception):
-    pass
+    @classmethod
+    def of(cls, run_id: str | None) -> NoShadowRun:
+        return cls(f"no shadow run {run_id}" if run_id else "no shadow run yet")
 
 
 class DefinitionsNotWritable(Exception):
@@ -90,7 +92,7 @@ class ShadowRuns:
         async with self.service.units() as uow:
             run = await uow.shadow_runs.find(run_id)
         if run is None:
-            raise NoShadowRun(f"no shadow run {run_id}" if run_id else "no shadow run yet")
+            raise NoShadowRun.of(run_id)
         return run
 
     async def history(self, limit: int) -> list[ShadowRun]:
@@ -102,7 +104,7 @@ class ShadowRuns:
         async with self.service.units() as uow:
             run = await uow.shadow_runs.find(run_id)
             if run is None:
-                raise NoShadowRun(f"no shadow run {run_id}" if run_id else "no shadow run yet")
+                raise NoShadowRun.of(run_id)
             frozen = await uow.shadow_runs.frozen_report(run.id)
             if frozen is not None:
                 return ShadowReport.model_validate(frozen)
