@@ -69,16 +69,28 @@ class Outage:
 
     async def _until_it_answers(self, stopping: asyncio.Event) -> None:
         interval = FIRST_BACKOFF_SECONDS
-        while not await _stopped_within(stopping, interval):
+        while not await stopped_within(stopping, interval):
             if await self.dependency.answers():
                 return
             interval = min(interval * 2, MAX_PROBE_INTERVAL_SECONDS)
 
 
-async def _stopped_within(stopping: asyncio.Event, seconds: float) -> bool:
+async def stopped_within(stopping: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds`, less if `stopping` is set meanwhile; answer whether it is."""
     with suppress(TimeoutError):
         await asyncio.wait_for(stopping.wait(), seconds)
     return stopping.is_set()
+
+
+def every(seconds: float, step: Callable[[], Awaitable[object]]) -> Loop:
+    """A loop that does `step`, then waits `seconds` (or until it is stopped), and again."""
+
+    async def run(stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            await step()
+            await stopped_within(stopping, seconds)
+
+    return run
 
 
 async def supervise(
@@ -109,7 +121,7 @@ async def supervise(
                     outage.dependency.name,
                     extra={"loop": name, "error": type(error).__name__, "in_seconds": backoff},
                 )
-            await _stopped_within(stopping, backoff)
+            await stopped_within(stopping, backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
 

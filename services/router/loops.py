@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,7 +12,7 @@ from services.router.tables import consumer_offsets
 from services.router.unit_of_work import CONSUMER_GROUP
 from shared.consumer import StoredOffsetConsumer
 from shared.settings import Settings
-from shared.supervise import Loop
+from shared.supervise import Loop, stopped_within
 from shared.topics import LIFECYCLE
 
 FOLLOW_UP_POLL_SECONDS = 1.0
@@ -46,7 +45,6 @@ def follow_up(service: RouterService) -> Loop:
             breaches = await service.handle_due_slas()
             await service.drain_queue()
             if breaches == 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), FOLLOW_UP_POLL_SECONDS)
+                await stopped_within(stopping, FOLLOW_UP_POLL_SECONDS)
 
     return watch

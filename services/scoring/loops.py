@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,7 +13,7 @@ from services.scoring.tables import consumer_offsets
 from services.scoring.unit_of_work import CONSUMER_GROUP
 from shared.consumer import StoredOffsetConsumer
 from shared.settings import Settings
-from shared.supervise import Loop
+from shared.supervise import Loop, every, stopped_within
 from shared.topics import INTERACTIONS, NURTURE, SALES_ACTIONS
 
 TIMER_POLL_SECONDS = 1.0
@@ -46,17 +45,10 @@ def decay_timers(service: ScoringService) -> Loop:
     async def fire(stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             if await service.handle_due_timers() == 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), TIMER_POLL_SECONDS)
+                await stopped_within(stopping, TIMER_POLL_SECONDS)
 
     return fire
 
 
 def shadow_watch(runs: ShadowRuns) -> Loop:
-    async def watch(stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            await runs.watch()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), SHADOW_WATCH_SECONDS)
-
-    return watch
+    return every(SHADOW_WATCH_SECONDS, runs.watch)

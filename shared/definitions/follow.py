@@ -3,15 +3,13 @@ operator) replaces it, and every instance of every service switches to it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.definitions.loader import DefinitionsError, LoadedDefinitions, parse_definitions
-from shared.supervise import Loop
+from shared.supervise import Loop, every
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +61,9 @@ def follow_definitions(
 ) -> Loop:
     """A service's loop: every few seconds, switch to the definitions file if it changed."""
 
-    async def follow(stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            loaded = file.changed(version_in_use())
-            if loaded is not None:
-                use(loaded)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), FOLLOW_SECONDS)
+    async def follow() -> None:
+        loaded = file.changed(version_in_use())
+        if loaded is not None:
+            use(loaded)
 
-    return follow
+    return every(FOLLOW_SECONDS, follow)
