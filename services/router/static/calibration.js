@@ -10,10 +10,7 @@ const CALIBRATION_COLUMNS = [["Hand-offs", "num"], ["Accepted", "num"], ["Return
   ["Acceptance (95% interval)", "num"], ["Top return reason"], ["Opportunities", "num"], ["Won", "num"]];
 
 function calibrationTable(id, first) {
-  const table = el("table", { id, class: "wide-table" });
-  table.append(el("thead"), el("tbody"));
-  headings(table, [[first], ...CALIBRATION_COLUMNS]);
-  return table;
+  return newTable(id, "wide-table", [[first], ...CALIBRATION_COLUMNS]);
 }
 
 // The card's parts, made once: the figures are filled on every refresh.

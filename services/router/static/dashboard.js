@@ -48,6 +48,14 @@ function headings(table, names) {
   table.querySelector("thead").replaceChildren(row);
 }
 
+// A table made by a card's script: its headings now, its rows filled by `rows` later.
+function newTable(id, kind, names) {
+  const table = el("table", { id, class: kind });
+  table.append(el("thead"), el("tbody"));
+  headings(table, names);
+  return table;
+}
+
 const reps = new Map();
 const repName = (id) => reps.get(id)?.name || (id && id === state.me?.rep_id ? "you" : id) || "–";
 const conversion = (share) => (share === null ? null : percent(share));

@@ -9,13 +9,6 @@ async function fromScoring(path) {
   return fetch(`${scoringUrl}${path}`, { headers: { Authorization: `Bearer ${state.token}`, Accept: "application/json" } });
 }
 
-function shadowTable(id, columns) {
-  const table = el("table", { id, class: "stack" });
-  table.append(el("thead"), el("tbody"));
-  headings(table, columns);
-  return table;
-}
-
 // Active leads' capacity per team: what a week of hand-offs is measured against.
 async function capacityByTeam() {
   const capacity = new Map();
@@ -55,7 +48,7 @@ async function loadShadow() {
     `${run.label || "Candidate"} ${run.version} against active ${run.active_version}, since ${new Date(run.started_at).toLocaleString()} (${status}): ${report.leads} ${report.leads === 1 ? "lead" : "leads"} evaluated.`);
 
   const handedOff = report.handed_off;
-  const diff = shadowTable("shadow-handoffs", [["Handed to sales"], ["Leads", "num"]]);
+  const diff = newTable("shadow-handoffs", "stack", [["Handed to sales"], ["Leads", "num"]]);
   rows(diff, [
     ["by the candidate only", "shadow-candidate-only", handedOff.candidate_only.count],
     ["by the active definitions only", "shadow-active-only", handedOff.active_only.count],
@@ -63,12 +56,12 @@ async function loadShadow() {
     ["by neither", "shadow-neither", handedOff.neither],
   ], ([label, , count]) => [label, figure(count)], ([, id]) => ({ id }));
 
-  const grades = shadowTable("shadow-grade-table", [["Active grade"], ["Candidate grade"], ["Leads", "num"]]);
+  const grades = newTable("shadow-grade-table", "stack", [["Active grade"], ["Candidate grade"], ["Leads", "num"]]);
   rows(grades, report.grade_shift, (shift) => [shift.active_grade, shift.candidate_grade, figure(shift.leads)],
     (shift) => (shift.active_grade === shift.candidate_grade ? {} : { "data-shifted": "true" }));
 
   const capacity = await capacityByTeam();
-  const weekly = shadowTable("shadow-weekly-table", [["Week of"], ["Team"], ["Active", "num"], ["Candidate", "num"], ["Team capacity", "num"]]);
+  const weekly = newTable("shadow-weekly-table", "stack", [["Week of"], ["Team"], ["Active", "num"], ["Candidate", "num"], ["Team capacity", "num"]]);
   rows(weekly, report.weekly_by_team, (week) => [week.week, week.team, figure(week.active), figure(week.candidate),
     figure(capacity.has(week.team) ? capacity.get(week.team) : null)],
   (week) => (capacity.has(week.team) && week.candidate > capacity.get(week.team) ? { class: "late", "data-over-capacity": "true" } : {}));
